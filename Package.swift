@@ -1,0 +1,67 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "zhizao",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "zhizao", targets: ["zhizao"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // libmosquitto, the MQTT client library; only MQTTClient imports it.
+        .systemLibrary(
+            name: "CMosquitto",
+            pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"])]
+        ),
+        // A Swift face on libmosquitto with an external, caller-driven loop.
+        .target(name: "MQTTClient", dependencies: ["CMosquitto"]),
+        // Readings, timestamps and rejection reasons shared by decoders and store.
+        .target(name: "Telemetry"),
+        // The plant model and device profiles loaded and validated from `Devices/`.
+        .target(name: "PlantRegistry", dependencies: ["Telemetry", "Yams"]),
+        // Payload bytes + topic + profile -> readings or rejections.
+        .target(name: "PayloadDecoders", dependencies: ["Telemetry", "PlantRegistry"]),
+        // Durable storage of readings, quarantine and counters (SQLite through GRDB).
+        .target(name: "ReadingStore", dependencies: [
+            "Telemetry",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        // The ingest loop and the `zhizao run` service.
+        .target(name: "IngestDaemon", dependencies: [
+            "MQTTClient", "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore",
+            "Yams",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        ]),
+        // The `zhizao` commands.
+        .target(name: "ZhizaoCLI", dependencies: [
+            "IngestDaemon", "PlantRegistry", "ReadingStore", "Telemetry",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "zhizao", dependencies: ["ZhizaoCLI"]),
+        .testTarget(name: "UnitTests", dependencies: [
+            "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore", "IngestDaemon",
+        ]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Telemetry", "ReadingStore", "MQTTClient"]),
+    ]
+)
+
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(contentsOf: [
+        .swiftLanguageMode(.v6),
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+    ])
+    target.swiftSettings = settings
+}

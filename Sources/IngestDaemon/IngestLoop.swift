@@ -1,0 +1,201 @@
+import Glibc
+import Logging
+import MQTTClient
+import PayloadDecoders
+public import PlantRegistry
+public import ReadingStore
+import Synchronization
+import Telemetry
+
+/// The hot path, in one place: wait for the socket → read and decode straight into the batch →
+/// commit the batch → release the PUBACKs it earned → housekeeping.
+///
+/// It runs on one dedicated thread because every step blocks and their order is the whole
+/// point: a QoS 1 message is acknowledged only after the transaction holding its readings
+/// has committed, so a crash at any instant loses nothing the broker considers delivered.
+public final class IngestLoop: @unchecked Sendable {
+    // @unchecked: `run()` touches the connection, store and batch from its own thread only;
+    // other threads only call `requestStop()`, which sets an atomic.
+    private let config: DaemonConfig
+    private let plant: Plant
+    private let store: any TelemetryStore
+    private let logger: Logger
+    private let stopRequested = Atomic<Bool>(false)
+
+    public init(config: DaemonConfig, plant: Plant, store: any TelemetryStore, logger: Logger) {
+        self.config = config
+        self.plant = plant
+        self.store = store
+        self.logger = logger
+    }
+
+    /// Asks `run()` to stop reading, commit, acknowledge, disconnect and return.
+    public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
+
+    private var stopping: Bool { stopRequested.load(ordering: .relaxed) }
+
+    /// Runs until `requestStop()`; throws only for faults that retrying cannot fix.
+    public func run() throws {
+        let limits = config.ingest
+        let decoder = PayloadDecoder(plant: plant, maxPayloadBytes: limits.maxPayloadBytes,
+                                     maxFutureSkewMs: Int64(limits.maxFutureSkewSeconds) * 1000,
+                                     quarantinedPayloadBytes: limits.quarantinePayloadBytes)
+        let connection = try MQTTConnection(options: config.mqtt)
+        let filters = config.subscriptions(for: plant.gateways.map(\.topic))
+        connection.subscribe(to: filters, qos: 1)
+        var link = LinkLog(logger: logger, broker: "\(config.mqtt.host):\(config.mqtt.port)", filters: filters)
+        connection.onEvent { link.record($0) }
+
+        var batch = IngestBatch()
+        batch.readings.reserveCapacity(limits.batchMaxReadings + 256)
+        connection.onMessage { message in
+            if batch.messages == 0 { batch.openedAtNs = Clock.monotonicNs() }
+            decoder.decode(topic: message.topic, payload: message.payload, receivedAtMs: Clock.wallMs(), into: &batch)
+        }
+        let maxDelayNs = UInt64(limits.batchMaxDelayMs) * 1_000_000
+        let batchIsFull = { batch.readings.count >= limits.batchMaxReadings || batch.messages >= limits.batchMaxReadings }
+
+        var backoffMs = 250
+        while !stopping {
+            // Connect (again) with backoff, forever; each state change is logged once by LinkLog.
+            do {
+                try connection.connect()
+                try connection.flushWrites()
+                backoffMs = 250
+            } catch {
+                link.connectFailed(error)
+                sleepInterruptibly(ms: backoffMs)
+                backoffMs = min(backoffMs * 2, 30_000)
+                continue
+            }
+            do {
+                while !stopping {
+                    guard let fd = connection.socketDescriptor else { throw MQTTError(code: 4, message: "socket closed") }
+                    var events = Int16(POLLIN)
+                    if batch.isEmpty && connection.wantsWrite { events |= Int16(POLLOUT) }
+                    var timeoutMs: Int32 = 250
+                    if !batch.isEmpty {
+                        let age = Clock.monotonicNs() &- batch.openedAtNs
+                        timeoutMs = age >= maxDelayNs ? 0 : Int32((maxDelayNs - age) / 1_000_000)
+                    }
+                    var p = pollfd(fd: fd, events: events, revents: 0)
+                    let ready = poll(&p, 1, timeoutMs)
+                    var drained = true
+                    if ready > 0 && p.revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
+                        drained = try connection.readAvailable(shouldStop: batchIsFull) == .drained
+                    }
+                    if !batch.isEmpty {
+                        let aged = Clock.monotonicNs() &- batch.openedAtNs >= maxDelayNs
+                        var commitNow = batchIsFull() || aged || stopping
+                        if !commitNow && drained {
+                            // The socket went quiet: linger briefly so a burst lands in one commit.
+                            var q = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                            commitNow = poll(&q, 1, Int32(limits.lingerMs)) <= 0
+                        }
+                        if commitNow { commit(&batch) }
+                    }
+                    // Only with nothing uncommitted may queued packets (the PUBACKs) leave.
+                    if batch.isEmpty && connection.wantsWrite { try connection.flushWrites() }
+                    try connection.housekeeping()
+                }
+            } catch {
+                // The messages of an uncommitted batch were never acknowledged; store them anyway
+                // (the broker redelivers them and the duplicates are ignored).
+                if !batch.isEmpty { commit(&batch) }
+                link.lost(error)
+                sleepInterruptibly(ms: backoffMs)
+                continue
+            }
+        }
+        if !batch.isEmpty { commit(&batch) }
+        try? connection.flushWrites()
+        connection.disconnect()
+        logger.info("ingest stopped", metadata: ["broker": "\(config.mqtt.host):\(config.mqtt.port)"])
+    }
+
+    /// Commits until it succeeds: a full disk or locked file must not cost the batch, and its
+    /// messages stay unacknowledged (so safe at the broker) until it does.
+    private func commit(_ batch: inout IngestBatch) {
+        var failures = 0
+        while true {
+            do {
+                _ = try store.commit(batch, committedAtMs: Clock.wallMs())
+                if failures > 0 { logger.notice("commit succeeded again", metadata: ["retries": "\(failures)"]) }
+                batch.reset()
+                return
+            } catch {
+                if failures == 0 {
+                    logger.error("commit failed; retrying every second without acknowledging",
+                                 metadata: ["error": "\(error)", "readings": "\(batch.readings.count)"])
+                }
+                failures += 1
+                Glibc.sleep(1)
+            }
+        }
+    }
+
+    private func sleepInterruptibly(ms: Int) {
+        var left = ms
+        while left > 0 && !stopping {
+            usleep(UInt32(min(left, 100)) * 1000)
+            left -= 100
+        }
+    }
+}
+
+/// Logs connection state changes once each, not once per retry.
+struct LinkLog {
+    let logger: Logger
+    let broker: String
+    let filters: [String]
+    var state = "starting"
+
+    mutating func record(_ event: MQTTConnection.Event) {
+        switch event {
+        case .connected:
+            change("connected", .info, "connected to the broker; subscribing", ["filters": "\(filters.joined(separator: " "))"])
+        case .connectionRefused(let code, let reason):
+            change("refused", .error, "the broker refused the connection: \(reason)", ["code": "\(code)"])
+        case .disconnected(let code):
+            change("disconnected", .warning, "disconnected from the broker", ["code": "\(code)"])
+        case .subscribed(let granted):
+            if granted.contains(where: { $0 > 2 }) {
+                logger.error("the broker refused a subscription (check its ACL)", metadata: ["granted": "\(granted)"])
+            } else if state != "subscribed" {
+                state = "subscribed"
+                logger.info("subscribed", metadata: ["granted_qos": "\(granted)"])
+            }
+        }
+    }
+
+    mutating func connectFailed(_ error: any Error) {
+        change("unreachable", .warning, "cannot reach the broker; retrying with backoff", ["error": "\(error)"])
+    }
+
+    mutating func lost(_ error: any Error) {
+        change("lost", .warning, "connection to the broker lost; reconnecting", ["error": "\(error)"])
+    }
+
+    private mutating func change(_ new: String, _ level: Logger.Level, _ message: String, _ meta: [String: String]) {
+        guard new != state else { return }
+        state = new
+        var m: Logger.Metadata = ["broker": "\(broker)"]
+        for (k, v) in meta { m[k] = "\(v)" }
+        logger.log(level: level, "\(message)", metadata: m)
+    }
+}
+
+/// Clocks read on the hot path (vDSO calls, no allocation).
+enum Clock {
+    static func wallMs() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    static func monotonicNs() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}

@@ -1,0 +1,212 @@
+internal import CMosquitto
+import Glibc
+
+/// One MQTT client connection whose network loop the caller drives.
+///
+/// libmosquitto normally acknowledges a QoS 1 PUBLISH before it calls the message handler,
+/// and with its own network thread that PUBACK leaves at once. Here the handle runs in
+/// "threaded" mode, so libmosquitto only *queues* outgoing packets (PUBACKs included) until
+/// `flushWrites()` is called. The caller reads, stores what it read durably, and only then
+/// flushes: a message is acknowledged only after it is safe.
+///
+/// Thread safety: every method must be called from one thread at a time (the ingest thread);
+/// the class is `@unchecked Sendable` only so that it can be handed to that thread once.
+public final class MQTTConnection: @unchecked Sendable {
+    /// What `readAvailable` found on the socket.
+    public enum ReadOutcome: Sendable {
+        /// The socket is drained; wait for it to become readable again.
+        case drained
+        /// The caller asked to stop early (e.g. its batch is full); more may be waiting.
+        case stoppedEarly
+    }
+
+    /// Connection state changes reported from inside libmosquitto's callbacks.
+    public enum Event: Sendable {
+        case connected(reasonCode: Int)
+        case connectionRefused(reasonCode: Int, reason: String)
+        case disconnected(reasonCode: Int)
+        case subscribed(grantedQoS: [Int])
+    }
+
+    public let options: MQTTOptions
+    private let handle: OpaquePointer
+    private var messageHandler: ((MQTTMessage) -> Void)?
+    private var eventHandler: ((Event) -> Void)?
+    private var subscriptions: [String] = []
+    private var subscriptionQoS: Int32 = 1
+
+    /// Creates the client; nothing touches the network until `connect()`.
+    public init(options: MQTTOptions) throws(MQTTError) {
+        _ = libraryInitialised
+        guard let h = mosquitto_new(options.clientID, options.cleanStart, nil) else {
+            throw MQTTError(code: MOSQ_ERR_NOMEM.rawValue, message: "mosquitto_new failed (errno \(errno))")
+        }
+        self.handle = h
+        self.options = options
+        mosquitto_user_data_set(h, Unmanaged.passUnretained(self).toOpaque())
+        try configure()
+    }
+
+    deinit {
+        mosquitto_destroy(handle)
+    }
+
+    private func configure() throws(MQTTError) {
+        let version = options.protocolVersion == .v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311
+        try MQTTError.check(mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, Int32(version)),
+                            "setting the MQTT protocol version")
+        if options.protocolVersion == .v5 {
+            try MQTTError.check(mosquitto_int_option(handle, MOSQ_OPT_RECEIVE_MAXIMUM,
+                                                     Int32(clamping: options.receiveMaximum)),
+                                "setting receive-maximum")
+        }
+        // Queue outgoing packets instead of writing them: PUBACKs leave only in flushWrites().
+        try MQTTError.check(mosquitto_threaded_set(handle, true), "enabling external-loop mode")
+        if options.username != nil || options.password != nil {
+            try MQTTError.check(mosquitto_username_pw_set(handle, options.username, options.password),
+                                "setting username/password")
+        }
+        if let tls = options.tls {
+            try MQTTError.check(mosquitto_tls_set(handle, tls.caFile, tls.caPath, tls.certFile, tls.keyFile, nil),
+                                "configuring TLS (check ca_file/cert_file/key_file paths)")
+            if tls.insecureSkipHostnameCheck {
+                try MQTTError.check(mosquitto_tls_insecure_set(handle, true), "disabling TLS host-name check")
+            }
+        }
+        mosquitto_message_callback_set(handle) { _, userData, message in
+            guard let userData, let message else { return }
+            let connection = Unmanaged<MQTTConnection>.fromOpaque(userData).takeUnretainedValue()
+            let m = message.pointee
+            let topicLength = m.topic.map { strlen($0) } ?? 0
+            let view = MQTTMessage(
+                topic: UnsafeRawBufferPointer(start: m.topic, count: topicLength),
+                payload: UnsafeRawBufferPointer(start: m.payload, count: Int(m.payloadlen)),
+                qos: Int(m.qos), retained: m.retain)
+            connection.messageHandler?(view)
+        }
+        mosquitto_connect_v5_callback_set(handle) { _, userData, rc, _, _ in
+            guard let userData else { return }
+            let connection = Unmanaged<MQTTConnection>.fromOpaque(userData).takeUnretainedValue()
+            connection.didConnect(reasonCode: rc)
+        }
+        mosquitto_disconnect_v5_callback_set(handle) { _, userData, rc, _ in
+            guard let userData else { return }
+            let connection = Unmanaged<MQTTConnection>.fromOpaque(userData).takeUnretainedValue()
+            connection.eventHandler?(.disconnected(reasonCode: Int(rc)))
+        }
+        mosquitto_subscribe_callback_set(handle) { _, userData, _, count, granted in
+            guard let userData else { return }
+            let connection = Unmanaged<MQTTConnection>.fromOpaque(userData).takeUnretainedValue()
+            let qos = (0..<Int(count)).map { Int(granted?[$0] ?? 128) }
+            connection.eventHandler?(.subscribed(grantedQoS: qos))
+        }
+    }
+
+    private func didConnect(reasonCode rc: Int32) {
+        guard rc == 0 else {
+            let text = options.protocolVersion == .v5
+                ? String(cString: mosquitto_reason_string(rc)) : String(cString: mosquitto_connack_string(rc))
+            eventHandler?(.connectionRefused(reasonCode: Int(rc), reason: text))
+            return
+        }
+        eventHandler?(.connected(reasonCode: 0))
+        // (Re)subscribe on every connect: harmless with a persistent session, needed without one.
+        for filter in subscriptions {
+            _ = mosquitto_subscribe(handle, nil, filter, subscriptionQoS)
+        }
+    }
+
+    /// Sets the function called for each received message, inside `readAvailable()`.
+    public func onMessage(_ handler: @escaping (MQTTMessage) -> Void) { messageHandler = handler }
+
+    /// Sets the function told of connects, refusals, disconnects and granted subscriptions.
+    public func onEvent(_ handler: @escaping (Event) -> Void) { eventHandler = handler }
+
+    /// Topic filters subscribed at every successful connect.
+    public func subscribe(to filters: [String], qos: Int) {
+        subscriptions = filters
+        subscriptionQoS = Int32(qos)
+    }
+
+    /// Opens the TCP (or TLS) connection and queues CONNECT; `flushWrites()` sends it.
+    public func connect() throws(MQTTError) {
+        var props: OpaquePointer? = nil
+        if options.protocolVersion == .v5 && !options.cleanStart {
+            mosquitto_property_add_int32(&props, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue),
+                                         options.sessionExpirySeconds)
+        }
+        defer { mosquitto_property_free_all(&props) }
+        let rc = mosquitto_connect_bind_v5(handle, options.host, Int32(options.port),
+                                           Int32(options.keepAliveSeconds), nil, props)
+        if rc == MOSQ_ERR_ERRNO.rawValue {
+            let text = String(cString: strerror(errno))
+            throw MQTTError(code: rc, message: "connecting to \(options.host):\(options.port): \(text)")
+        }
+        try MQTTError.check(rc, "connecting to \(options.host):\(options.port)")
+    }
+
+    /// The socket to poll, or nil when not connected.
+    public var socketDescriptor: Int32? {
+        let fd = mosquitto_socket(handle)
+        return fd < 0 ? nil : fd
+    }
+
+    /// True when packets are queued for sending (PUBACKs, PINGREQ, SUBSCRIBE...).
+    public var wantsWrite: Bool { mosquitto_want_write(handle) }
+
+    /// Reads and dispatches packets until the socket would block or `shouldStop()` says so.
+    public func readAvailable(shouldStop: () -> Bool) throws(MQTTError) -> ReadOutcome {
+        while !shouldStop() {
+            zhizao_clear_errno()
+            let rc = mosquitto_loop_read(handle, 1)
+            if rc != MOSQ_ERR_SUCCESS.rawValue {
+                if rc == MOSQ_ERR_ERRNO.rawValue {
+                    let e = zhizao_errno()
+                    if e == EAGAIN || e == EWOULDBLOCK { return .drained }
+                }
+                throw MQTTError(code: rc, context: "reading from the broker")
+            }
+            let e = zhizao_errno()
+            if e == EAGAIN || e == EWOULDBLOCK { return .drained }
+        }
+        return .stoppedEarly
+    }
+
+    /// Sends every queued packet (this is where PUBACKs leave).
+    public func flushWrites() throws(MQTTError) {
+        while mosquitto_want_write(handle) {
+            let rc = mosquitto_loop_write(handle, 1)
+            if rc != MOSQ_ERR_SUCCESS.rawValue {
+                throw MQTTError(code: rc, context: "writing to the broker")
+            }
+            if mosquitto_want_write(handle) {
+                // The socket buffer is full: wait until it drains rather than spin.
+                guard let fd = socketDescriptor else { return }
+                var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                _ = poll(&p, 1, 100)
+            }
+        }
+    }
+
+    /// Keep-alive and retry timers; call at least once a second.
+    public func housekeeping() throws(MQTTError) {
+        try MQTTError.check(mosquitto_loop_misc(handle), "keep-alive housekeeping")
+    }
+
+    /// Sends DISCONNECT and closes the socket.
+    public func disconnect() {
+        _ = mosquitto_disconnect(handle)
+        try? flushWrites()
+    }
+
+    /// Publishes a message (used by tools and tests; the ingest path only subscribes).
+    public func publish(topic: String, payload: UnsafeRawBufferPointer, qos: Int, retain: Bool = false) throws(MQTTError) {
+        try MQTTError.check(mosquitto_publish(handle, nil, topic, Int32(payload.count), payload.baseAddress,
+                                              Int32(qos), retain), "publishing to \(topic)")
+    }
+}
+
+/// libmosquitto's process-wide initialisation, run once on first use.
+private let libraryInitialised: Void = {
+    mosquitto_lib_init()
+}()

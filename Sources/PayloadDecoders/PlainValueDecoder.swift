@@ -1,0 +1,50 @@
+import PlantRegistry
+import Telemetry
+
+/// One value per message: the payload is a number (or a state word), the topic names device
+/// and metric through the gateway's `topic_template`. The event time is the receive time,
+/// since the payload carries none.
+enum PlainValueDecoder {
+    static func decode(_ payload: UnsafeRawBufferPointer, topic: UnsafeRawBufferPointer, gateway: Gateway,
+                       plant: Plant, into out: inout DecodeOutput) {
+        guard let template = gateway.topicTemplate, let where_ = template.capture(topic) else {
+            out.reject(.unknownTopic, "topic does not fit the template \(gateway.topicTemplate?.text ?? "?") of gateway \(gateway.id)")
+            return
+        }
+        let deviceID = String(decoding: UnsafeRawBufferPointer(rebasing: topic[where_.device]), as: UTF8.self)
+        guard let d = plant.deviceIndex(id: deviceID) else {
+            out.reject(.unknownDevice, "device \"\(deviceID.prefix(64))\" (from the topic) is not in the registry")
+            return
+        }
+        let device = plant.devices[d]
+        let metricName = String(decoding: UnsafeRawBufferPointer(rebasing: topic[where_.metric]), as: UTF8.self)
+        guard let mi = device.metricIndex(source: metricName) else {
+            out.reject(.unknownMetric, "device \(device.id) has no metric \"\(metricName.prefix(64))\"")
+            return
+        }
+        // Trim surrounding whitespace (mosquitto_pub -l, shell echo).
+        var lo = 0, hi = payload.count
+        while lo < hi, payload[lo] == 32 || payload[lo] == 9 || payload[lo] == 10 || payload[lo] == 13 { lo += 1 }
+        while hi > lo, payload[hi - 1] == 32 || payload[hi - 1] == 9 || payload[hi - 1] == 10 || payload[hi - 1] == 13 { hi -= 1 }
+        guard hi > lo else {
+            out.reject(.malformed, "device \(device.id) metric \(metricName): empty payload")
+            return
+        }
+        let body = UnsafeRawBufferPointer(rebasing: payload[lo..<hi])
+        let raw: RawValue
+        var c = JSONCursor(body)
+        if let v = try? c.rawValue(), c.atEnd, case .number = v {
+            raw = v
+        } else if case .nonFinite(let w)? = try? { var c2 = JSONCursor(body); return try c2.rawValue() }() {
+            raw = .nonFinite(w)
+        } else {
+            let word = String(decoding: body, as: UTF8.self)
+            guard word.utf8.count <= 64, word.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
+                out.reject(.malformed, "device \(device.id) metric \(metricName): payload is neither a number nor a state word")
+                return
+            }
+            raw = word == "true" ? .bool(true) : word == "false" ? .bool(false) : .text(word)
+        }
+        out.emit(raw, metric: device.metrics[mi], device: device, ts: out.nowMs, seq: nil)
+    }
+}

@@ -1,0 +1,385 @@
+import Foundation
+import Telemetry
+internal import Yams
+
+extension Plant {
+    /// Loads and validates every `*.yaml` file under `directory`; throws with all problems found.
+    ///
+    /// `plant.yaml`-style files (top-level `sites:`) describe the tree; gateway files
+    /// (top-level `gateway:`) declare payload formats and devices. Load order is by path, so
+    /// the first gateway whose topic filter matches a topic is stable.
+    public static func load(directory: String) throws(RegistryError) -> Plant {
+        let (plant, problems) = loadReporting(directory: directory)
+        if let plant, problems.isEmpty { return plant }
+        throw RegistryError(problems: problems)
+    }
+
+    /// Loads as much as it can and returns every problem (for `zhizao devices validate`).
+    public static func loadReporting(directory: String) -> (Plant?, [RegistryProblem]) {
+        let log = ProblemLog()
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
+            log.add(directory, nil, "the device registry directory does not exist",
+                    hint: "pass --devices DIR pointing at a folder with plant.yaml and gateways/*.yaml")
+            return (nil, log.problems)
+        }
+        let files = yamlFiles(in: directory)
+        if files.isEmpty {
+            log.add(directory, nil, "no .yaml files found in the device registry directory",
+                    hint: "add plant.yaml (sites) and gateways/*.yaml (gateways and devices)")
+            return (nil, log.problems)
+        }
+        var builder = PlantBuilder(log: log)
+        for path in files {
+            let text: String
+            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+                log.add(path, nil, "cannot read file: \(error.localizedDescription)")
+                continue
+            }
+            let root: Node?
+            do { root = try Yams.compose(yaml: text) } catch let error as YamlError {
+                log.problems.append(yamlSyntaxProblem(error, file: path))
+                continue
+            } catch {
+                log.add(path, nil, "not valid YAML: \(error)")
+                continue
+            }
+            guard let root, let fields = YAMLFields(root, file: path, log: log, context: "the file") else {
+                log.add(path, nil, "the file is empty", hint: "start it with `sites:` or `gateway:`")
+                continue
+            }
+            if fields.has("sites") {
+                builder.readPlantFile(fields)
+            } else if fields.has("gateway") {
+                builder.readGatewayFile(fields)
+            } else {
+                log.add(path, root, "the file declares neither `sites:` (the plant tree) nor `gateway:` (a gateway and its devices)",
+                        hint: "start a plant file with `sites:` or a gateway file with `gateway: <id>`")
+            }
+        }
+        let plant = builder.finish()
+        return (plant, log.problems)
+    }
+
+    static func yamlFiles(in directory: String) -> [String] {
+        guard let e = FileManager.default.enumerator(atPath: directory) else { return [] }
+        var out: [String] = []
+        while let rel = e.nextObject() as? String {
+            if rel.hasSuffix(".yaml") || rel.hasSuffix(".yml") {
+                out.append((directory as NSString).appendingPathComponent(rel))
+            }
+        }
+        return out.sorted()
+    }
+
+    static func yamlSyntaxProblem(_ error: YamlError, file: String) -> RegistryProblem {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            return RegistryProblem(file: file, line: mark.line, column: mark.column, message: "YAML syntax: \(problem)",
+                                   hint: "check indentation (spaces, not tabs) and `key: value` form near this line")
+        default:
+            return RegistryProblem(file: file, line: 0, message: "not valid YAML: \(error)")
+        }
+    }
+}
+
+/// Assembles a `Plant` from files in any order, then cross-checks references.
+struct PlantBuilder {
+    let log: ProblemLog
+    var sites: [Site] = []
+    var siteFiles: [String: (String, Node?)] = [:]
+    var gateways: [Gateway] = []
+    struct PendingDevice {
+        var device: Device
+        var file: String
+        var node: Node
+        var fields: [String: Node]
+    }
+    var pending: [PendingDevice] = []
+
+    init(log: ProblemLog) { self.log = log }
+
+    mutating func readPlantFile(_ f: YAMLFields) {
+        f.rejectUnknownKeys(allowed: ["sites"])
+        for siteNode in f.sequence("sites", required: true) {
+            guard let s = YAMLFields(siteNode, file: f.file, log: log, context: "a site") else { continue }
+            s.rejectUnknownKeys(allowed: ["id", "name", "timezone", "control_rate_basis", "workshops"])
+            let id = s.identifier("id", required: true) ?? "?"
+            let ctx = "site \(id)"
+            let tz = s.string("timezone") ?? "Asia/Shanghai"
+            if TimeZone(identifier: tz) == nil {
+                log.add(f.file, s.value("timezone"), "unknown time zone \"\(tz)\" for \(ctx)",
+                        hint: "use an IANA name such as Asia/Shanghai")
+            }
+            var site = Site(id: id, name: s.string("name") ?? id, timeZone: tz,
+                            controlRateBasis: s.choice("control_rate_basis", ControlRateBasis.self, default: .machineCount) ?? .machineCount,
+                            workshops: [])
+            var lineIDs: Set<String> = []
+            for wNode in s.sequence("workshops", required: true) {
+                guard let w = YAMLFields(wNode, file: f.file, log: log, context: "a workshop of \(ctx)") else { continue }
+                w.rejectUnknownKeys(allowed: ["id", "name", "lines"])
+                let wid = w.identifier("id", required: true) ?? "?"
+                if site.workshops.contains(where: { $0.id == wid }) {
+                    log.add(f.file, w.value("id"), "workshop \(wid) is declared twice in \(ctx)", hint: "give each workshop its own id")
+                }
+                var workshop = Workshop(id: wid, name: w.string("name") ?? wid, lines: [])
+                for lNode in w.sequence("lines") {
+                    guard let l = YAMLFields(lNode, file: f.file, log: log, context: "a line of workshop \(wid)") else { continue }
+                    l.rejectUnknownKeys(allowed: ["id", "name", "processes"])
+                    let lid = l.identifier("id", required: true) ?? "?"
+                    if !lineIDs.insert(lid).inserted {
+                        log.add(f.file, l.value("id"), "line \(lid) is declared twice in \(ctx)",
+                                hint: "line ids must be unique within a site")
+                    }
+                    var line = Line(id: lid, name: l.string("name") ?? lid, processes: [])
+                    for pNode in l.sequence("processes") {
+                        guard let p = YAMLFields(pNode, file: f.file, log: log, context: "a process of line \(lid)") else { continue }
+                        p.rejectUnknownKeys(allowed: ["id", "name", "key_process"])
+                        let pid = p.identifier("id", required: true) ?? "?"
+                        if line.processes.contains(where: { $0.id == pid }) {
+                            log.add(f.file, p.value("id"), "process \(pid) is declared twice in line \(lid)")
+                        }
+                        line.processes.append(Process(id: pid, name: p.string("name") ?? pid,
+                                                      keyProcess: p.bool("key_process", default: false)))
+                    }
+                    workshop.lines.append(line)
+                }
+                site.workshops.append(workshop)
+            }
+            if let prev = siteFiles[id] {
+                log.add(f.file, s.value("id"), "site \(id) is declared twice (also in \(prev.0))", hint: "keep one declaration per site")
+            }
+            siteFiles[id] = (f.file, s.value("id"))
+            sites.append(site)
+        }
+    }
+
+    mutating func readGatewayFile(_ f: YAMLFields) {
+        f.rejectUnknownKeys(allowed: ["gateway", "decoder", "topic", "topic_template", "devices"])
+        let gid = f.identifier("gateway", required: true) ?? "?"
+        let ctx = "gateway \(gid)"
+        let decoder = f.choice("decoder", DecoderKind.self, required: true) ?? .native
+        let topic = f.string("topic", required: true, hint: "add `topic: <MQTT filter>`, e.g. `factory/#`") ?? "#"
+        let filter = TopicFilter(topic)
+        if filter == nil {
+            log.add(f.file, f.value("topic"), "`topic` \"\(topic)\" of \(ctx) is not a valid MQTT topic filter",
+                    hint: "`+` and `#` must fill a whole level, and `#` must come last")
+        }
+        var template: TopicTemplate?
+        if decoder == .plain {
+            if let t = f.string("topic_template", required: true,
+                                hint: "add `topic_template: factory/{workshop}/{line}/{device}/{metric}`") {
+                template = TopicTemplate(t)
+                if template == nil {
+                    log.add(f.file, f.value("topic_template"), "`topic_template` of \(ctx) must contain {device} and {metric}",
+                            hint: "e.g. factory/{workshop}/{line}/{device}/{metric}")
+                }
+            }
+        } else if f.has("topic_template") {
+            log.add(f.file, f.keyNode("topic_template"), "`topic_template` only applies to the plain decoder",
+                    hint: "remove it, or set `decoder: plain`")
+        }
+        if gateways.contains(where: { $0.id == gid }) {
+            log.add(f.file, f.value("gateway"), "gateway \(gid) is declared twice", hint: "gateway ids must be unique")
+        }
+        let gIndex = gateways.count
+        gateways.append(Gateway(id: gid, decoder: decoder, topic: topic, filter: filter ?? TopicFilter("#")!,
+                                topicTemplate: template, neuronDevices: [:], deviceIndices: [], file: f.file))
+        for dNode in f.sequence("devices", required: true) {
+            guard let d = YAMLFields(dNode, file: f.file, log: log, context: "a device of \(ctx)") else { continue }
+            readDevice(d, gateway: gIndex, decoder: decoder)
+        }
+    }
+
+    mutating func readDevice(_ d: YAMLFields, gateway gIndex: Int, decoder: DecoderKind) {
+        d.rejectUnknownKeys(allowed: ["id", "site", "workshop", "line", "process", "nc_capable", "meter_role", "neuron", "metrics"])
+        let id = d.identifier("id", required: true) ?? "?"
+        let ctx = "device \(id)"
+        var neuron: NeuronGroup?
+        if let nNode = d.value("neuron") {
+            if decoder != .neuron {
+                log.add(d.file, d.keyNode("neuron"), "`neuron` on \(ctx) only applies to gateways with `decoder: neuron`",
+                        hint: "remove it")
+            }
+            if let n = YAMLFields(nNode, file: d.file, log: log, context: "`neuron` of \(ctx)") {
+                n.rejectUnknownKeys(allowed: ["node", "group"])
+                if let node = n.string("node", required: true), let group = n.string("group", required: true) {
+                    neuron = NeuronGroup(node: node, group: group)
+                }
+            }
+        } else if decoder == .neuron {
+            log.add(d.file, d.node, "\(ctx) is behind a Neuron gateway but has no `neuron:`",
+                    hint: "add `neuron: {node: <south node name>, group: <group name>}`")
+        }
+        var metrics: [Metric] = []
+        var bySource: [String: Int] = [:]
+        for mNode in d.sequence("metrics", required: true) {
+            guard let m = YAMLFields(mNode, file: d.file, log: log, context: "a metric of \(ctx)") else { continue }
+            guard let metric = readMetric(m, device: id) else { continue }
+            if metrics.contains(where: { $0.name == metric.name }) {
+                log.add(d.file, m.value("name"), "metric \(metric.name) is declared twice on \(ctx)")
+                continue
+            }
+            if bySource[metric.sourceName] != nil {
+                log.add(d.file, m.value("source") ?? m.value("name"),
+                        "two metrics of \(ctx) read the same source `\(metric.sourceName)`", hint: "give each metric its own `source`")
+                continue
+            }
+            bySource[metric.sourceName] = metrics.count
+            if metric.source != nil, bySource[metric.name] == nil { bySource[metric.name] = metrics.count }
+            metrics.append(metric)
+        }
+        let device = Device(id: id, site: d.identifier("site") ?? "", workshop: d.identifier("workshop"),
+                            line: d.identifier("line"), process: d.identifier("process"), keyProcess: false,
+                            ncCapable: d.bool("nc_capable", default: false),
+                            meterRole: d.choice("meter_role", MeterRole.self), gateway: gIndex, neuron: neuron,
+                            metrics: metrics, metricBySource: bySource)
+        var fields: [String: Node] = [:]
+        for k in ["site", "workshop", "line", "process", "id", "meter_role"] { fields[k] = d.value(k) }
+        pending.append(PendingDevice(device: device, file: d.file, node: d.node, fields: fields))
+    }
+
+    func readMetric(_ m: YAMLFields, device: String) -> Metric? {
+        m.rejectUnknownKeys(allowed: ["name", "kind", "unit", "measures", "carrier", "source", "scale", "offset", "rollover", "states"])
+        guard let name = m.identifier("name", required: true) else { return nil }
+        let ctx = "metric \(name) of device \(device)"
+        let kind = m.choice("kind", MetricKind.self, required: true) ?? .gauge
+        let measures = m.choice("measures", Measure.self, required: true) ?? .other
+        let unit = m.string("unit")
+        if kind != .state && unit == nil {
+            m.log.add(m.file, m.node, "\(ctx) is a \(kind.rawValue) without a `unit`", hint: "add e.g. `unit: kWh`")
+        }
+        var carrier: Carrier?
+        if measures == .energy {
+            carrier = m.choice("carrier", Carrier.self, required: true)
+        } else if m.has("carrier") {
+            m.log.add(m.file, m.keyNode("carrier"), "`carrier` on \(ctx) only applies to `measures: energy`", hint: "remove it")
+        }
+        switch measures {
+        case .machineState, .controlMode:
+            if kind != .state { m.log.add(m.file, m.value("kind"), "\(ctx) measures \(measures.rawValue), so its kind must be state", hint: "set `kind: state`") }
+        case .goodCount, .scrapCount:
+            if kind == .state { m.log.add(m.file, m.value("kind"), "\(ctx) measures \(measures.rawValue), which is a count", hint: "set `kind: counter`") }
+        case .energy, .other: break
+        }
+        let rollover = m.double("rollover")
+        if rollover != nil && kind != .counter {
+            m.log.add(m.file, m.keyNode("rollover"), "`rollover` on \(ctx) only applies to counters", hint: "remove it or set `kind: counter`")
+        }
+        if let r = rollover, r <= 0 {
+            m.log.add(m.file, m.value("rollover"), "`rollover` of \(ctx) must be above 0")
+        }
+        var states: [String: String] = [:]
+        if let sNode = m.value("states") {
+            if kind != .state {
+                m.log.add(m.file, m.keyNode("states"), "`states` on \(ctx) only applies to state metrics", hint: "remove it or set `kind: state`")
+            } else if let map = sNode.mapping {
+                let allowed = measures == .controlMode ? Metric.controlModes
+                    : measures == .machineState ? Metric.machineStates : nil
+                for (k, v) in map {
+                    guard let code = k.string, let word = v.string else {
+                        m.log.add(m.file, k, "`states` entries of \(ctx) must be `code: word`")
+                        continue
+                    }
+                    if let allowed, !allowed.contains(word) {
+                        m.log.add(m.file, v, "state word \"\(word)\" of \(ctx) is not canonical",
+                                  hint: "use one of \(allowed.sorted().joined(separator: ", "))")
+                    }
+                    states[code] = word
+                }
+            } else {
+                m.log.add(m.file, sNode, "`states` of \(ctx) must map gateway codes to words", hint: "e.g. `states: {1: producing, 3: idle}`")
+            }
+        }
+        return Metric(name: name, kind: kind, unit: unit, measures: measures, carrier: carrier,
+                      source: m.string("source"), scale: m.double("scale") ?? 1, offset: m.double("offset") ?? 0,
+                      rollover: rollover, states: states, series: 0)
+    }
+
+    /// Checks a device's line and process inside its workshop and copies the key-process flag.
+    func checkPlace(d: inout Device, workshop ws: Workshop, problem: (String, String, String?) -> Void) {
+        guard let lid = d.line else {
+            if d.process != nil { problem("process", "device \(d.id) names a process but no line", "add `line: <id>`") }
+            return
+        }
+        guard let line = ws.lines.first(where: { $0.id == lid }) else {
+            let near = nearest(lid, in: ws.lines.map(\.id))
+            problem("line", "device \(d.id): workshop \(ws.id) has no line \(lid)",
+                    near.isEmpty ? "declare it under the workshop in plant.yaml" : "did you mean `\(near[0])`?")
+            return
+        }
+        guard let pid = d.process else { return }
+        if let proc = line.processes.first(where: { $0.id == pid }) {
+            d.keyProcess = proc.keyProcess
+        } else {
+            let near = nearest(pid, in: line.processes.map(\.id))
+            problem("process", "device \(d.id): line \(lid) has no process \(pid)",
+                    near.isEmpty ? "declare it under the line in plant.yaml" : "did you mean `\(near[0])`?")
+        }
+    }
+
+    /// Resolves each device's place in the tree, checks uniqueness, numbers the series.
+    mutating func finish() -> Plant? {
+        if sites.isEmpty {
+            log.add("(registry)", nil, "no site is declared", hint: "add a plant.yaml with `sites:`")
+        }
+        var devices: [Device] = []
+        var byID: [String: Int] = [:]
+        var series: [SeriesKey] = []
+        var location: [(device: Int, metric: Int)] = []
+        for p in pending {
+            var d = p.device
+            let log = self.log
+            func problem(_ key: String, _ message: String, hint: String?) {
+                log.add(p.file, p.fields[key] ?? p.node, message, hint: hint)
+            }
+            if let prev = byID[d.id] {
+                problem("id", "device \(d.id) is declared twice (also in gateway \(gateways[devices[prev].gateway].id))",
+                        hint: "device ids must be unique across the plant")
+                continue
+            }
+            if d.site.isEmpty {
+                if sites.count == 1 { d.site = sites[0].id } else if sites.count > 1 {
+                    problem("id", "device \(d.id) does not say which site it belongs to", hint: "add `site: <id>`")
+                }
+            }
+            if let site = sites.first(where: { $0.id == d.site }) {
+                if let wid = d.workshop {
+                    if let ws = site.workshops.first(where: { $0.id == wid }) {
+                        checkPlace(d: &d, workshop: ws, problem: problem)
+                    } else {
+                        let near = nearest(wid, in: site.workshops.map(\.id))
+                        problem("workshop", "device \(d.id): site \(site.id) has no workshop \(wid)",
+                                hint: near.isEmpty ? "declare it in plant.yaml" : "did you mean `\(near[0])`?")
+                    }
+                } else if d.line != nil || d.process != nil {
+                    problem("line", "device \(d.id) names a line or process but no workshop", hint: "add `workshop: <id>`")
+                }
+            } else if !d.site.isEmpty {
+                problem("site", "device \(d.id): no site \(d.site)", hint: "sites: \(sites.map(\.id).joined(separator: ", "))")
+            }
+            if d.meterRole != nil, !d.metrics.contains(where: { $0.measures == .energy }) {
+                problem("meter_role", "device \(d.id) has `meter_role` but no energy metric", hint: "remove `meter_role`")
+            }
+            let index = devices.count
+            for mi in d.metrics.indices {
+                d.metrics[mi].series = SeriesIndex(series.count)
+                series.append(SeriesKey(device: d.id, metric: d.metrics[mi].name))
+                location.append((index, mi))
+            }
+            if let n = d.neuron {
+                if let other = gateways[d.gateway].neuronDevices[n] {
+                    problem("id", "devices \(devices[other].id) and \(d.id) share Neuron node \(n.node) group \(n.group)",
+                            hint: "each Neuron group maps to one device")
+                } else {
+                    gateways[d.gateway].neuronDevices[n] = index
+                }
+            }
+            gateways[d.gateway].deviceIndices.append(index)
+            byID[d.id] = index
+            devices.append(d)
+        }
+        return Plant(sites: sites, gateways: gateways, devices: devices, series: series, deviceByID: byID,
+                     seriesLocation: location)
+    }
+}

@@ -1,0 +1,181 @@
+public import Telemetry
+
+/// The plant as the registry in `Devices/` describes it: sites, their tree, gateways and devices.
+///
+/// Loaded once at start-up; it also holds the lookup tables the hot path uses (device by id,
+/// metric by source tag, gateway by topic), so decoding never searches lists.
+public struct Plant: Sendable {
+    public var sites: [Site]
+    public var gateways: [Gateway]
+    public var devices: [Device]
+    /// Every (device, metric) pair; a `SeriesIndex` indexes this array.
+    public var series: [SeriesKey]
+    var deviceByID: [String: Int]
+
+    /// The device with this id, if the registry has it.
+    public func deviceIndex(id: String) -> Int? { deviceByID[id] }
+
+    /// The index of the gateway whose topic filter matches, the first in load order.
+    public func gatewayIndex(forTopic topic: UnsafeRawBufferPointer) -> Int? {
+        for (i, g) in gateways.enumerated() where g.filter.matches(topic) { return i }
+        return nil
+    }
+
+    /// The metric behind a series index.
+    public func metric(_ series: SeriesIndex) -> (device: Device, metric: Metric) {
+        let key = seriesLocation[Int(series)]
+        let d = devices[key.device]
+        return (d, d.metrics[key.metric])
+    }
+
+    var seriesLocation: [(device: Int, metric: Int)]
+}
+
+/// How a site counts its static key-process control rate (see DOMAIN.md).
+public enum ControlRateBasis: String, Sendable, CaseIterable {
+    case machineCount = "machine_count"
+    case processCount = "process_count"
+}
+
+public struct Site: Sendable {
+    public var id: String
+    public var name: String
+    /// IANA time zone for local days, months and shifts.
+    public var timeZone: String
+    public var controlRateBasis: ControlRateBasis
+    public var workshops: [Workshop]
+}
+
+public struct Workshop: Sendable {
+    public var id: String
+    public var name: String
+    public var lines: [Line]
+}
+
+public struct Line: Sendable {
+    public var id: String
+    public var name: String
+    public var processes: [Process]
+}
+
+public struct Process: Sendable {
+    public var id: String
+    public var name: String
+    /// A key process (关键工序) counts towards the control rates.
+    public var keyProcess: Bool
+}
+
+/// Which decoder reads a gateway's payloads.
+public enum DecoderKind: String, Sendable, CaseIterable {
+    case native
+    case neuron
+    case plain
+}
+
+/// A source of payloads: one topic filter, one payload format, the devices behind it.
+public struct Gateway: Sendable {
+    public var id: String
+    public var decoder: DecoderKind
+    /// The MQTT subscription filter its payloads arrive on.
+    public var topic: String
+    public var filter: TopicFilter
+    /// Plain decoder only: where device and metric sit in the topic.
+    public var topicTemplate: TopicTemplate?
+    /// Neuron decoder only: (node, group) -> device index.
+    public var neuronDevices: [NeuronGroup: Int]
+    public var deviceIndices: [Int]
+    /// The file that declares it, for messages.
+    public var file: String
+}
+
+/// A Neuron south node and group, which together name one device here.
+public struct NeuronGroup: Sendable, Hashable {
+    public var node: String
+    public var group: String
+
+    public init(node: String, group: String) {
+        self.node = node
+        self.group = group
+    }
+}
+
+/// Energy and energy-carrying media a meter measures.
+public enum Carrier: String, Sendable, CaseIterable {
+    case electricity
+    case naturalGas = "natural_gas"
+    case water
+    case steam
+    case compressedAir = "compressed_air"
+    case diesel
+    case gasoline
+    case lpg
+    case rawCoal = "raw_coal"
+    case heat
+}
+
+/// Whether a meter is a main (incoming) meter or a sub-meter already counted in a main.
+public enum MeterRole: String, Sendable, CaseIterable {
+    case main
+    case sub
+}
+
+public struct Device: Sendable {
+    public var id: String
+    public var site: String
+    /// Nil for site-level meters.
+    public var workshop: String?
+    public var line: String?
+    public var process: String?
+    /// True when the device's process is a key process.
+    public var keyProcess: Bool
+    /// Numerically controlled (CNC, robot cell, PLC/DCS-covered).
+    public var ncCapable: Bool
+    public var meterRole: MeterRole?
+    public var gateway: Int
+    public var neuron: NeuronGroup?
+    public var metrics: [Metric]
+    /// Source tag (or name) -> metric index.
+    var metricBySource: [String: Int]
+
+    /// The metric the gateway calls `source`.
+    public func metricIndex(source: String) -> Int? { metricBySource[source] }
+}
+
+public enum MetricKind: String, Sendable, CaseIterable {
+    case counter
+    case gauge
+    case state
+}
+
+public enum Measure: String, Sendable, CaseIterable {
+    case energy
+    case goodCount = "good_count"
+    case scrapCount = "scrap_count"
+    case machineState = "machine_state"
+    case controlMode = "control_mode"
+    case other
+}
+
+public struct Metric: Sendable {
+    public var name: String
+    public var kind: MetricKind
+    public var unit: String?
+    public var measures: Measure
+    public var carrier: Carrier?
+    /// The tag or metric name the gateway sends, where it differs from `name`.
+    public var source: String?
+    public var scale: Double
+    public var offset: Double
+    /// Counters: the register's maximum before it wraps to zero.
+    public var rollover: Double?
+    /// States: gateway code or word -> canonical word.
+    public var states: [String: String]
+    public var series: SeriesIndex
+
+    /// The name the gateway uses.
+    public var sourceName: String { source ?? name }
+
+    /// Canonical words a state metric may hold.
+    public static let machineStates: Set<String> = ["producing", "setup", "idle", "down", "off"]
+    public static let controlModes: Set<String> = ["nc", "manual"]
+}

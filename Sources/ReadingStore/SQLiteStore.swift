@@ -1,0 +1,125 @@
+import Foundation
+import GRDB
+public import Telemetry
+
+/// The SQLite store the daemon writes to, through GRDB on the system SQLite.
+///
+/// One connection, owned by the ingest thread; WAL mode so `zhizao status` and the other
+/// read-only commands read while it writes.
+public final class SQLiteStore: TelemetryStore {
+    /// How hard a commit waits for the disk.
+    public enum Durability: String, Sendable, CaseIterable {
+        /// Survives a crash or kill of the daemon; an OS crash may lose the last commits.
+        case normal
+        /// Also survives power loss (an fsync per commit).
+        case full
+    }
+
+    private let db: DatabaseQueue
+    private var seriesIDs: [Int64] = []
+    private var seriesDevice: [String] = []
+    public let path: String
+
+    /// Opens (creating and migrating if needed) the database at `path`.
+    public init(path: String, durability: Durability = .normal) throws {
+        var config = Configuration()
+        config.journalMode = .wal
+        config.busyMode = .timeout(5)
+        let sync = durability == .full ? "FULL" : "NORMAL"
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(sync)")
+        }
+        do {
+            db = try DatabaseQueue(path: path, configuration: config)
+            try StoreSchema.migrator.migrate(db)
+        } catch {
+            throw StoreError("cannot open the database \(path): \(error)")
+        }
+        self.path = path
+    }
+
+    public func prepareSeries(_ keys: [SeriesKey]) throws {
+        seriesIDs = try db.write { db in
+            var ids: [Int64] = []
+            ids.reserveCapacity(keys.count)
+            let insert = try db.cachedStatement(sql: "INSERT INTO series(device, metric) VALUES (?, ?) ON CONFLICT DO NOTHING")
+            let select = try db.cachedStatement(sql: "SELECT id FROM series WHERE device = ? AND metric = ?")
+            for k in keys {
+                try insert.execute(arguments: [k.device, k.metric])
+                guard let id = try Int64.fetchOne(select, arguments: [k.device, k.metric]) else {
+                    throw StoreError("series \(k.device)/\(k.metric) vanished while registering")
+                }
+                ids.append(id)
+            }
+            return ids
+        }
+        seriesDevice = keys.map(\.device)
+    }
+
+    public func commit(_ batch: IngestBatch, committedAtMs: Int64) throws -> CommitOutcome {
+        try db.write { db in
+            var outcome = CommitOutcome()
+            let insert = try db.cachedStatement(sql: """
+                INSERT OR IGNORE INTO readings(ts, series_id, value, state, error_code, seq) VALUES (?, ?, ?, ?, ?, ?)
+                """)
+            var newest: [String: Int64] = [:]
+            for r in batch.readings {
+                let sid = seriesIDs[Int(r.series)]
+                switch r.value {
+                case .number(let v): insert.setUncheckedArguments([r.timestampMs, sid, v, nil, nil, r.seq])
+                case .state(let s): insert.setUncheckedArguments([r.timestampMs, sid, nil, s, nil, r.seq])
+                case .error(let code): insert.setUncheckedArguments([r.timestampMs, sid, nil, nil, code, r.seq])
+                }
+                try insert.execute()
+                if db.changesCount > 0 {
+                    outcome.inserted += 1
+                    let device = seriesDevice[Int(r.series)]
+                    if let t = newest[device], t >= r.timestampMs {} else { newest[device] = r.timestampMs }
+                } else {
+                    outcome.duplicates += 1
+                }
+            }
+            if !batch.quarantined.isEmpty {
+                let q = try db.cachedStatement(sql: """
+                    INSERT INTO quarantine(received_at, topic, reason, detail, payload, payload_bytes) VALUES (?, ?, ?, ?, ?, ?)
+                    """)
+                for e in batch.quarantined {
+                    try q.execute(arguments: [e.receivedAtMs, e.topic, e.rejection.reason.rawValue, e.rejection.detail,
+                                              Data(e.payload), e.payloadBytes])
+                    try Self.bump(db, "quarantined.\(e.rejection.reason.rawValue)", 1)
+                }
+                outcome.quarantined = batch.quarantined.count
+            }
+            let seen = try db.cachedStatement(sql: """
+                INSERT INTO device_last_seen(device, last_reading_ts, last_received_at) VALUES (?, ?, ?)
+                ON CONFLICT(device) DO UPDATE SET last_reading_ts = max(last_reading_ts, excluded.last_reading_ts),
+                                                  last_received_at = excluded.last_received_at
+                """)
+            for (device, ts) in newest { try seen.execute(arguments: [device, ts, committedAtMs]) }
+            try Self.bump(db, "messages_received", batch.messages)
+            try Self.bump(db, "readings_stored", outcome.inserted)
+            try Self.bump(db, "readings_duplicate", outcome.duplicates)
+            try Self.bump(db, "messages_quarantined", outcome.quarantined)
+            let second = committedAtMs / 1000
+            try db.cachedStatement(sql: """
+                INSERT INTO ingest_seconds(second, readings, messages) VALUES (?, ?, ?)
+                ON CONFLICT(second) DO UPDATE SET readings = readings + excluded.readings, messages = messages + excluded.messages
+                """).execute(arguments: [second, outcome.inserted, batch.messages])
+            try db.cachedStatement(sql: "DELETE FROM ingest_seconds WHERE second < ?").execute(arguments: [second - 3600])
+            return outcome
+        }
+    }
+
+    private static func bump(_ db: Database, _ name: String, _ by: Int) throws {
+        guard by != 0 else { return }
+        try db.cachedStatement(sql: """
+            INSERT INTO ingest_counters(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value
+            """).execute(arguments: [name, by])
+    }
+}
+
+/// A store failure with a message fit for a log line or a terminal.
+public struct StoreError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,13 @@
+public import Telemetry
+
+/// Where committed readings go: the narrow interface the ingest loop depends on.
+///
+/// A later backend (PostgreSQL) implements the same calls. Writes are idempotent on a
+/// reading's identity (device, metric, timestamp), so a redelivered message never counts twice.
+public protocol TelemetryStore: AnyObject {
+    /// Registers the registry's series (index = `SeriesIndex`) before the first commit.
+    func prepareSeries(_ keys: [SeriesKey]) throws
+    /// Stores a batch in one transaction: readings (duplicates ignored), quarantine, counters.
+    /// When it returns, the batch is durable and its messages may be acknowledged.
+    func commit(_ batch: IngestBatch, committedAtMs: Int64) throws -> CommitOutcome
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import IngestDaemon
+import Logging
+import ServiceLifecycle
+
+/// `zhizao run`: the ingest daemon.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Subscribe to the broker and store every reading, acknowledging only after commit.",
+        discussion: """
+            Flags override the config file, which overrides built-in defaults; ZHIZAO_* environment
+            variables override the file too. The MQTT password comes from broker.password_file,
+            ZHIZAO_MQTT_PASSWORD_FILE or ZHIZAO_MQTT_PASSWORD, never from the command line.
+            SIGTERM or SIGINT stops reading, commits, acknowledges, disconnects and exits 0.
+
+            Examples:
+              zhizao run
+              zhizao run --config /etc/zhizao/zhizao.yaml
+              zhizao run --broker mqtt://10.0.0.5:1883 --db /var/lib/zhizao/zhizao.sqlite --devices /etc/zhizao/devices
+            """)
+
+    @Option(help: ArgumentHelp("YAML config file (env ZHIZAO_CONFIG).", valueName: "FILE"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("Broker URL: mqtt://host:port or mqtts://host:port (default \(DaemonConfig.defaultBroker)).", valueName: "URL"))
+    var broker: String?
+
+    @Option(help: ArgumentHelp("SQLite database file (default ./zhizao.sqlite).", valueName: "PATH"))
+    var db: String?
+
+    @Option(help: ArgumentHelp("Device registry directory (default ./Devices).", valueName: "DIR"))
+    var devices: String?
+
+    @Option(name: .customLong("client-id"), help: ArgumentHelp("MQTT client id; keep it stable so the broker keeps the session.", valueName: "ID"))
+    var clientID: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String?
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        let resolved: DaemonConfig
+        do {
+            resolved = try DaemonConfig.resolve(
+                file: config ?? env["ZHIZAO_CONFIG"], environment: env,
+                overrides: .init(broker: broker, database: db, devices: devices, clientID: clientID, logLevel: logLevel))
+        } catch {
+            throw fail("configuration: \(error)")
+        }
+        let level = Logger.Level(rawValue: resolved.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "zhizao")
+        let group: ServiceGroup
+        do {
+            group = try Daemon.build(config: resolved, logger: logger)
+        } catch {
+            throw fail("cannot start: \(error)")
+        }
+        try await group.run()
+    }
+}

@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import ReadingStore
+
+/// `zhizao status`: what the daemon has stored and rejected, read while it runs.
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show readings stored, messages received and quarantined, and per-device last seen.",
+        discussion: """
+            Opens the database read-only; safe while `zhizao run` writes to it.
+
+            Examples:
+              zhizao status
+              zhizao status --db /var/lib/zhizao/zhizao.sqlite --format json
+            """)
+
+    @OptionGroup var store: StoreOptions
+    @Option(help: "table or json.") var format: OutputFormat = .table
+
+    func run() throws {
+        let status: IngestStatus
+        do {
+            let reader = try StoreReader(path: store.db)
+            status = try reader.status(nowMs: Int64(Date().timeIntervalSince1970 * 1000))
+        } catch {
+            throw fail("\(error)")
+        }
+        switch format {
+        case .json:
+            try printJSON(status)
+        case .table:
+            print("database              \(status.database)")
+            print("readings stored       \(status.readingsStored)")
+            print("duplicates ignored    \(status.readingsDuplicate)")
+            print("messages received     \(status.messagesReceived)")
+            print("messages quarantined  \(status.messagesQuarantined)")
+            for (reason, n) in status.quarantinedByReason.sorted(by: { $0.key < $1.key }) {
+                print("  \(reason.padding(toLength: 20, withPad: " ", startingAt: 0))\(n)")
+            }
+            print("ingest rate           \(String(format: "%.1f", status.ingestRatePerSecond)) readings/s (last 10 s)")
+            print("")
+            if status.devices.isEmpty {
+                print("no device has reported yet")
+            } else {
+                printTable(["device", "last reading (local)", "last committed (local)"],
+                           status.devices.map { [$0.device, localTime($0.lastReadingTs), localTime($0.lastReceivedAt)] })
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+public import ArgumentParser
+
+/// The `zhizao` command: the daemon and the tools around it.
+public struct Zhizao: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "zhizao",
+        abstract: "Industrial-IoT telemetry ingester for smart-factory pilots: MQTT gateways → SQLite → indicators.",
+        discussion: """
+            Examples:
+              zhizao run --broker mqtt://127.0.0.1:1883 --db ./zhizao.sqlite --devices ./Devices
+              zhizao status
+              zhizao devices validate --devices ./Devices
+              zhizao readings --device cnc-101 --limit 20
+            """,
+        subcommands: [Run.self, Status.self, Devices.self, Readings.self, Quarantine.self]
+    )
+
+    public init() {}
+
+    /// Parses the process arguments and runs the chosen command.
+    public static func runFromCommandLine() async { await main() }
+}
