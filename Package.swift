@@ -50,7 +50,7 @@ let package = Package(
         ]),
         .executableTarget(name: "zhizao", dependencies: ["ZhizaoCLI"]),
         .testTarget(name: "UnitTests", dependencies: [
-            "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore", "IngestDaemon",
+            "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore", "IngestDaemon", "MQTTClient",
         ]),
         .testTarget(name: "IntegrationTests", dependencies: ["Telemetry", "ReadingStore", "MQTTClient"]),
     ]

@@ -101,7 +101,7 @@ public final class StoreReader {
                 """
             var args: StatementArguments = []
             if let device { sql += " WHERE s.device = ?"; args += [device] }
-            sql += " ORDER BY r.ts DESC, s.device, s.metric LIMIT ?"
+            sql += " ORDER BY r.ts DESC, s.device DESC, s.metric DESC LIMIT ?"
             args += [limit]
             return try Row.fetchAll(db, sql: sql, arguments: args).reversed().map { row in
                 let value: ReadingValue

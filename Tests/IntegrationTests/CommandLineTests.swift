@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+
+/// The CLI as a user types it: exit codes and messages.
+@Suite("Command line")
+struct CommandLineTests {
+    @Test func devicesListJSONHasTheDocumentedFields() throws {
+        let r = try ZhizaoBinary.run(["devices", "list", "--devices", ZhizaoBinary.shippedDevices, "--format", "json"])
+        #expect(r.code == 0)
+        let devices = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+        #expect(devices.count >= 20)
+        for key in ["id", "site", "workshop", "line", "process", "key_process", "nc_capable", "decoder", "topic", "metrics"] {
+            #expect(devices.allSatisfy { $0.keys.contains(key) }, "every device has \(key)")
+        }
+        let cnc = try #require(devices.first { $0["id"] as? String == "cnc-101" })
+        #expect(cnc["decoder"] as? String == "neuron")
+        #expect(cnc["topic"] as? String == "/neuron/zhizao/+/+")
+        #expect(cnc["key_process"] as? Bool == true)
+        let metrics = try #require(cnc["metrics"] as? [[String: Any]])
+        let state = try #require(metrics.first { $0["name"] as? String == "state" })
+        #expect(state["source"] as? String == "RUN_STATE")
+        #expect(state["kind"] as? String == "state")
+        let meter = try #require(devices.first { $0["id"] as? String == "em-shaft" })
+        let energy = try #require((meter["metrics"] as? [[String: Any]])?.first { $0["name"] as? String == "energy" })
+        #expect(energy["carrier"] as? String == "electricity")
+        #expect(energy["unit"] as? String == "kWh")
+    }
+
+    @Test func validateReportsFileLineAndFixAndFails() throws {
+        let dir = try temporaryDirectory("registry")
+        try FileManager.default.createDirectory(atPath: dir + "/gateways", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: ZhizaoBinary.shippedDevices + "/plant.yaml", toPath: dir + "/plant.yaml")
+        try """
+            gateway: gw-x
+            decoder: native
+            topic: x/#
+            devices:
+              - id: m-1
+                workshop: ws-machinig
+                metrics:
+                  - {name: energy, kind: counter, unit: kWh, measures: energy}
+            """.write(toFile: dir + "/gateways/x.yaml", atomically: true, encoding: .utf8)
+        let r = try ZhizaoBinary.run(["devices", "validate", "--devices", dir])
+        #expect(r.code != 0)
+        #expect(r.stderr.contains("gateways/x.yaml:8:"), "the line of the metric missing its carrier")
+        #expect(r.stderr.contains("missing `carrier`"))
+        #expect(r.stderr.contains("gateways/x.yaml:6:"), "the line of the misspelt workshop")
+        #expect(r.stderr.contains("did you mean `ws-machining`?"))
+        let ok = try ZhizaoBinary.run(["devices", "validate", "--devices", ZhizaoBinary.shippedDevices])
+        #expect(ok.code == 0)
+    }
+
+    @Test func configMistakeNamesTheFileAndExitsNonZero() throws {
+        let dir = try temporaryDirectory("config")
+        try "broker:\n  url: mqtt://127.0.0.1:1883\n  recieve_maximum: 10\n".write(toFile: dir + "/z.yaml", atomically: true, encoding: .utf8)
+        let r = try ZhizaoBinary.run(["run", "--config", dir + "/z.yaml", "--db", dir + "/z.sqlite"])
+        #expect(r.code != 0)
+        #expect(r.stderr.contains("\(dir)/z.yaml:3"))
+        #expect(r.stderr.contains("did you mean `receive_maximum`?"))
+        let bad = try ZhizaoBinary.run(["run", "--broker", "http://x", "--db", dir + "/z.sqlite"])
+        #expect(bad.code != 0)
+        #expect(bad.stderr.contains("--broker"))
+    }
+
+    @Test func statusWithoutADatabaseSaysHowToFixIt() throws {
+        let r = try ZhizaoBinary.run(["status", "--db", "/nonexistent/zhizao.sqlite"])
+        #expect(r.code != 0)
+        #expect(r.stderr.contains("zhizao run"))
+    }
+
+    @Test func helpHasExamples() throws {
+        for cmd in [["run"], ["status"], ["devices", "list"], ["devices", "validate"]] {
+            let r = try ZhizaoBinary.run(cmd + ["--help"])
+            #expect(r.code == 0)
+            #expect(r.stdout.contains("Examples:"), "\(cmd) --help has examples")
+        }
+    }
+}

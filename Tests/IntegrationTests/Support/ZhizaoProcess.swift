@@ -1,0 +1,164 @@
+import Foundation
+import Glibc
+import ReadingStore
+
+/// The built `zhizao` binary, run as a user runs it.
+enum ZhizaoBinary {
+    /// `$ZHIZAO_BIN`, or `zhizao` beside the test bundle in the build folder.
+    static var path: String {
+        get throws {
+            if let p = ProcessInfo.processInfo.environment["ZHIZAO_BIN"] { return p }
+            let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            let candidate = dir.appendingPathComponent("zhizao").path
+            guard FileManager.default.isExecutableFile(atPath: candidate) else {
+                throw TestFailure("no zhizao binary at \(candidate): run `swift build` first or set ZHIZAO_BIN")
+            }
+            return candidate
+        }
+    }
+
+    /// Runs a CLI command to completion and returns its exit code and output.
+    static func run(_ args: [String]) throws -> (code: Int32, stdout: String, stderr: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try path)
+        p.arguments = args
+        let dir = try temporaryDirectory("cli")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(dir + "/out")))
+        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(dir + "/err")))
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        p.waitUntilExit()
+        return (p.terminationStatus, try String(contentsOfFile: dir + "/out", encoding: .utf8),
+                try String(contentsOfFile: dir + "/err", encoding: .utf8))
+    }
+
+    /// The repository's shipped `Devices/`.
+    static var shippedDevices: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Devices").path
+    }
+}
+
+/// `zhizao run` as a child process with its log in a file.
+final class DaemonProcess: @unchecked Sendable {
+    let database: String
+    let logPath: String
+    let arguments: [String]
+    private(set) var process: Process?
+    private var starts = 0
+
+    init(broker: TestBroker, database: String, devices: String = ZhizaoBinary.shippedDevices,
+         clientID: String = "zhizao-it-\(UUID().uuidString.prefix(8))", extra: [String] = []) throws {
+        self.database = database
+        self.logPath = database + ".log"
+        self.arguments = ["run", "--broker", broker.url, "--db", database, "--devices", devices, "--client-id", clientID] + extra
+        _ = try createFile(logPath)
+    }
+
+    /// Starts the daemon and waits until it has subscribed.
+    func start() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try ZhizaoBinary.path)
+        p.arguments = arguments
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        p.standardError = log
+        p.standardOutput = log
+        try p.run()
+        process = p
+        starts += 1
+        let expected = starts
+        try waitUntil(timeout: 15, "the daemon to subscribe (log: \(logPath))") {
+            guard p.isRunning else { throw TestFailure("the daemon exited: \(self.log)") }
+            return self.log.components(separatedBy: "] subscribed").count - 1 >= expected
+        }
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// kill -9: no chance to commit or acknowledge anything.
+    func killHard() {
+        guard let p = process else { return }
+        stopProcess(p, signal: SIGKILL, grace: 0)
+        process = nil
+    }
+
+    /// SIGTERM and the exit status.
+    func terminate() -> Int32 {
+        guard let p = process else { return -1 }
+        stopProcess(p, signal: SIGTERM, grace: 15)
+        process = nil
+        return p.terminationStatus
+    }
+
+    deinit { killHard() }
+
+    func status() throws -> IngestStatus {
+        try StoreReader(path: database).status(nowMs: Int64(Date().timeIntervalSince1970 * 1000))
+    }
+
+    /// Waits until the store holds `count` readings, or its count stops moving for `quiet`
+    /// seconds (so a loss shows as a short, precise failure rather than a long time-out).
+    func waitForSettled(_ count: Int64, quiet: Double = 5, timeout: Double = 120) throws {
+        var last: Int64 = -1
+        var since = Date()
+        try waitUntil(timeout: timeout, "\(count) readings in \(database)") {
+            let n = try status().readingsStored
+            if n >= count { return true }
+            if n != last { last = n; since = Date() }
+            return Date().timeIntervalSince(since) > quiet
+        }
+    }
+
+    /// Waits until the store holds at least `count` readings.
+    func waitForReadings(_ count: Int64, timeout: Double = 60) throws {
+        try waitUntil(timeout: timeout, "\(count) readings in \(database)") {
+            guard FileManager.default.fileExists(atPath: database) else { return false }
+            return try status().readingsStored >= count
+        }
+    }
+}
+
+/// Publishes with mosquitto_pub, the reference MQTT client.
+enum Publisher {
+    /// Publishes one message and waits for the broker's acknowledgement.
+    static func publish(_ broker: TestBroker, topic: String, _ payload: String, qos: Int = 1) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try executable("mosquitto_pub", in: ["/usr/bin"]))
+        p.arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "\(qos)", "-t", topic, "-m", payload]
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw TestFailure("mosquitto_pub failed with \(p.terminationStatus)") }
+    }
+
+    /// Starts publishing each line of `lines` as one message on `topic`; returns the running process.
+    static func startStream(_ broker: TestBroker, topic: String, lines: [String], qos: Int = 1) throws -> Process {
+        let dir = try temporaryDirectory("pub")
+        let file = dir + "/lines.txt"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try executable("mosquitto_pub", in: ["/usr/bin"]))
+        p.arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "\(qos)", "-t", topic, "-l",
+                       "-i", "zhizao-it-pub-\(UUID().uuidString.prefix(8))"]
+        p.standardInput = FileHandle(forReadingAtPath: file)
+        try p.run()
+        return p
+    }
+
+    /// Publishes all lines and waits until the publisher is done.
+    static func stream(_ broker: TestBroker, topic: String, lines: [String], qos: Int = 1) throws {
+        let p = try startStream(broker, topic: topic, lines: lines, qos: qos)
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw TestFailure("mosquitto_pub -l failed with \(p.terminationStatus)") }
+    }
+}
+
+/// Native JSON readings with sequence numbers, one per message, timestamps in the recent past.
+func sequencedReadings(device: String, metric: String, count: Int, from start: Int = 0) -> [String] {
+    let base = Int64(Date().timeIntervalSince1970 * 1000) - 200_000
+    return (start..<(start + count)).map { i in
+        #"{"device":"\#(device)","ts":\#(base + Int64(i)),"seq":\#(i),"metrics":{"\#(metric)":\#(Double(i % 1000) / 10)}}"#
+    }
+}
