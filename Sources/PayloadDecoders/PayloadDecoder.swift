@@ -91,7 +91,7 @@ struct DecodeOutput {
     /// True (and rejected) when `ts` lies too far in the future.
     mutating func rejectIfFuture(_ ts: Int64, device: String) -> Bool {
         guard ts > nowMs + maxFutureSkewMs else { return false }
-        reject(.futureTimestamp, "device \(device): timestamp \(Timestamp.formatRFC3339UTC(ts)) is \((ts - nowMs) / 1000) s ahead of the receive time (limit ingest.max_future_skew)")
+        reject(.futureTimestamp, "device \(device): timestamp \(Timestamp.formatRFC3339UTC(ts)) is \((ts - nowMs) / 1000) s ahead of the receive time (limit ingest.max_future_skew_s)")
         return true
     }
 
