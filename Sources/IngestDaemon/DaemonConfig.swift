@@ -202,7 +202,7 @@ public struct IngestLimits: Sendable {
     /// ...or its first message is this old.
     public var batchMaxDelayMs = 50
     /// Wait this long for more data when the socket is momentarily empty, to avoid one-row commits.
-    public var lingerMs = 1
+    public var lingerMs = 5
     public var maxPayloadBytes = 256 * 1024
     public var maxFutureSkewSeconds = 300
     public var quarantinePayloadBytes = 1024

@@ -18,6 +18,7 @@ public final class SQLiteStore: TelemetryStore {
     private let db: DatabaseQueue
     private var seriesIDs: [Int64] = []
     private var seriesDevice: [String] = []
+    private var lastPruneSecond: Int64 = 0
     public let path: String
 
     /// Opens (creating and migrating if needed) the database at `path`.
@@ -86,7 +87,7 @@ public final class SQLiteStore: TelemetryStore {
                 for e in batch.quarantined {
                     try q.execute(arguments: [e.receivedAtMs, e.topic, e.rejection.reason.rawValue, e.rejection.detail,
                                               Data(e.payload), e.payloadBytes])
-                    try Self.bump(db, "quarantined.\(e.rejection.reason.rawValue)", 1)
+                    try Self.bump(db, [("quarantined.\(e.rejection.reason.rawValue)", 1)])
                 }
                 outcome.quarantined = batch.quarantined.count
             }
@@ -96,25 +97,32 @@ public final class SQLiteStore: TelemetryStore {
                                                   last_received_at = excluded.last_received_at
                 """)
             for (device, ts) in newest { try seen.execute(arguments: [device, ts, committedAtMs]) }
-            try Self.bump(db, "messages_received", batch.messages)
-            try Self.bump(db, "readings_stored", outcome.inserted)
-            try Self.bump(db, "readings_duplicate", outcome.duplicates)
-            try Self.bump(db, "messages_quarantined", outcome.quarantined)
+            try Self.bump(db, [("messages_received", batch.messages), ("readings_stored", outcome.inserted),
+                               ("readings_duplicate", outcome.duplicates), ("messages_quarantined", outcome.quarantined)])
             let second = committedAtMs / 1000
             try db.cachedStatement(sql: """
                 INSERT INTO ingest_seconds(second, readings, messages) VALUES (?, ?, ?)
                 ON CONFLICT(second) DO UPDATE SET readings = readings + excluded.readings, messages = messages + excluded.messages
                 """).execute(arguments: [second, outcome.inserted, batch.messages])
-            try db.cachedStatement(sql: "DELETE FROM ingest_seconds WHERE second < ?").execute(arguments: [second - 3600])
+            if second >= lastPruneSecond + 60 {
+                // The rate window needs seconds, not hours: prune once a minute, not per commit.
+                try db.cachedStatement(sql: "DELETE FROM ingest_seconds WHERE second < ?").execute(arguments: [second - 3600])
+                lastPruneSecond = second
+            }
             return outcome
         }
     }
 
-    private static func bump(_ db: Database, _ name: String, _ by: Int) throws {
-        guard by != 0 else { return }
+    /// Adds to named counters in one statement (one per commit, whatever the batch held).
+    private static func bump(_ db: Database, _ deltas: [(String, Int)]) throws {
+        let nonZero = deltas.filter { $0.1 != 0 }
+        guard !nonZero.isEmpty else { return }
+        let rows = Array(repeating: "(?, ?)", count: nonZero.count).joined(separator: ", ")
+        var args: StatementArguments = []
+        for (name, by) in nonZero { args += [name, by] }
         try db.cachedStatement(sql: """
-            INSERT INTO ingest_counters(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value
-            """).execute(arguments: [name, by])
+            INSERT INTO ingest_counters(name, value) VALUES \(rows) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value
+            """).execute(arguments: args)
     }
 }
 

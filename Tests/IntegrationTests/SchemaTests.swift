@@ -1,0 +1,119 @@
+import Foundation
+import ReadingStore
+import Telemetry
+import Testing
+
+/// The documents in `Schemas/` describe what the code really reads and writes.
+///
+/// JSON Schema validation uses Debian's python3-jsonschema (installed by `.ci/install-deps`):
+/// no Swift package here validates JSON Schema 2020-12.
+@Suite("Schemas match the code")
+struct SchemaTests {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static func schema(_ name: String) -> String { repo.appendingPathComponent("Schemas/\(name)").path }
+
+    /// Validates JSON (or YAML, parsed as YAML) documents against a schema; returns the errors.
+    func validate(schema: String, documents: [String], yaml: Bool = false) throws -> String {
+        let dir = try temporaryDirectory("schema")
+        var paths: [String] = []
+        for (i, d) in documents.enumerated() {
+            let p = "\(dir)/doc\(i)"
+            try d.write(toFile: p, atomically: true, encoding: .utf8)
+            paths.append(p)
+        }
+        let script = """
+            import json, sys, yaml, jsonschema
+            schema = json.load(open(sys.argv[1]))
+            jsonschema.Draft202012Validator.check_schema(schema)
+            v = jsonschema.Draft202012Validator(schema)
+            bad = []
+            for path in sys.argv[3:]:
+                doc = yaml.safe_load(open(path)) if sys.argv[2] == "yaml" else json.load(open(path))
+                bad += ["%s: %s at %s" % (path, e.message, list(e.path)) for e in v.iter_errors(doc)]
+            print("\\n".join(bad))
+            """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        p.arguments = ["-c", script, schema, yaml ? "yaml" : "json"] + paths
+        let out = dir + "/out"
+        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(out)))
+        p.standardError = p.standardOutput
+        try p.run()
+        p.waitUntilExit()
+        let text = try String(contentsOfFile: out, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        if p.terminationStatus != 0 { return "python failed: \(text)" }
+        return text
+    }
+
+    @Test func shippedRegistryFollowsTheRegistrySchema() throws {
+        let devices = ZhizaoBinary.shippedDevices
+        var files = [try String(contentsOfFile: devices + "/plant.yaml", encoding: .utf8)]
+        for f in try FileManager.default.contentsOfDirectory(atPath: devices + "/gateways").sorted() where f.hasSuffix(".yaml") {
+            files.append(try String(contentsOfFile: devices + "/gateways/" + f, encoding: .utf8))
+        }
+        #expect(files.count >= 4)
+        #expect(try validate(schema: Self.schema("registry.schema.json"), documents: files, yaml: true) == "")
+        // And the schema is not vacuous: a misspelt key fails it, as it fails the loader.
+        let broken = files[1].replacingOccurrences(of: "decoder:", with: "decodr:")
+        #expect(try validate(schema: Self.schema("registry.schema.json"), documents: [broken], yaml: true) != "")
+    }
+
+    @Test func devicesListOutputFollowsItsSchema() throws {
+        let r = try ZhizaoBinary.run(["devices", "list", "--devices", ZhizaoBinary.shippedDevices, "--format", "json"])
+        #expect(r.code == 0)
+        #expect(try validate(schema: Self.schema("devices-list.schema.json"), documents: [r.stdout]) == "")
+    }
+
+    @Test func statusOutputFollowsItsSchema() throws {
+        let dir = try temporaryDirectory("status-schema")
+        let store = try SQLiteStore(path: dir + "/z.sqlite")
+        try store.prepareSeries([SeriesKey(device: "d1", metric: "power")])
+        var batch = IngestBatch()
+        batch.messages = 2
+        batch.readings = [Reading(series: 0, timestampMs: 1_000, value: .number(1))]
+        batch.quarantined = [.init(receivedAtMs: 1, topic: "t", payload: [], payloadBytes: 0,
+                                   rejection: Rejection(reason: .unknownDevice, detail: "x"))]
+        _ = try store.commit(batch, committedAtMs: 2_000)
+        let r = try ZhizaoBinary.run(["status", "--db", dir + "/z.sqlite", "--format", "json"])
+        #expect(r.code == 0)
+        #expect(try validate(schema: Self.schema("status.schema.json"), documents: [r.stdout]) == "")
+    }
+
+    @Test func readingSchemaAcceptsWhatTheNativeDecoderAccepts() throws {
+        let good = [
+            #"{"device":"prs-401","ts":1764400000000,"seq":7,"metrics":{"power":3.5,"state":"producing","on":true}}"#,
+            #"[{"device":"prs-401","ts":"2025-11-29T14:46:40+08:00","metrics":{"power":1}}]"#,
+        ]
+        #expect(try validate(schema: Self.schema("reading.schema.json"), documents: good) == "")
+        let bad = #"{"device":"prs-401","metrics":{"power":1}}"#
+        #expect(try validate(schema: Self.schema("reading.schema.json"), documents: [bad]) != "")
+    }
+
+    @Test func databaseSQLMirrorsTheMigrations() throws {
+        let dir = try temporaryDirectory("sql")
+        _ = try SQLiteStore(path: dir + "/migrated.sqlite")
+        func schema(_ db: String, input: String? = nil) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+            p.arguments = [db, "SELECT type || ' ' || name || ': ' || sql FROM sqlite_master WHERE name NOT LIKE 'grdb%' AND sql IS NOT NULL ORDER BY name"]
+            if let input {
+                let setup = Process()
+                setup.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+                setup.arguments = [db]
+                setup.standardInput = FileHandle(forReadingAtPath: input)
+                try setup.run()
+                setup.waitUntilExit()
+            }
+            let out = dir + "/\(UUID().uuidString)"
+            p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(out)))
+            try p.run()
+            p.waitUntilExit()
+            return try String(contentsOfFile: out, encoding: .utf8)
+        }
+        let migrated = try schema(dir + "/migrated.sqlite")
+        let documented = try schema(dir + "/documented.sqlite", input: Self.schema("database.sql"))
+        #expect(migrated.contains("CREATE TABLE readings"))
+        #expect(migrated == documented)
+    }
+}
