@@ -56,6 +56,22 @@ let package = Package(
     ]
 )
 
+// Micro-benchmarks of the hot path (ordo-one/benchmark), only when asked for, so the product's
+// build and CI never resolve or compile the benchmark harness:
+//   ZHIZAO_BENCHMARKS=1 swift package benchmark
+if Context.environment["ZHIZAO_BENCHMARKS"] != nil {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]))
+    package.targets.append(.executableTarget(
+        name: "HotPathBenchmarks",
+        dependencies: [
+            .product(name: "Benchmark", package: "benchmark"),
+            "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore",
+        ],
+        path: "Benchmarks/HotPathBenchmarks",
+        plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))
+}
+
 for target in package.targets where target.type != .system {
     var settings = target.swiftSettings ?? []
     settings.append(contentsOf: [

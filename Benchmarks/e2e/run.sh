@@ -15,6 +15,7 @@
 #   DEVICES            device registry, default <repo>/Devices
 #   BARE_IDLE_S=5      bare subscriber gives up this long after its last message
 #   DAEMON_IDLE_S=60   stop waiting when readings_stored has not moved for this long
+#   SKIP_BARE=1        daemon phase only (memory soaks; no ratio is reported)
 #   KEEP_TMP=1         keep the temp dir (broker config, logs, databases)
 # Writes Benchmarks/out/e2e-<date>.md (the table), plus the RSS CSVs and daemon logs next to it.
 set -euo pipefail
@@ -154,6 +155,7 @@ per_msg_us() {  # per_msg_us TICKS_BEFORE TICKS_AFTER: broker CPU µs per messag
 
 for QOS in $QOS_LIST; do
     # --- phase A: bare subscriber ---------------------------------------------------------
+    if [[ -z ${SKIP_BARE:-} ]]; then
     log "QoS $QOS phase A: bare_sub + flood_pub"
     "$BIN/bare_sub" "$PORT" "$TOPIC_FILTER" "$QOS" "$N" "$BARE_IDLE_S" \
         >"$WORK/bare-q$QOS.out" 2>"$WORK/bare-q$QOS.err" &
@@ -176,6 +178,10 @@ for QOS in $QOS_LIST; do
     R[$QOS,bare_n]=$(kv messages "$BARE_LINE")
     R[$QOS,bare_rate]=$(kv msgs_per_s "$BARE_LINE")
     R[$QOS,bare_cpu_us]=$(kv cpu_us_per_msg "$BARE_LINE")
+    else
+        for k in pubA bare_n bare_rate bare_cpu_us brokerA; do R[$QOS,$k]=""; done
+        R[$QOS,bare_n]=$N
+    fi
 
     # --- phase B: the daemon --------------------------------------------------------------
     log "QoS $QOS phase B: zhizao run + flood_pub"

@@ -63,7 +63,6 @@ public final class IngestLoop: @unchecked Sendable {
             do {
                 try connection.connect()
                 try connection.flushWrites()
-                backoffMs = 250
             } catch {
                 link.connectFailed(error)
                 sleepInterruptibly(ms: backoffMs)
@@ -72,7 +71,7 @@ public final class IngestLoop: @unchecked Sendable {
             }
             do {
                 while !stopping {
-                    guard let fd = connection.socketDescriptor else { throw MQTTError(code: 4, message: "socket closed") }
+                    guard let fd = connection.socketDescriptor else { throw MQTTError.notConnected }
                     var events = Int16(POLLIN)
                     if batch.isEmpty && connection.wantsWrite { events |= Int16(POLLOUT) }
                     var timeoutMs: Int32 = 250
@@ -104,7 +103,10 @@ public final class IngestLoop: @unchecked Sendable {
                 // The messages of an uncommitted batch were never acknowledged; store them anyway
                 // (the broker redelivers them and the duplicates are ignored).
                 if !batch.isEmpty { commit(&batch) }
+                // A link that worked reconnects at once; one refused or dropped at login backs off.
+                let wasConnected = link.connected
                 link.lost(error)
+                backoffMs = wasConnected ? 250 : min(backoffMs * 2, 30_000)
                 sleepInterruptibly(ms: backoffMs)
                 continue
             }
@@ -183,45 +185,60 @@ struct IngestTotals {
     }
 }
 
-/// Logs connection state changes once each, not once per retry.
+/// Logs connection state changes once each, not once per retry: a broker that is down or
+/// refuses our login yields one line until the link works again.
 struct LinkLog {
     let logger: Logger
     let broker: String
     let filters: [String]
-    var state = "starting"
+    var connected = false
+    var subscribed = false
+    /// Problems already reported since the last successful connect.
+    var reported: Set<String> = []
 
     mutating func record(_ event: MQTTConnection.Event) {
         switch event {
         case .connected:
-            change("connected", .info, "connected to the broker; subscribing", ["filters": "\(filters.joined(separator: " "))"])
+            if !connected {
+                logger.info("connected to the broker; subscribing", metadata: meta(["filters": filters.joined(separator: " ")]))
+            }
+            connected = true
+            reported = []
         case .connectionRefused(let code, let reason):
-            change("refused", .error, "the broker refused the connection: \(reason)", ["code": "\(code)"])
-        case .disconnected(let code):
-            change("disconnected", .warning, "disconnected from the broker", ["code": "\(code)"])
+            once("refused \(code)", .error, "the broker refused the connection: \(reason)",
+                 ["code": "\(code)", "hint": "check broker.username, the password and the broker's ACL"])
+        case .disconnected:
+            lost(nil)
         case .subscribed(let granted):
             if granted.contains(where: { $0 > 2 }) {
-                logger.error("the broker refused a subscription (check its ACL)", metadata: ["granted": "\(granted)"])
-            } else if state != "subscribed" {
-                state = "subscribed"
-                logger.info("subscribed", metadata: ["granted_qos": "\(granted)"])
+                once("suback", .error, "the broker refused a subscription (check its ACL)", ["granted": "\(granted)"])
+            } else if !subscribed {
+                subscribed = true
+                logger.info("subscribed", metadata: meta(["granted_qos": "\(granted)"]))
             }
         }
     }
 
     mutating func connectFailed(_ error: any Error) {
-        change("unreachable", .warning, "cannot reach the broker; retrying with backoff", ["error": "\(error)"])
+        once("unreachable", .warning, "cannot reach the broker; retrying with backoff", ["error": "\(error)"])
     }
 
-    mutating func lost(_ error: any Error) {
-        change("lost", .warning, "connection to the broker lost; reconnecting", ["error": "\(error)"])
+    mutating func lost(_ error: (any Error)?) {
+        guard connected else { return }
+        connected = false
+        subscribed = false
+        logger.warning("connection to the broker lost; reconnecting", metadata: meta(error.map { ["error": "\($0)"] } ?? [:]))
     }
 
-    private mutating func change(_ new: String, _ level: Logger.Level, _ message: String, _ meta: [String: String]) {
-        guard new != state else { return }
-        state = new
+    private mutating func once(_ key: String, _ level: Logger.Level, _ message: String, _ extra: [String: String]) {
+        guard reported.insert(key).inserted else { return }
+        logger.log(level: level, "\(message)", metadata: meta(extra))
+    }
+
+    private func meta(_ extra: [String: String]) -> Logger.Metadata {
         var m: Logger.Metadata = ["broker": "\(broker)"]
-        for (k, v) in meta { m[k] = "\(v)" }
-        logger.log(level: level, "\(message)", metadata: m)
+        for (k, v) in extra { m[k] = "\(v)" }
+        return m
     }
 }
 

@@ -15,6 +15,9 @@ public struct MQTTError: Error, CustomStringConvertible, Sendable {
             || code == MOSQ_ERR_PROTOCOL.rawValue || code == MOSQ_ERR_CONN_REFUSED.rawValue
     }
 
+    /// The socket is gone (closed by either side, or never opened).
+    public static let notConnected = MQTTError(code: MOSQ_ERR_NO_CONN.rawValue, message: "not connected to the broker")
+
     init(code: Int32, context: String) {
         self.code = code
         let text = String(cString: mosquitto_strerror(code))

@@ -75,17 +75,7 @@ enum NativeJSONDecoder {
         try m.expect(123, "`{`")
         var firstMetric = true
         while let key = try m.nextKey(first: &firstMetric) {
-            let name = m.text(key)
-            guard let mi = device.metricIndex(source: name) else {
-                try m.skipValue()
-                out.reject(.unknownMetric, "device \(device.id) has no metric \"\(name.prefix(64))\"")
-                continue
-            }
-            guard let raw = try m.rawValue() else {
-                out.reject(.invalidValue, "device \(device.id) metric \(name): value must be a number, boolean or string")
-                continue
-            }
-            out.emit(raw, metric: device.metrics[mi], device: device, ts: ts, seq: seq)
+            try out.emitMember(m.text(key), from: &m, device: device, ts: ts, seq: seq, noun: "metric")
         }
     }
 }

@@ -65,7 +65,7 @@ enum NeuronDecoder {
                 try v.expect(123, "`{`")
                 var f = true
                 while let tag = try v.nextKey(first: &f) {
-                    try tagValue(tag: v.text(tag), cursor: &v, device: device, ts: ts, out: &out)
+                    try out.emitMember(v.text(tag), from: &v, device: device, ts: ts, seq: nil, noun: "tag")
                 }
             }
             if let errorsAt {
@@ -119,20 +119,6 @@ enum NeuronDecoder {
             out.rejections.removeAll()
             out.reject(.malformed, "Neuron JSON: \(error.message) at byte \(error.offset)")
         }
-    }
-
-    private static func tagValue(tag: String, cursor v: inout JSONCursor, device: Device, ts: Int64,
-                                 out: inout DecodeOutput) throws(JSONCursor.Failure) {
-        guard let mi = device.metricIndex(source: tag) else {
-            try v.skipValue()
-            out.reject(.unknownMetric, "device \(device.id) has no tag \"\(tag.prefix(64))\"")
-            return
-        }
-        guard let raw = try v.rawValue() else {
-            out.reject(.invalidValue, "device \(device.id) tag \(tag): value must be a number, boolean or string")
-            return
-        }
-        out.emit(raw, metric: device.metrics[mi], device: device, ts: ts, seq: nil)
     }
 
     private static func tagError(tag: String, code: Int64, device: Device, ts: Int64, out: inout DecodeOutput) {

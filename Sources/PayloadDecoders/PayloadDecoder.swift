@@ -140,6 +140,22 @@ struct DecodeOutput {
         }
     }
 
+    /// Reads the value of a device's member `name` (a metric or tag) at the cursor and emits
+    /// it, or rejects an unknown name or a non-scalar value; the cursor ends after the value.
+    mutating func emitMember(_ name: String, from c: inout JSONCursor, device: Device, ts: Int64, seq: Int64?,
+                             noun: String) throws(JSONCursor.Failure) {
+        guard let mi = device.metricIndex(source: name) else {
+            try c.skipValue()
+            reject(.unknownMetric, "device \(device.id) has no \(noun) \"\(name.prefix(64))\"")
+            return
+        }
+        guard let raw = try c.rawValue() else {
+            reject(.invalidValue, "device \(device.id) \(noun) \(name): value must be a number, boolean or string")
+            return
+        }
+        emit(raw, metric: device.metrics[mi], device: device, ts: ts, seq: seq)
+    }
+
     static func canonical(for metric: Metric) -> [String] {
         switch metric.measures {
         case .controlMode: return Metric.controlModes.sorted()
@@ -163,6 +179,13 @@ enum RawValue {
     case bool(Bool)
     case text(String)
     case nonFinite(String)
+
+    var isNumeric: Bool {
+        switch self {
+        case .number, .nonFinite: true
+        case .bool, .text: false
+        }
+    }
 }
 
 extension JSONCursor {

@@ -31,13 +31,12 @@ enum PlainValueDecoder {
             return
         }
         let body = UnsafeRawBufferPointer(rebasing: payload[lo..<hi])
-        let raw: RawValue
         var c = JSONCursor(body)
-        if let v = try? c.rawValue(), c.atEnd, case .number = v {
-            raw = v
-        } else if case .nonFinite(let w)? = try? { var c2 = JSONCursor(body); return try c2.rawValue() }() {
-            raw = .nonFinite(w)
-        } else {
+        let raw: RawValue
+        switch try? c.rawValue() {
+        case let v? where c.atEnd && v.isNumeric:
+            raw = v  // a number, or NaN/Infinity (rejected as non-finite by emit)
+        default:
             let word = String(decoding: body, as: UTF8.self)
             guard word.utf8.count <= 64, word.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
                 out.reject(.malformed, "device \(device.id) metric \(metricName): payload is neither a number nor a state word")

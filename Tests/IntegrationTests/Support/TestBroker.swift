@@ -10,7 +10,9 @@ final class TestBroker: @unchecked Sendable {
     let directory: String
     private var process: Process?
 
-    init() throws {
+    /// `extraConfig` replaces `allow_anonymous true` when it mentions authentication; `$DIR` in it
+    /// names the broker's folder, which `setUp` may fill (password files) before the first start.
+    init(extraConfig: String = "", setUp: (String) throws -> Void = { _ in }) throws {
         port = try freeLoopbackPort()
         directory = try temporaryDirectory("broker")
         let user = getuid() == 0 ? "user root\n" : ""
@@ -18,7 +20,7 @@ final class TestBroker: @unchecked Sendable {
         // persistent-client expiry, and an in-flight window that does not throttle.
         let conf = """
             listener \(port) 127.0.0.1
-            allow_anonymous true
+            \(extraConfig.contains("allow_anonymous") ? "" : "allow_anonymous true")
             persistence true
             persistence_location \(directory)/
             autosave_interval 1
@@ -27,8 +29,10 @@ final class TestBroker: @unchecked Sendable {
             max_inflight_messages 1000
             persistent_client_expiration 1d
             \(user)
+            \(extraConfig.replacingOccurrences(of: "$DIR", with: directory))
             """
         try conf.write(toFile: directory + "/mosquitto.conf", atomically: true, encoding: .utf8)
+        try setUp(directory)
         try start()
     }
 

@@ -46,12 +46,15 @@ final class DaemonProcess: @unchecked Sendable {
     let database: String
     let logPath: String
     let arguments: [String]
+    let environment: [String: String]
     private(set) var process: Process?
     private var starts = 0
 
     init(broker: TestBroker, database: String, devices: String = ZhizaoBinary.shippedDevices,
-         clientID: String = "zhizao-it-\(UUID().uuidString.prefix(8))", extra: [String] = []) throws {
+         clientID: String = "zhizao-it-\(UUID().uuidString.prefix(8))", extra: [String] = [],
+         environment: [String: String] = [:]) throws {
         self.database = database
+        self.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         self.logPath = database + ".log"
         self.arguments = ["run", "--broker", broker.url, "--db", database, "--devices", devices, "--client-id", clientID] + extra
         _ = try createFile(logPath)
@@ -59,9 +62,21 @@ final class DaemonProcess: @unchecked Sendable {
 
     /// Starts the daemon and waits until it has subscribed.
     func start() throws {
+        try launch()
+        let p = process!
+        let expected = starts
+        try waitUntil(timeout: 15, "the daemon to subscribe (log: \(logPath))") {
+            guard p.isRunning else { throw TestFailure("the daemon exited: \(self.log)") }
+            return self.log.components(separatedBy: "] subscribed").count - 1 >= expected
+        }
+    }
+
+    /// Starts the daemon without waiting for anything.
+    func launch() throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try ZhizaoBinary.path)
         p.arguments = arguments
+        p.environment = environment
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
         p.standardError = log
@@ -69,11 +84,6 @@ final class DaemonProcess: @unchecked Sendable {
         try p.run()
         process = p
         starts += 1
-        let expected = starts
-        try waitUntil(timeout: 15, "the daemon to subscribe (log: \(logPath))") {
-            guard p.isRunning else { throw TestFailure("the daemon exited: \(self.log)") }
-            return self.log.components(separatedBy: "] subscribed").count - 1 >= expected
-        }
     }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
@@ -124,10 +134,12 @@ final class DaemonProcess: @unchecked Sendable {
 /// Publishes with mosquitto_pub, the reference MQTT client.
 enum Publisher {
     /// Publishes one message and waits for the broker's acknowledgement.
-    static func publish(_ broker: TestBroker, topic: String, _ payload: String, qos: Int = 1) throws {
+    static func publish(_ broker: TestBroker, topic: String, _ payload: String, qos: Int = 1,
+                        login: (String, String)? = nil) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try executable("mosquitto_pub", in: ["/usr/bin"]))
         p.arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "\(qos)", "-t", topic, "-m", payload]
+            + (login.map { ["-u", $0.0, "-P", $0.1] } ?? [])
         try p.run()
         p.waitUntilExit()
         guard p.terminationStatus == 0 else { throw TestFailure("mosquitto_pub failed with \(p.terminationStatus)") }

@@ -1,0 +1,85 @@
+import Benchmark
+import Foundation
+import PayloadDecoders
+import PlantRegistry
+import ReadingStore
+import Telemetry
+
+/// Per-message decode cost of each decoder, against Foundation's JSON decoders on the same
+/// payload in the same run (the baseline: ratios hold on a noisy machine, absolute times don't),
+/// and the per-reading cost of a 1,000-reading commit.
+let benchmarks: @Sendable () -> Void = {
+    let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    let plant = try! Plant.load(directory: repo.appendingPathComponent("Devices").path)
+    let decoder = PayloadDecoder(plant: plant)
+    let now = Int64(Date().timeIntervalSince1970 * 1000)
+
+    let native = Array(#"{"device":"prs-401","ts":\#(now - 1000),"seq":123456,"metrics":{"power":31.25}}"#.utf8)
+    let nativeTopic = Array("zhizao/v1/ws-assembly/prs-401".utf8)
+    let neuron = Array(#"{"timestamp":\#(now - 1000),"node":"s7-shaft","group":"cnc101","values":{"RUN_STATE":1,"OP_MODE":1,"P_TOTAL":1520,"PART_CNT":4410}}"#.utf8)
+    let neuronTopic = Array("/neuron/zhizao/s7-shaft/cnc101".utf8)
+    let plain = Array("52310.25".utf8)
+    let plainTopic = Array("factory/ws-machining/line-shaft/em-shaft/energy_kwh".utf8)
+
+    Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .throughput],
+                                           maxDuration: .seconds(2), maxIterations: 1_000_000)
+
+    func decodeBenchmark(_ name: String, topic: [UInt8], payload: [UInt8]) {
+        Benchmark(name) { benchmark in
+            var batch = IngestBatch()
+            batch.readings.reserveCapacity(4096)
+            topic.withUnsafeBytes { t in
+                payload.withUnsafeBytes { p in
+                    for _ in benchmark.scaledIterations {
+                        decoder.decode(topic: t, payload: p, receivedAtMs: now, into: &batch)
+                        if batch.readings.count > 4000 { batch.reset() }
+                    }
+                }
+            }
+            blackHole(batch.messages)
+        }
+    }
+    decodeBenchmark("decode native JSON (1 metric)", topic: nativeTopic, payload: native)
+    decodeBenchmark("decode Neuron values-format (4 tags)", topic: neuronTopic, payload: neuron)
+    decodeBenchmark("decode plain value", topic: plainTopic, payload: plain)
+
+    struct NativeMessage: Decodable {
+        let device: String
+        let ts: Int64
+        let seq: Int64?
+        let metrics: [String: Double]
+    }
+    let nativeData = Data(native)
+    Benchmark("baseline: Foundation JSONDecoder, same native payload") { benchmark in
+        let d = JSONDecoder()
+        for _ in benchmark.scaledIterations {
+            blackHole(try! d.decode(NativeMessage.self, from: nativeData))
+        }
+    }
+    Benchmark("baseline: Foundation JSONSerialization, same native payload") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try! JSONSerialization.jsonObject(with: nativeData))
+        }
+    }
+
+    Benchmark("commit 1,000 readings to SQLite (per batch)",
+              configuration: .init(metrics: [.wallClock, .cpuTotal, .mallocCountTotal], maxDuration: .seconds(3))) { benchmark in
+        let path = NSTemporaryDirectory() + "zhizao-bench-\(UUID().uuidString).sqlite"
+        defer { for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + s) } }
+        let store = try! SQLiteStore(path: path)
+        try! store.prepareSeries(plant.series)
+        var batch = IngestBatch()
+        var ts = now - 10_000_000
+        for _ in benchmark.scaledIterations {
+            batch.reset()
+            batch.messages = 1000
+            for i in 0..<1000 {
+                batch.readings.append(Reading(series: SeriesIndex(i % plant.series.count), timestampMs: ts, value: .number(Double(i))))
+                if i % plant.series.count == plant.series.count - 1 { ts += 1 }
+            }
+            ts += 1
+            blackHole(try! store.commit(batch, committedAtMs: now))
+        }
+    }
+}
