@@ -52,7 +52,8 @@ public final class IngestLoop: @unchecked Sendable {
         batch.readings.reserveCapacity(limits.batchMaxReadings + 256)
         connection.onMessage { message in
             if batch.messages == 0 { batch.openedAtNs = Clock.monotonicNs() }
-            decoder.decode(topic: message.topic, payload: message.payload, receivedAtMs: Clock.wallMs(), into: &batch)
+            decoder.decode(topic: message.topic, payload: message.payload, receivedAtMs: Clock.wallMs(),
+                           eventTime: message.eventTime, into: &batch)
         }
         let maxDelayNs = UInt64(limits.batchMaxDelayMs) * 1_000_000
         let batchIsFull = { batch.readings.count >= limits.batchMaxReadings || batch.messages >= limits.batchMaxReadings }
@@ -216,6 +217,8 @@ struct LinkLog {
                 subscribed = true
                 logger.info("subscribed", metadata: meta(["granted_qos": "\(granted)"]))
             }
+        case .published:
+            break
         }
     }
 

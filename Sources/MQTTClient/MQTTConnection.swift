@@ -26,6 +26,8 @@ public final class MQTTConnection: @unchecked Sendable {
         case connectionRefused(reasonCode: Int, reason: String)
         case disconnected(reasonCode: Int)
         case subscribed(grantedQoS: [Int])
+        /// A QoS 1 message was acknowledged (or a QoS 0 one written) by the broker.
+        case published(messageID: Int, reasonCode: Int)
     }
 
     public let options: MQTTOptions
@@ -73,7 +75,7 @@ public final class MQTTConnection: @unchecked Sendable {
                 try MQTTError.check(mosquitto_tls_insecure_set(handle, true), "disabling TLS host-name check")
             }
         }
-        mosquitto_message_callback_set(handle) { _, userData, message in
+        mosquitto_message_v5_callback_set(handle) { _, userData, message, properties in
             guard let userData, let message else { return }
             let connection = Unmanaged<MQTTConnection>.fromOpaque(userData).takeUnretainedValue()
             let m = message.pointee
@@ -81,8 +83,14 @@ public final class MQTTConnection: @unchecked Sendable {
             let view = MQTTMessage(
                 topic: UnsafeRawBufferPointer(start: m.topic, count: topicLength),
                 payload: UnsafeRawBufferPointer(start: m.payload, count: Int(m.payloadlen)),
-                qos: Int(m.qos), retained: m.retain)
+                qos: Int(m.qos), retained: m.retain,
+                eventTime: properties.flatMap { userProperty("ts", in: $0) })
             connection.messageHandler?(view)
+        }
+        mosquitto_publish_v5_callback_set(handle) { _, userData, mid, reasonCode, _ in
+            guard let userData else { return }
+            let connection = Unmanaged<MQTTConnection>.fromOpaque(userData).takeUnretainedValue()
+            connection.eventHandler?(.published(messageID: Int(mid), reasonCode: Int(reasonCode)))
         }
         mosquitto_connect_v5_callback_set(handle) { _, userData, rc, _, _ in
             guard let userData else { return }
@@ -199,11 +207,39 @@ public final class MQTTConnection: @unchecked Sendable {
         try? flushWrites()
     }
 
-    /// Publishes a message (used by tools and tests; the ingest path only subscribes).
-    public func publish(topic: String, payload: UnsafeRawBufferPointer, qos: Int, retain: Bool = false) throws(MQTTError) {
-        try MQTTError.check(mosquitto_publish(handle, nil, topic, Int32(payload.count), payload.baseAddress,
-                                              Int32(qos), retain), "publishing to \(topic)")
+    /// Queues a message for publishing and returns its message id; `flushWrites()` sends it.
+    /// `eventTime` travels as the MQTT v5 user property `ts`. (The simulator publishes; the
+    /// ingest path only subscribes.)
+    @discardableResult
+    public func publish(topic: String, payload: UnsafeRawBufferPointer, qos: Int, retain: Bool = false,
+                        eventTime: String? = nil) throws(MQTTError) -> Int {
+        var props: OpaquePointer? = nil
+        defer { mosquitto_property_free_all(&props) }
+        if let eventTime, options.protocolVersion == .v5 {
+            mosquitto_property_add_string_pair(&props, Int32(MQTT_PROP_USER_PROPERTY.rawValue), "ts", eventTime)
+        }
+        var mid: Int32 = 0
+        try MQTTError.check(mosquitto_publish_v5(handle, &mid, topic, Int32(payload.count), payload.baseAddress,
+                                                 Int32(qos), retain, props), "publishing to \(topic)")
+        return Int(mid)
     }
+}
+
+/// The value of the first user property named `name`, copied (libmosquitto frees its own).
+private func userProperty(_ name: String, in properties: OpaquePointer) -> String? {
+    var found: OpaquePointer? = properties
+    var skipFirst = false
+    while let current = found {
+        var key: UnsafeMutablePointer<CChar>? = nil
+        var value: UnsafeMutablePointer<CChar>? = nil
+        found = mosquitto_property_read_string_pair(
+            current, Int32(MQTT_PROP_USER_PROPERTY.rawValue), &key, &value, skipFirst)
+        skipFirst = true
+        defer { free(key); free(value) }
+        guard found != nil, let key, let value else { return nil }
+        if strcmp(key, name) == 0 { return String(cString: value) }
+    }
+    return nil
 }
 
 /// libmosquitto's process-wide initialisation, run once on first use.

@@ -7,12 +7,16 @@ public struct MQTTMessage {
     public let payload: UnsafeRawBufferPointer
     public let qos: Int
     public let retained: Bool
+    /// The MQTT v5 user property `ts`, where the publisher attached one: the event time of a
+    /// payload that cannot carry it (plain values).
+    public let eventTime: String?
 
-    init(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, qos: Int, retained: Bool) {
+    init(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, qos: Int, retained: Bool, eventTime: String?) {
         self.topic = topic
         self.payload = payload
         self.qos = qos
         self.retained = retained
+        self.eventTime = eventTime
     }
 
     /// The topic as a Swift string (allocates for long topics).

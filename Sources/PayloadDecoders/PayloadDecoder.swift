@@ -24,10 +24,13 @@ public struct PayloadDecoder: Sendable {
     }
 
     /// Decodes one message into `batch` (readings appended; rejections quarantined).
+    /// `eventTime` is the message's MQTT v5 user property `ts`, if any: the event time of
+    /// payloads that carry none (plain values), in epoch milliseconds or RFC 3339.
     public func decode(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, receivedAtMs: Int64,
-                       into batch: inout IngestBatch) {
+                       eventTime: String? = nil, into batch: inout IngestBatch) {
         batch.messages += 1
         var out = DecodeOutput(readings: batch.readings, nowMs: receivedAtMs, maxFutureSkewMs: maxFutureSkewMs)
+        out.eventTime = eventTime
         batch.readings = []  // hand the buffer over without copying
         decodeMessage(topic: topic, payload: payload, into: &out)
         batch.readings = out.readings
@@ -77,6 +80,7 @@ struct DecodeOutput {
     var rejections: [Rejection] = []
     let nowMs: Int64
     let maxFutureSkewMs: Int64
+    var eventTime: String?
 
     init(readings: [Reading], nowMs: Int64, maxFutureSkewMs: Int64) {
         self.readings = readings

@@ -2,8 +2,8 @@ import PlantRegistry
 import Telemetry
 
 /// One value per message: the payload is a number (or a state word), the topic names device
-/// and metric through the gateway's `topic_template`. The event time is the receive time,
-/// since the payload carries none.
+/// and metric through the gateway's `topic_template`. The event time is the MQTT v5 user
+/// property `ts` (epoch ms or RFC 3339) where the publisher sets one, else the receive time.
 enum PlainValueDecoder {
     static func decode(_ payload: UnsafeRawBufferPointer, topic: UnsafeRawBufferPointer, gateway: Gateway,
                        plant: Plant, into out: inout DecodeOutput) {
@@ -44,6 +44,15 @@ enum PlainValueDecoder {
             }
             raw = word == "true" ? .bool(true) : word == "false" ? .bool(false) : .text(word)
         }
-        out.emit(raw, metric: device.metrics[mi], device: device, ts: out.nowMs, seq: nil)
+        var ts = out.nowMs
+        if let text = out.eventTime {
+            guard let parsed = Int64(text) ?? Timestamp.parseRFC3339(text) else {
+                out.reject(.malformed, "device \(device.id) metric \(metricName): user property ts \"\(text.prefix(40))\" is neither epoch milliseconds nor RFC 3339")
+                return
+            }
+            if out.rejectIfFuture(parsed, device: device.id) { return }
+            ts = parsed
+        }
+        out.emit(raw, metric: device.metrics[mi], device: device, ts: ts, seq: nil)
     }
 }

@@ -20,13 +20,14 @@ struct IngestEndToEndTests {
         try Publisher.publish(broker, topic: "/neuron/zhizao/s7-shaft/cnc102",
                               #"{"timestamp":\#(now),"node":"s7-shaft","group":"cnc102","tags":[{"name":"RUN_STATE","value":3},{"name":"PART_CNT","value":17}]}"#)
         try Publisher.publish(broker, topic: "factory/ws-machining/line-shaft/em-shaft/energy_kwh", "1234.5")
-        try daemon.waitForReadings(9, timeout: 20)
+        try Publisher.publish(broker, topic: "factory/ws-machining/line-shaft/em-shaft/power_kw", "88.5", eventTime: "\(now)")
+        try daemon.waitForReadings(10, timeout: 20)
 
         let rows = try StoreReader(path: daemon.database).readings()
         func value(_ device: String, _ metric: String) -> ReadingValue? {
             rows.first { $0.device == device && $0.metric == metric }?.value
         }
-        #expect(rows.count == 9)
+        #expect(rows.count == 10)
         #expect(value("prs-401", "state") == .state("producing"))
         #expect(value("prs-401", "mode") == .state("nc"))
         #expect(value("prs-401", "power") == .number(3.5))
@@ -37,14 +38,16 @@ struct IngestEndToEndTests {
         #expect(value("cnc-102", "state") == .state("idle"))
         #expect(value("cnc-102", "part_count") == .number(17))
         #expect(value("em-shaft", "energy") == .number(1234.5))
-        #expect(rows.filter { $0.device != "em-shaft" }.allSatisfy { $0.timestampMs == now })
+        #expect(value("em-shaft", "power") == .number(88.5))
+        #expect(rows.filter { $0.metric != "energy" || $0.device != "em-shaft" }.allSatisfy { $0.timestampMs == now },
+                "event times from the payloads, and from the MQTT v5 user property `ts` for the plain value")
 
         // `zhizao status` reads the same database while the daemon runs.
         let status = try ZhizaoBinary.run(["status", "--db", daemon.database, "--format", "json"])
         #expect(status.code == 0)
         let json = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
-        #expect(json?["readings_stored"] as? Int == 9)
-        #expect(json?["messages_received"] as? Int == 4)
+        #expect(json?["readings_stored"] as? Int == 10)
+        #expect(json?["messages_received"] as? Int == 5)
         #expect(json?["messages_quarantined"] as? Int == 0)
         #expect(daemon.terminate() == 0)
     }

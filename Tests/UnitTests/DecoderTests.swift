@@ -191,3 +191,32 @@ struct PlainValueDecoderTests {
         #expect(h.reasons(b) == [reason])
     }
 }
+
+@Suite("Plain value event time")
+struct PlainEventTimeTests {
+    func decode(_ eventTime: String?) throws -> (Harness, IngestBatch) {
+        let h = try Harness()
+        var batch = IngestBatch()
+        var t = "factory/ws1/l1/em-1/energy_kwh", p = "7"
+        t.withUTF8 { tb in
+            p.withUTF8 { pb in
+                h.decoder.decode(topic: UnsafeRawBufferPointer(tb), payload: UnsafeRawBufferPointer(pb),
+                                 receivedAtMs: Harness.now, eventTime: eventTime, into: &batch)
+            }
+        }
+        return (h, batch)
+    }
+
+    @Test func userPropertyTimestampWins() throws {
+        #expect(try decode("1764399000000").1.readings.map(\.timestampMs) == [1_764_399_000_000])
+        #expect(try decode("2025-11-29T14:50:00+08:00").1.readings.map(\.timestampMs) == [1_764_399_000_000])
+        #expect(try decode(nil).1.readings.map(\.timestampMs) == [Harness.now])
+    }
+
+    @Test func badOrFutureUserPropertyIsRejected() throws {
+        let (h, bad) = try decode("soon")
+        #expect(h.reasons(bad) == [.malformed])
+        let (h2, future) = try decode(String(Harness.now + 86_400_000))
+        #expect(h2.reasons(future) == [.futureTimestamp])
+    }
+}

@@ -135,11 +135,12 @@ final class DaemonProcess: @unchecked Sendable {
 enum Publisher {
     /// Publishes one message and waits for the broker's acknowledgement.
     static func publish(_ broker: TestBroker, topic: String, _ payload: String, qos: Int = 1,
-                        login: (String, String)? = nil) throws {
+                        login: (String, String)? = nil, eventTime: String? = nil) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try executable("mosquitto_pub", in: ["/usr/bin"]))
         p.arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "\(qos)", "-t", topic, "-m", payload]
             + (login.map { ["-u", $0.0, "-P", $0.1] } ?? [])
+            + (eventTime.map { ["-V", "mqttv5", "-D", "publish", "user-property", "ts", $0] } ?? [])
         try p.run()
         p.waitUntilExit()
         guard p.terminationStatus == 0 else { throw TestFailure("mosquitto_pub failed with \(p.terminationStatus)") }
