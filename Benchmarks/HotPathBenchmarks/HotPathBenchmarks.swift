@@ -40,6 +40,11 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(batch.messages)
         }
     }
+    Benchmark("baseline: harness only (empty iteration)") { benchmark in
+        var n = 0
+        for _ in benchmark.scaledIterations { n &+= 1 }
+        blackHole(n)
+    }
     decodeBenchmark("decode native JSON (1 metric)", topic: nativeTopic, payload: native)
     decodeBenchmark("decode Neuron values-format (4 tags)", topic: neuronTopic, payload: neuron)
     decodeBenchmark("decode plain value", topic: plainTopic, payload: plain)
