@@ -34,6 +34,8 @@ let package = Package(
             "Telemetry",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        // `zhizao simulate`: the example plant played through the broker by simulated gateways.
+        .target(name: "GatewaySimulator", dependencies: ["MQTTClient", "PlantRegistry", "Telemetry"]),
         // The ingest loop and the `zhizao run` service.
         .target(name: "IngestDaemon", dependencies: [
             "MQTTClient", "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore",
@@ -44,13 +46,14 @@ let package = Package(
         ]),
         // The `zhizao` commands.
         .target(name: "ZhizaoCLI", dependencies: [
-            "IngestDaemon", "PlantRegistry", "ReadingStore", "Telemetry",
+            "IngestDaemon", "PlantRegistry", "ReadingStore", "Telemetry", "GatewaySimulator", "MQTTClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "zhizao", dependencies: ["ZhizaoCLI"]),
         .testTarget(name: "UnitTests", dependencies: [
             "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore", "IngestDaemon", "MQTTClient",
+            "GatewaySimulator",
         ]),
         .testTarget(name: "IntegrationTests", dependencies: ["Telemetry", "ReadingStore", "MQTTClient"]),
     ]

@@ -1,0 +1,167 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import GatewaySimulator
+import Glibc
+import IngestDaemon
+import MQTTClient
+import PlantRegistry
+import Telemetry
+
+/// `zhizao simulate`: the example plant's gateways, played through a broker.
+struct Simulate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Play the plant in Devices/ through the broker, each gateway in its own payload format.",
+        discussion: """
+            Machines cycle through producing, setup, idle and down over three shifts (the night one
+            quieter), CNC machines switch between NC and manual mode, meters count energy, water
+            and gas that follow the load, lines count good and scrap parts, one meter rolls over
+            and one counter resets. Gateways now and then send late, duplicated, out-of-order or
+            malformed messages (--clean turns that off). A seed replays the same plant exactly.
+            At the end it prints what it published per device and format.
+
+            Examples:
+              zhizao simulate                                   # real time, until Ctrl-C
+              zhizao simulate --duration 7d --speed 10080       # a week of plant time in a minute
+              zhizao simulate --duration 7d --speed max         # a week as fast as the broker takes it
+              zhizao simulate --rate 20000 --duration 60s       # a steady 20,000 msg/s for a minute
+              zhizao simulate --count 1000 --seed 7 --format json
+            """)
+
+    @Option(help: ArgumentHelp("Broker URL (env ZHIZAO_BROKER).", valueName: "URL"))
+    var broker: String = ProcessInfo.processInfo.environment["ZHIZAO_BROKER"] ?? DaemonConfig.defaultBroker
+
+    @OptionGroup var registry: RegistryOptions
+
+    @Option(help: "Seed of the plant's randomness.")
+    var seed: UInt64 = 1
+
+    @Option(help: ArgumentHelp("Messages per second, steady (benchmarks).", valueName: "MSG_PER_S"))
+    var rate: Double?
+
+    @Option(help: ArgumentHelp("Plant time per wall time: 1 is real time, 10080 a week a minute, max as fast as possible.", valueName: "FACTOR"))
+    var speed: String?
+
+    @Option(help: ArgumentHelp("Plant time to simulate (with --speed) or wall time to run (with --rate): 90s, 15m, 6h, 7d.", valueName: "D"))
+    var duration: String?
+
+    @Option(help: ArgumentHelp("Stop after this many messages.", valueName: "N"))
+    var count: Int?
+
+    @Option(help: ArgumentHelp("Plant time to start at (RFC 3339 or YYYY-MM-DD, site time); default so the run ends now.", valueName: "T"))
+    var from: String?
+
+    @Option(help: "Publish QoS (0 or 1).")
+    var qos: Int = 1
+
+    @Flag(help: "No late, duplicated, out-of-order or malformed messages.")
+    var clean = false
+
+    @Option(help: "table or json.")
+    var format: OutputFormat = .table
+
+    @Option(name: .customLong("client-id"), help: "MQTT client id of the simulator.")
+    var clientID: String = "zhizao-simulate-\(getpid())"
+
+    func validate() throws {
+        if rate != nil && speed != nil { throw ValidationError("--rate and --speed exclude each other: pick one") }
+        if let rate, rate <= 0 { throw ValidationError("--rate must be above 0 messages per second") }
+        if let s = speed, s != "max", (Double(s) ?? 0) <= 0 {
+            throw ValidationError("--speed \(s) is neither a positive number nor `max`")
+        }
+        if let d = duration, Self.parseDuration(d) == nil {
+            throw ValidationError("--duration \(d) is not a duration: use e.g. 90s, 15m, 6h or 7d")
+        }
+        if let f = from, Self.parseTime(f) == nil {
+            throw ValidationError("--from \(f) is not a time: use RFC 3339 (2026-11-20T08:00:00+08:00) or a date (2026-11-20)")
+        }
+        if qos != 0 && qos != 1 { throw ValidationError("--qos must be 0 or 1") }
+        if let count, count <= 0 { throw ValidationError("--count must be above 0") }
+    }
+
+    func run() throws {
+        let plant: Plant
+        do { plant = try Plant.load(directory: registry.devices) } catch {
+            throw fail("\(error)\nrun `zhizao devices validate --devices \(registry.devices)` for details")
+        }
+        var config: DaemonConfig
+        do {
+            config = try DaemonConfig.resolve(file: nil, environment: [:], overrides: .init(broker: broker, clientID: clientID))
+        } catch {
+            throw fail("\(error)")
+        }
+        config.mqtt.cleanStart = true
+
+        var options = SimulationOptions()
+        options.seed = seed
+        options.qos = qos
+        options.imperfect = !clean
+        options.count = count
+        options.durationMs = duration.flatMap(Self.parseDuration)
+        options.fromMs = from.flatMap(Self.parseTime)
+        if let rate {
+            options.pace = .rate(rate)
+        } else if speed == "max" {
+            options.pace = .maximum
+        } else {
+            let factor = speed.flatMap(Double.init) ?? 1
+            options.pace = .speed(factor)
+            if factor > 1, options.durationMs == nil, options.count == nil, options.fromMs == nil {
+                options.durationMs = 7 * 86_400_000  // faster than real time needs an end before "now"
+            }
+        }
+        if options.pace == .maximum, options.durationMs == nil, options.count == nil {
+            options.durationMs = 7 * 86_400_000
+        }
+
+        let simulator = Simulator(plant: plant, options: options, mqtt: config.mqtt)
+        signal(SIGINT, SIG_IGN)
+        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        interrupt.setEventHandler { simulator.stop() }
+        interrupt.resume()
+
+        let onTerminal = isatty(STDERR_FILENO) == 1
+        let report: SimulationReport
+        do {
+            report = try simulator.run { line in
+                if onTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8)) }
+            }
+        } catch {
+            throw fail("simulation stopped: \(error)")
+        }
+        if onTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        switch format {
+        case .json:
+            try printJSON(report)
+        case .table:
+            printTable(["device", "format", "messages", "readings"],
+                       report.devices.filter { $0.messages > 0 }.map { [$0.device, $0.format, String($0.messages), String($0.readings)] })
+            print("")
+            print("plant time       \(report.plantFrom) .. \(report.plantTo) (\(report.ticks) ticks)")
+            print("published        \(report.messagesPublished) messages (" +
+                  report.perFormat.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")")
+            print("readings sent    \(report.readingsExpected) (what the daemon should store)")
+            print("imperfections    \(report.malformed) malformed, \(report.duplicates) duplicated, \(report.late) late, \(report.outOfOrder) out of order")
+            print("wall time        \(String(format: "%.1f", report.wallSeconds)) s")
+        }
+    }
+
+    /// `90s`, `15m`, `6h`, `7d` (or plain seconds) in milliseconds.
+    static func parseDuration(_ text: String) -> Int64? {
+        let units: [Character: Int64] = ["s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000]
+        if let unit = text.last, let factor = units[unit], let n = Double(text.dropLast()), n > 0 {
+            return Int64(n * Double(factor))
+        }
+        return Double(text).flatMap { $0 > 0 ? Int64($0 * 1000) : nil }
+    }
+
+    /// RFC 3339, or a date taken as local midnight in the machine's zone.
+    static func parseTime(_ text: String) -> Int64? {
+        if let ms = Timestamp.parseRFC3339(text) { return ms }
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = .current
+        f.dateFormat = "yyyy-MM-dd"
+        return f.date(from: text).map { Int64($0.timeIntervalSince1970 * 1000) }
+    }
+}
