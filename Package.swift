@@ -29,16 +29,18 @@ let package = Package(
         .target(name: "PlantRegistry", dependencies: ["Telemetry", "Yams"]),
         // Payload bytes + topic + profile -> readings or rejections.
         .target(name: "PayloadDecoders", dependencies: ["Telemetry", "PlantRegistry"]),
-        // Durable storage of readings, quarantine and counters (SQLite through GRDB).
+        // Counter, gauge and state semantics, windows in site time, rollup changes, indicator formulas.
+        .target(name: "Aggregation", dependencies: ["Telemetry", "PlantRegistry"]),
+        // Durable storage of readings, rollups, quarantine and counters (SQLite through GRDB).
         .target(name: "ReadingStore", dependencies: [
-            "Telemetry",
+            "Telemetry", "Aggregation",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         // `zhizao simulate`: the example plant played through the broker by simulated gateways.
         .target(name: "GatewaySimulator", dependencies: ["MQTTClient", "PlantRegistry", "Telemetry"]),
         // The ingest loop and the `zhizao run` service.
         .target(name: "IngestDaemon", dependencies: [
-            "MQTTClient", "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore",
+            "MQTTClient", "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore", "Aggregation",
             "Yams",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -46,16 +48,16 @@ let package = Package(
         ]),
         // The `zhizao` commands.
         .target(name: "ZhizaoCLI", dependencies: [
-            "IngestDaemon", "PlantRegistry", "ReadingStore", "Telemetry", "GatewaySimulator", "MQTTClient",
+            "IngestDaemon", "PlantRegistry", "ReadingStore", "Telemetry", "GatewaySimulator", "MQTTClient", "Aggregation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "zhizao", dependencies: ["ZhizaoCLI"]),
         .testTarget(name: "UnitTests", dependencies: [
             "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore", "IngestDaemon", "MQTTClient",
-            "GatewaySimulator",
+            "GatewaySimulator", "Aggregation",
         ]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Telemetry", "ReadingStore", "MQTTClient"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Telemetry", "ReadingStore", "MQTTClient", "Aggregation", "PlantRegistry"]),
     ]
 )
 

@@ -1,6 +1,7 @@
 public import Logging
 import PlantRegistry
 import ReadingStore
+import Aggregation
 import MQTTClient
 import ServiceLifecycle
 import UnixSignals
@@ -12,6 +13,7 @@ public enum Daemon {
         let plant = try Plant.load(directory: config.devicesDirectory)
         let store = try SQLiteStore(path: config.databasePath, durability: config.durability)
         try store.prepareSeries(plant.series)
+        store.enableAggregation(AggregationPlan(plant: plant))
         logger.info("starting", metadata: [
             "devices": "\(plant.devices.count)", "series": "\(plant.series.count)",
             "db": "\(config.databasePath)", "registry": "\(config.devicesDirectory)",

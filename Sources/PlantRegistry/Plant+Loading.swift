@@ -103,7 +103,8 @@ struct PlantBuilder {
         f.rejectUnknownKeys(allowed: ["sites"])
         for siteNode in f.sequence("sites", required: true) {
             guard let s = YAMLFields(siteNode, file: f.file, log: log, context: "a site") else { continue }
-            s.rejectUnknownKeys(allowed: ["id", "name", "timezone", "control_rate_basis", "workshops"])
+            s.rejectUnknownKeys(allowed: ["id", "name", "timezone", "control_rate_basis", "workshops", "energy_coefficients",
+                                          "grid_emission_factor", "fuel_emission_factors", "state_hold_s"])
             let id = s.identifier("id", required: true) ?? "?"
             let ctx = "site \(id)"
             let tz = s.string("timezone") ?? "Asia/Shanghai"
@@ -114,6 +115,7 @@ struct PlantBuilder {
             var site = Site(id: id, name: s.string("name") ?? id, timeZone: tz,
                             controlRateBasis: s.choice("control_rate_basis", ControlRateBasis.self, default: .machineCount) ?? .machineCount,
                             workshops: [])
+            readSiteFactors(s, into: &site)
             var lineIDs: Set<String> = []
             for wNode in s.sequence("workshops", required: true) {
                 guard let w = YAMLFields(wNode, file: f.file, log: log, context: "a workshop of \(ctx)") else { continue }
@@ -151,6 +153,42 @@ struct PlantBuilder {
             }
             siteFiles[id] = (f.file, s.value("id"))
             sites.append(site)
+        }
+    }
+
+    /// Coefficients and emission factors a site overrides (DOMAIN.md's defaults otherwise).
+    func readSiteFactors(_ s: YAMLFields, into site: inout Site) {
+        func carrierMap(_ key: String) -> [Carrier: Double] {
+            guard let node = s.value(key) else { return [:] }
+            guard let map = YAMLFields(node, file: s.file, log: log, context: "`\(key)` of site \(site.id)") else { return [:] }
+            map.rejectUnknownKeys(allowed: Carrier.allCases.map(\.rawValue))
+            var out: [Carrier: Double] = [:]
+            for c in Carrier.allCases {
+                if let v = map.double(c.rawValue) {
+                    if v < 0 { log.add(s.file, map.value(c.rawValue), "`\(key).\(c.rawValue)` must not be negative") }
+                    out[c] = v
+                }
+            }
+            return out
+        }
+        site.energyCoefficients.merge(carrierMap("energy_coefficients")) { $1 }
+        site.fuelFactors.merge(carrierMap("fuel_emission_factors")) { $1 }
+        if let node = s.value("grid_emission_factor"),
+           let g = YAMLFields(node, file: s.file, log: log, context: "`grid_emission_factor` of site \(site.id)") {
+            g.rejectUnknownKeys(allowed: ["kg_co2_per_kwh", "vintage", "series"])
+            let value = g.double("kg_co2_per_kwh")
+            let vintage = g.double("vintage")
+            let series = g.string("series")
+            if value == nil || vintage == nil || series == nil {
+                log.add(s.file, node, "`grid_emission_factor` needs kg_co2_per_kwh, vintage and series",
+                        hint: "e.g. {kg_co2_per_kwh: 0.3869, vintage: 2022, series: \"MEE/NBS Southern grid\"}: series must not be mixed")
+            } else {
+                site.gridFactor = EmissionFactor(kgCO2PerUnit: value!, vintage: Int(vintage!), series: series!)
+            }
+        }
+        if let hold = s.double("state_hold_s") {
+            if hold <= 0 { log.add(s.file, s.value("state_hold_s"), "`state_hold_s` must be above 0") }
+            site.stateHoldMs = Int64(hold * 1000)
         }
     }
 

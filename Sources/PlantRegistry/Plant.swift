@@ -44,6 +44,40 @@ public struct Site: Sendable {
     public var timeZone: String
     public var controlRateBasis: ControlRateBasis
     public var workshops: [Workshop]
+    /// Conversion to standard coal, kgce per unit of each carrier (GB/T 2589; defaults in `Site.defaultCoefficients`).
+    public var energyCoefficients: [Carrier: Double] = Site.defaultCoefficients
+    /// Scope 2 emission factor of grid electricity, with its vintage and series.
+    public var gridFactor = EmissionFactor.defaultGrid
+    /// Scope 1 emission factors, kgCO2 per unit of each fuel.
+    public var fuelFactors: [Carrier: Double] = Site.defaultFuelFactors
+    /// Longest time a state reading holds when the next one is late (a gap is not invented data).
+    public var stateHoldMs: Int64 = 3_600_000
+
+    /// GB/T 2589 annex values (2008 edition; check against the 2020 edition before a pilot
+    /// relies on them). New water and compressed air are unconfirmed; steam depends on its
+    /// pressure grade and has no default: a site that meters steam must set it.
+    public static let defaultCoefficients: [Carrier: Double] = [
+        .electricity: 0.1229, .naturalGas: 1.2143, .diesel: 1.4571, .gasoline: 1.4714, .lpg: 1.7143,
+        .rawCoal: 0.7143, .heat: 0.03412, .water: 0.2571, .compressedAir: 0.0400,
+    ]
+
+    /// kgCO2 per unit burnt (unconfirmed defaults: IPCC 2006 default carbon contents with
+    /// Chinese lower heating values; natural gas 2.162 kg/m3, diesel 3.096 kg/kg, gasoline
+    /// 2.925 kg/kg, LPG 3.101 kg/kg, raw coal 1.900 kg/kg). Set them per site.
+    public static let defaultFuelFactors: [Carrier: Double] = [
+        .naturalGas: 2.162, .diesel: 3.096, .gasoline: 2.925, .lpg: 3.101, .rawCoal: 1.900,
+    ]
+}
+
+/// An emission factor with where it comes from: several series exist and must not be mixed.
+public struct EmissionFactor: Sendable, Equatable {
+    public var kgCO2PerUnit: Double
+    public var vintage: Int
+    public var series: String
+
+    /// MEE/NBS national-average grid factor, 2022 vintage.
+    public static let defaultGrid = EmissionFactor(kgCO2PerUnit: 0.5366, vintage: 2022,
+                                                   series: "MEE/NBS national average grid factor")
 }
 
 public struct Workshop: Sendable {

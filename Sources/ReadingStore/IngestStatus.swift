@@ -132,3 +132,64 @@ public final class StoreReader {
         }
     }
 }
+
+extension StoreReader {
+    /// A scope's stored totals per local hour or day in [from, to): `start` → quantity → value.
+    public func scopeTotals(scope: String, period: String, from: Int64, to: Int64) throws -> [(start: Int64, totals: [String: Double])] {
+        try db.read { db in
+            var out: [(start: Int64, totals: [String: Double])] = []
+            for row in try Row.fetchAll(db, sql: """
+                SELECT start, quantity, value FROM scope_rollup
+                WHERE scope = ? AND period = ? AND start >= ? AND start < ? ORDER BY start
+                """, arguments: [scope, period, from, to]) {
+                let start: Int64 = row["start"]
+                if out.last?.start != start { out.append((start, [:])) }
+                out[out.count - 1].totals[row["quantity"]] = row["value"]
+            }
+            return out
+        }
+    }
+
+    /// Every scope that has stored totals.
+    public func scopes() throws -> [String] {
+        try db.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT scope FROM scope_rollup ORDER BY scope") }
+    }
+
+    /// A series' one-minute rollups in [from, to) (for `zhizao query` and tests).
+    public struct MinuteRollup: Sendable, Equatable {
+        public var minute: Int64
+        public var count: Int
+        public var sum: Double
+        public var min: Double?
+        public var max: Double?
+        public var last: Double?
+        public var consumption: Double
+    }
+
+    public func minuteRollups(device: String, metric: String, from: Int64, to: Int64) throws -> [MinuteRollup] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT minute, n, sum, min, max, last, consumption FROM rollup_minute
+                WHERE series_id = (SELECT id FROM series WHERE device = ? AND metric = ?) AND minute >= ? AND minute < ?
+                ORDER BY minute
+                """, arguments: [device, metric, from, to]).map {
+                MinuteRollup(minute: $0["minute"], count: $0["n"], sum: $0["sum"], min: $0["min"], max: $0["max"],
+                             last: $0["last"], consumption: $0["consumption"])
+            }
+        }
+    }
+
+    /// Time in each state per minute of a state series in [from, to): minute → state → ms.
+    public func stateMinutes(device: String, metric: String, from: Int64, to: Int64) throws -> [Int64: [String: Int64]] {
+        try db.read { db in
+            var out: [Int64: [String: Int64]] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT minute, state, ms FROM state_minute
+                WHERE series_id = (SELECT id FROM series WHERE device = ? AND metric = ?) AND minute >= ? AND minute < ? AND ms != 0
+                """, arguments: [device, metric, from, to]) {
+                out[row["minute"], default: [:]][row["state"]] = row["ms"]
+            }
+            return out
+        }
+    }
+}

@@ -1,3 +1,4 @@
+import Aggregation
 import Foundation
 import GRDB
 public import Telemetry
@@ -19,6 +20,7 @@ public final class SQLiteStore: TelemetryStore {
     private var seriesIDs: [Int64] = []
     private var seriesDevice: [String] = []
     private var lastPruneSecond: Int64 = 0
+    private var aggregator: Aggregator?
     public let path: String
 
     /// Opens (creating and migrating if needed) the database at `path`.
@@ -57,7 +59,23 @@ public final class SQLiteStore: TelemetryStore {
         seriesDevice = keys.map(\.device)
     }
 
+    /// Keeps rollups from now on, in the same transactions as the readings.
+    public func enableAggregation(_ plan: AggregationPlan) {
+        aggregator = Aggregator(plan: plan)
+    }
+
     public func commit(_ batch: IngestBatch, committedAtMs: Int64) throws -> CommitOutcome {
+        do {
+            return try commitTransaction(batch, committedAtMs: committedAtMs)
+        } catch {
+            // The transaction rolled back: forget what the aggregator learnt from it.
+            aggregator?.resetCache()
+            _ = aggregator?.takeDelta()
+            throw error
+        }
+    }
+
+    private func commitTransaction(_ batch: IngestBatch, committedAtMs: Int64) throws -> CommitOutcome {
         try db.write { db in
             var outcome = CommitOutcome()
             let insert = try db.cachedStatement(sql: """
@@ -74,6 +92,9 @@ public final class SQLiteStore: TelemetryStore {
                 try insert.execute()
                 if db.changesCount > 0 {
                     outcome.inserted += 1
+                    if let aggregator {
+                        try aggregator.add(r) { series, ts in try Self.neighbours(db, series: self.seriesIDs[Int(series)], ts: ts) }
+                    }
                     let device = seriesDevice[Int(r.series)]
                     if let t = newest[device], t >= r.timestampMs {} else { newest[device] = r.timestampMs }
                 } else {
@@ -90,6 +111,9 @@ public final class SQLiteStore: TelemetryStore {
                     try Self.bump(db, [("quarantined.\(e.rejection.reason.rawValue)", 1)])
                 }
                 outcome.quarantined = batch.quarantined.count
+            }
+            if let aggregator {
+                try Self.apply(aggregator.takeDelta(), plan: aggregator.plan, seriesIDs: seriesIDs, db: db)
             }
             let seen = try db.cachedStatement(sql: """
                 INSERT INTO device_last_seen(device, last_reading_ts, last_received_at) VALUES (?, ?, ?)
@@ -111,6 +135,32 @@ public final class SQLiteStore: TelemetryStore {
             }
             return outcome
         }
+    }
+
+    /// Recomputes every rollup from the raw readings, in one transaction; the result equals what
+    /// streaming ingest produced, whatever order the readings arrived in.
+    public func rebuildRollups(progress: (Int, Int) -> Void = { _, _ in }) throws {
+        guard let aggregator else { throw StoreError("rebuild needs the device registry (aggregation is not enabled)") }
+        aggregator.resetCache()
+        _ = aggregator.takeDelta()
+        try db.write { db in
+            for table in ["rollup_minute", "state_minute", "machine_minute", "scope_rollup"] {
+                try db.execute(sql: "DELETE FROM \(table)")
+            }
+            let select = try db.cachedStatement(sql: """
+                SELECT ts, value, state FROM readings INDEXED BY readings_by_series
+                WHERE series_id = ? AND error_code IS NULL ORDER BY ts
+                """)
+            for (index, sid) in seriesIDs.enumerated() {
+                let points = try Row.fetchAll(select, arguments: [sid]).map {
+                    SeriesPoint(ts: $0["ts"], value: $0["value"] ?? 0, state: $0["state"])
+                }
+                aggregator.addSorted(series: SeriesIndex(index), points)
+                try Self.apply(aggregator.takeDelta(), plan: aggregator.plan, seriesIDs: seriesIDs, db: db)
+                progress(index + 1, seriesIDs.count)
+            }
+        }
+        aggregator.resetCache()
     }
 
     /// Adds to named counters in one statement (one per commit, whatever the batch held).

@@ -1,0 +1,147 @@
+import Foundation
+public import PlantRegistry
+import Telemetry
+
+/// A node of the plant whose figures are reported: `site:<id>`, `workshop:<id>` or `line:<id>`.
+public typealias Scope = String
+
+/// What the aggregator does with each series, and which plant totals it feeds; built once
+/// from the registry.
+public struct AggregationPlan: Sendable {
+    /// How a series aggregates.
+    public enum Kind: Sendable, Equatable {
+        case counter(rollover: Double?)
+        case gauge
+        case state
+    }
+
+    public struct SeriesPlan: Sendable {
+        public var kind: Kind
+        /// Scope totals a counter's consumption adds to, e.g. ("line:l1", "good").
+        public var targets: [(scope: Scope, quantity: String)]
+        /// The machine this state series describes (its machine state or control mode).
+        public var machine: Int?
+    }
+
+    /// A key-process machine: producing time, and producing time under NC control, roll up.
+    public struct MachinePlan: Sendable {
+        public var device: String
+        public var stateSeries: SeriesIndex
+        public var modeSeries: SeriesIndex?
+        public var ncCapable: Bool
+        public var scopes: [Scope]
+    }
+
+    public var series: [SeriesPlan]
+    public var machines: [MachinePlan]
+    public var calendar: WindowCalendar
+    public var stateHoldMs: Int64
+
+    /// Plant-level quantity names.
+    public static func consumption(_ c: Carrier) -> String { "consumption.\(c.rawValue)" }
+    public static let good = "good"
+    public static let scrap = "scrap"
+    public static let producingMs = "producing_ms"
+    public static let ncProducingMs = "nc_producing_ms"
+
+    public init(plant: Plant) {
+        let site = plant.sites.first
+        calendar = WindowCalendar(timeZone: TimeZone(identifier: site?.timeZone ?? "Asia/Shanghai") ?? .current)
+        stateHoldMs = site?.stateHoldMs ?? 3_600_000
+        let meterScopes = Self.meterScopes(plant)
+        series = plant.series.indices.map { _ in SeriesPlan(kind: .gauge, targets: [], machine: nil) }
+        machines = []
+        for (di, d) in plant.devices.enumerated() {
+            let place = Self.scopes(of: d)
+            for m in d.metrics {
+                var p = SeriesPlan(kind: .gauge, targets: [], machine: nil)
+                switch m.kind {
+                case .counter:
+                    p.kind = .counter(rollover: m.rollover)
+                    switch m.measures {
+                    case .energy:
+                        if let c = m.carrier {
+                            p.targets = (meterScopes[MeterKey(device: di, carrier: c)] ?? []).map { ($0, Self.consumption(c)) }
+                        }
+                    case .goodCount: p.targets = place.map { ($0, Self.good) }
+                    case .scrapCount: p.targets = place.map { ($0, Self.scrap) }
+                    default: break
+                    }
+                case .gauge: p.kind = .gauge
+                case .state: p.kind = .state
+                }
+                series[Int(m.series)] = p
+            }
+            if d.keyProcess, let state = d.metrics.first(where: { $0.measures == .machineState }) {
+                let mode = d.metrics.first { $0.measures == .controlMode }
+                let index = machines.count
+                machines.append(MachinePlan(device: d.id, stateSeries: state.series, modeSeries: mode?.series,
+                                            ncCapable: d.ncCapable, scopes: place))
+                series[Int(state.series)].machine = index
+                if let mode { series[Int(mode.series)].machine = index }
+            }
+        }
+    }
+
+    /// The reported scopes a device sits in, innermost first.
+    static func scopes(of d: Device) -> [Scope] {
+        var out: [Scope] = []
+        if let l = d.line { out.append("line:\(l)") }
+        if let w = d.workshop { out.append("workshop:\(w)") }
+        out.append("site:\(d.site)")
+        return out
+    }
+
+    struct MeterKey: Hashable {
+        var device: Int
+        var carrier: Carrier
+    }
+
+    /// Which scopes each meter's consumption counts in, without counting anything twice.
+    ///
+    /// A node's total for a carrier is measured by the main meters attached to it (role main,
+    /// or no role) where it has any; otherwise it is the sum of its children's totals plus the
+    /// sub-meters attached to it. A sub-meter under a workshop main meter therefore counts for
+    /// its line, but not again for the workshop or the site.
+    static func meterScopes(_ plant: Plant) -> [MeterKey: [Scope]] {
+        var out: [MeterKey: [Scope]] = [:]
+        for c in Carrier.allCases {
+            // Meters of this carrier by the node they attach to ("process:line/p" counts inside its line).
+            var attached: [String: [(device: Int, main: Bool)]] = [:]
+            for (di, d) in plant.devices.enumerated() {
+                guard d.metrics.contains(where: { $0.kind == .counter && $0.carrier == c }) else { continue }
+                let node = d.process.map { "process:\(d.line ?? "")/\($0)" } ?? d.line.map { "line:\($0)" }
+                    ?? d.workshop.map { "workshop:\($0)" } ?? "site:\(d.site)"
+                attached[node, default: []].append((di, d.meterRole != .sub))
+            }
+            guard !attached.isEmpty else { continue }
+            var cache: [String: [Int]] = [:]
+            // The meters that measure a node's total.
+            func measuring(_ node: String, children: [String]) -> [Int] {
+                let here = attached[node] ?? []
+                let mains = here.filter(\.main).map(\.device)
+                if !mains.isEmpty { return mains }
+                return here.map(\.device) + children.flatMap { child in cache[child] ?? [] }
+            }
+            for site in plant.sites {
+                var workshopNodes: [String] = []
+                for ws in site.workshops {
+                    var lineNodes: [String] = []
+                    for line in ws.lines {
+                        let processNodes = line.processes.map { "process:\(line.id)/\($0.id)" }
+                        for p in processNodes { cache[p] = measuring(p, children: []) }
+                        cache["line:\(line.id)"] = measuring("line:\(line.id)", children: processNodes)
+                        lineNodes.append("line:\(line.id)")
+                    }
+                    cache["workshop:\(ws.id)"] = measuring("workshop:\(ws.id)", children: lineNodes)
+                    workshopNodes.append("workshop:\(ws.id)")
+                }
+                cache["site:\(site.id)"] = measuring("site:\(site.id)", children: workshopNodes)
+            }
+            for (node, meters) in cache where !node.hasPrefix("process:") {
+                for m in meters { out[MeterKey(device: m, carrier: c), default: []].append(node) }
+            }
+        }
+        return out.mapValues { $0.sorted() }
+    }
+}

@@ -1,0 +1,99 @@
+public import PlantRegistry
+
+/// The green-manufacturing and intelligentisation figures of one scope and window, computed
+/// from its stored totals (see DOMAIN.md for every definition).
+///
+/// A figure that cannot be computed is nil and `notes` says why (no good output, no meter of
+/// a carrier, a carrier without a coefficient), never a zero or a division by zero.
+public struct Indicators: Codable, Sendable, Equatable {
+    public var electricityKWh: Double?
+    /// Comprehensive energy consumption (GB/T 2589), kgce.
+    public var energyKgce: Double?
+    public var goodUnits: Double
+    public var scrapUnits: Double
+    public var kwhPerGoodUnit: Double?
+    public var kgcePerGoodUnit: Double?
+    public var co2Scope2Kg: Double?
+    public var co2Scope1Kg: Double?
+    public var co2KgPerGoodUnit: Double?
+    /// New water intake, m³.
+    public var waterM3: Double?
+    public var waterM3PerGoodUnit: Double?
+    /// Key-process control rate from the registry alone (NC-capable share).
+    public var staticControlRate: Double?
+    /// Key-process control rate from telemetry: producing time under NC over producing time.
+    public var operationalControlRate: Double?
+    public var producingHours: Double
+    public var notes: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case electricityKWh = "electricity_kwh"
+        case energyKgce = "energy_kgce"
+        case goodUnits = "good_units"
+        case scrapUnits = "scrap_units"
+        case kwhPerGoodUnit = "kwh_per_good_unit"
+        case kgcePerGoodUnit = "kgce_per_good_unit"
+        case co2Scope2Kg = "co2_scope2_kg"
+        case co2Scope1Kg = "co2_scope1_kg"
+        case co2KgPerGoodUnit = "co2_kg_per_good_unit"
+        case waterM3 = "water_m3"
+        case waterM3PerGoodUnit = "water_m3_per_good_unit"
+        case staticControlRate = "static_control_rate"
+        case operationalControlRate = "operational_control_rate"
+        case producingHours = "key_process_producing_h"
+        case notes
+    }
+
+    /// Computes the figures from a window's totals (`quantity` → value) and the site's factors.
+    public static func compute(totals: [String: Double], site: Site, staticRate: Double?) -> Indicators {
+        var notes: [String] = []
+        func total(_ c: Carrier) -> Double? { totals[AggregationPlan.consumption(c)] }
+        let kwh = total(.electricity)
+        var kgce: Double? = nil
+        var scope1: Double? = nil
+        for c in Carrier.allCases {
+            guard let used = total(c) else { continue }
+            if let k = site.energyCoefficients[c] {
+                kgce = (kgce ?? 0) + used * k
+            } else {
+                notes.append("\(c.rawValue) has no kgce coefficient: set energy_coefficients.\(c.rawValue) for site \(site.id)")
+            }
+            if let f = site.fuelFactors[c] { scope1 = (scope1 ?? 0) + used * f }
+        }
+        let good = totals[AggregationPlan.good] ?? 0
+        let scrap = totals[AggregationPlan.scrap] ?? 0
+        let scope2 = kwh.map { $0 * site.gridFactor.kgCO2PerUnit }
+        let co2: Double? = scope1 == nil && scope2 == nil ? nil : (scope1 ?? 0) + (scope2 ?? 0)
+        func perUnit(_ v: Double?) -> Double? { v.flatMap { good > 0 ? $0 / good : nil } }
+        if good == 0 { notes.append("no good output in this window: per-unit figures are absent") }
+        if kwh == nil { notes.append("no electricity meter covers this scope") }
+        let producing = totals[AggregationPlan.producingMs] ?? 0
+        let nc = totals[AggregationPlan.ncProducingMs] ?? 0
+        if producing == 0 { notes.append("no key-process producing time: the operational control rate is absent") }
+        return Indicators(electricityKWh: kwh, energyKgce: kgce, goodUnits: good, scrapUnits: scrap,
+                          kwhPerGoodUnit: perUnit(kwh), kgcePerGoodUnit: perUnit(kgce), co2Scope2Kg: scope2,
+                          co2Scope1Kg: scope1, co2KgPerGoodUnit: perUnit(co2), waterM3: total(.water),
+                          waterM3PerGoodUnit: perUnit(total(.water)), staticControlRate: staticRate,
+                          operationalControlRate: producing > 0 ? min(1, max(0, nc / producing)) : nil,
+                          producingHours: producing / 3_600_000, notes: notes)
+    }
+
+    /// The static key-process control rate of a scope: NC-capable machines over all machines in
+    /// its key processes (machine-count basis), or key processes with at least one NC-capable
+    /// machine over all key processes (process-count basis), as the site chooses.
+    public static func staticControlRate(plant: Plant, scope: Scope) -> Double? {
+        let devices = plant.devices.filter { d in
+            d.keyProcess && d.meterRole == nil && AggregationPlan.scopes(of: d).contains(scope)
+        }
+        guard let site = plant.sites.first(where: { s in devices.first.map { $0.site == s.id } ?? false }) ?? plant.sites.first,
+              !devices.isEmpty else { return nil }
+        switch site.controlRateBasis {
+        case .machineCount:
+            return Double(devices.filter(\.ncCapable).count) / Double(devices.count)
+        case .processCount:
+            var processes: [String: Bool] = [:]
+            for d in devices { processes["\(d.line ?? "")/\(d.process ?? "")", default: false] = processes["\(d.line ?? "")/\(d.process ?? "")", default: false] || d.ncCapable }
+            return Double(processes.values.filter { $0 }.count) / Double(processes.count)
+        }
+    }
+}

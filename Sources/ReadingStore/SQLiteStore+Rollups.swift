@@ -1,0 +1,102 @@
+import Aggregation
+import GRDB
+import Telemetry
+
+/// Rollup maintenance: neighbour look-ups for late readings, and writing a batch's rollup
+/// changes in the transaction that stores its readings, so raw rows and rollups never disagree.
+extension SQLiteStore {
+    /// The stored readings of a series just before and just after `ts` (gateway errors skipped).
+    static func neighbours(_ db: Database, series sid: Int64, ts: Int64) throws -> (before: SeriesPoint?, after: SeriesPoint?) {
+        func point(_ row: Row?) -> SeriesPoint? {
+            row.map { SeriesPoint(ts: $0["ts"], value: $0["value"] ?? 0, state: $0["state"]) }
+        }
+        let before = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT ts, value, state FROM readings INDEXED BY readings_by_series
+            WHERE series_id = ? AND ts < ? AND error_code IS NULL ORDER BY ts DESC LIMIT 1
+            """), arguments: [sid, ts])
+        let after = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT ts, value, state FROM readings INDEXED BY readings_by_series
+            WHERE series_id = ? AND ts > ? AND error_code IS NULL ORDER BY ts ASC LIMIT 1
+            """), arguments: [sid, ts])
+        return (point(before), point(after))
+    }
+
+    /// Writes one batch's rollup changes; machine minutes first, since they add scope changes.
+    static func apply(_ delta: RollupDelta, plan: AggregationPlan, seriesIDs: [Int64], db: Database) throws {
+        var delta = delta
+        let minute = try db.cachedStatement(sql: """
+            INSERT INTO rollup_minute(series_id, minute, n, sum, min, max, last_ts, last, consumption)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(series_id, minute) DO UPDATE SET
+                n = n + excluded.n, sum = sum + excluded.sum,
+                min = CASE WHEN excluded.min IS NOT NULL AND (min IS NULL OR excluded.min < min) THEN excluded.min ELSE min END,
+                max = CASE WHEN excluded.max IS NOT NULL AND (max IS NULL OR excluded.max > max) THEN excluded.max ELSE max END,
+                last = CASE WHEN excluded.last_ts IS NOT NULL AND (last_ts IS NULL OR excluded.last_ts > last_ts) THEN excluded.last ELSE last END,
+                last_ts = CASE WHEN excluded.last_ts IS NOT NULL AND (last_ts IS NULL OR excluded.last_ts > last_ts) THEN excluded.last_ts ELSE last_ts END,
+                consumption = consumption + excluded.consumption
+            """)
+        for (key, m) in delta.minutes {
+            let has = m.count > 0
+            try minute.execute(arguments: [seriesIDs[Int(key.series)], key.minute, m.count, m.sum,
+                                            has ? m.min : nil, has ? m.max : nil, has ? m.lastTs : nil,
+                                            has ? m.last : nil, m.consumption])
+        }
+        let state = try db.cachedStatement(sql: """
+            INSERT INTO state_minute(series_id, minute, state, ms) VALUES (?, ?, ?, ?)
+            ON CONFLICT(series_id, minute, state) DO UPDATE SET ms = ms + excluded.ms
+            """)
+        for (key, ms) in delta.states where ms != 0 {
+            try state.execute(arguments: [seriesIDs[Int(key.series)], key.minute, key.state, ms])
+        }
+        try recomputeMachineMinutes(&delta, plan: plan, seriesIDs: seriesIDs, db: db)
+        let scope = try db.cachedStatement(sql: """
+            INSERT INTO scope_rollup(scope, quantity, period, start, value) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT(scope, period, start, quantity) DO UPDATE SET value = value + excluded.value
+            """)
+        for (key, value) in delta.scopes where value != 0 {
+            try scope.execute(arguments: [key.scope, key.quantity, key.period.rawValue, key.start, value])
+        }
+    }
+
+    /// Producing time, and producing time under NC/automatic control, of key-process machines
+    /// in the minutes a batch touched; their changes go to the machines' scopes.
+    ///
+    /// Within a minute the NC share of producing time is the NC share of the control-mode time
+    /// (exact when state and mode change on the same readings, as gateways send them). A
+    /// machine without a control-mode metric counts as NC when it is NC-capable. Producing
+    /// time whose mode is unknown counts as producing, not as NC.
+    static func recomputeMachineMinutes(_ delta: inout RollupDelta, plan: AggregationPlan, seriesIDs: [Int64],
+                                        db: Database) throws {
+        guard !delta.machineMinutes.isEmpty else { return }
+        let states = try db.cachedStatement(sql: "SELECT state, ms FROM state_minute WHERE series_id = ? AND minute = ?")
+        let old = try db.cachedStatement(sql: "SELECT producing_ms, nc_producing_ms FROM machine_minute WHERE device = ? AND minute = ?")
+        let save = try db.cachedStatement(sql: """
+            INSERT INTO machine_minute(device, minute, producing_ms, nc_producing_ms) VALUES (?, ?, ?, ?)
+            ON CONFLICT(device, minute) DO UPDATE SET producing_ms = excluded.producing_ms, nc_producing_ms = excluded.nc_producing_ms
+            """)
+        for mm in delta.machineMinutes {
+            let machine = plan.machines[mm.machine]
+            var producing: Int64 = 0
+            for row in try Row.fetchAll(states, arguments: [seriesIDs[Int(machine.stateSeries)], mm.minute])
+            where row["state"] as String == "producing" { producing += row["ms"] }
+            var nc = machine.ncCapable ? Double(producing) : 0
+            if let mode = machine.modeSeries {
+                var ncMs: Int64 = 0, manualMs: Int64 = 0
+                for row in try Row.fetchAll(states, arguments: [seriesIDs[Int(mode)], mm.minute]) {
+                    if row["state"] as String == "nc" { ncMs += row["ms"] } else { manualMs += row["ms"] }
+                }
+                nc = ncMs + manualMs > 0 ? Double(producing) * Double(ncMs) / Double(ncMs + manualMs) : 0
+            }
+            let before = try Row.fetchOne(old, arguments: [machine.device, mm.minute])
+            let producingBefore: Int64 = before?["producing_ms"] ?? 0
+            let ncBefore: Double = before?["nc_producing_ms"] ?? 0
+            guard producing != producingBefore || nc != ncBefore else { continue }
+            try save.execute(arguments: [machine.device, mm.minute, producing, nc])
+            for scope in machine.scopes {
+                delta.addScope(scope, AggregationPlan.producingMs, at: mm.minute, Double(producing - producingBefore), calendar: plan.calendar)
+                delta.addScope(scope, AggregationPlan.ncProducingMs, at: mm.minute, nc - ncBefore, calendar: plan.calendar)
+            }
+        }
+    }
+}
+

@@ -1,0 +1,164 @@
+import Aggregation
+import ArgumentParser
+import Foundation
+import PlantRegistry
+import ReadingStore
+
+/// `zhizao indicators`: the figures a pilot workshop is judged on, per scope and window.
+struct IndicatorsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "indicators",
+        abstract: "Energy, CO2 and water per good unit, and both key-process control rates, per scope and window.",
+        discussion: """
+            The static control rate comes from the registry (NC-capable share of key-process
+            machines, or of key processes, as the site chooses); the operational rate from
+            telemetry (key-process producing time under NC control over producing time).
+            Figures come from stored rollups: reading them never rescans raw readings.
+
+            Examples:
+              zhizao indicators --scope site --from -7d --to now --every 1d
+              zhizao indicators --by workshop --from 2026-11-01 --to 2026-12-01
+              zhizao indicators --scope line:line-shaft --from yesterday --to today --every 1h --format json
+            """)
+
+    enum Every: String, ExpressibleByArgument, CaseIterable {
+        case hour = "1h"
+        case day = "1d"
+        case month = "1mo"
+        case all
+    }
+
+    enum By: String, ExpressibleByArgument, CaseIterable {
+        case workshop
+        case line
+    }
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var registry: RegistryOptions
+    @Option(help: "site, workshop:ID or line:ID (default: the site).") var scope: String?
+    @Option(help: "One row per workshop or line over the whole window (instead of --scope).") var by: By?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Window start: \(TimeArgument.help).", valueName: "T")) var from: String = "-7d"
+    @Option(parsing: .unconditional, help: ArgumentHelp("Window end (exclusive).", valueName: "T")) var to: String = "now"
+    @Option(help: "1h, 1d, 1mo or all (one row for the window).") var every: Every = .day
+    @Option(help: "table or json.") var format: OutputFormat = .table
+
+    struct Row: Encodable {
+        var scope: String
+        var start: String
+        var indicators: Indicators
+    }
+
+    func run() throws {
+        let plant: Plant
+        do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
+        let plan = AggregationPlan(plant: plant)
+        guard let site = plant.sites.first else { throw fail("the registry has no site") }
+        guard let fromMs = TimeArgument.parse(from, calendar: plan.calendar) else {
+            throw fail("--from \(from) is not a time: use \(TimeArgument.help)", code: 2)
+        }
+        guard let toMs = TimeArgument.parse(to, calendar: plan.calendar), toMs > fromMs else {
+            throw fail("--to \(to) is not a time after --from: use \(TimeArgument.help)", code: 2)
+        }
+        var known = ["site:\(site.id)"]
+        for ws in site.workshops {
+            known.append("workshop:\(ws.id)")
+            known += ws.lines.map { "line:\($0.id)" }
+        }
+        let scopes: [String]
+        var every = self.every
+        if let by {
+            scopes = known.filter { $0.hasPrefix(by.rawValue + ":") }
+            every = .all
+        } else {
+            var s = scope ?? "site:\(site.id)"
+            if s == "site" { s = "site:\(site.id)" }
+            guard known.contains(s) else {
+                let near = nearest(s, in: known)
+                throw fail("unknown scope \(s)" + (near.isEmpty ? "" : "; nearest: \(near.joined(separator: ", "))")
+                           + "\nscopes: \(known.joined(separator: ", "))", code: 2)
+            }
+            scopes = [s]
+        }
+        let reader: StoreReader
+        do { reader = try StoreReader(path: store.db) } catch { throw fail("\(error)") }
+
+        var rows: [Row] = []
+        for s in scopes {
+            let period = every == .hour ? "hour" : "day"
+            var buckets: [(Int64, [String: Double])] = []
+            for (start, totals) in try reader.scopeTotals(scope: s, period: period, from: fromMs, to: toMs) {
+                let key: Int64 = switch every {
+                case .hour, .day: start
+                case .month: plan.calendar.monthStart(start)
+                case .all: fromMs
+                }
+                if buckets.last?.0 == key {
+                    buckets[buckets.count - 1].1.merge(totals, uniquingKeysWith: +)
+                } else {
+                    buckets.append((key, totals))
+                }
+            }
+            let rate = Indicators.staticControlRate(plant: plant, scope: s)
+            for (start, totals) in buckets {
+                rows.append(Row(scope: s, start: localTime(start, plan.calendar.timeZone),
+                                indicators: Indicators.compute(totals: totals, site: site, staticRate: rate)))
+            }
+        }
+        if format == .json { try printJSON(rows); return }
+        if rows.isEmpty { print("no figures stored for \(scopes.joined(separator: ", ")) between \(from) and \(to)"); return }
+        func f(_ v: Double?, _ digits: Int = 2) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "-" }
+        func pct(_ v: Double?) -> String { v.map { String(format: "%.1f", $0 * 100) } ?? "-" }
+        printTable(["scope", "from (local)", "electricity kWh", "energy kgce", "good units", "kWh/unit", "kgce/unit",
+                    "kgCO2/unit", "water m3/unit", "static ctrl rate %", "operational ctrl rate %"],
+                   rows.map { r in
+                       let i = r.indicators
+                       return [r.scope, r.start, f(i.electricityKWh, 1), f(i.energyKgce, 1), f(i.goodUnits, 0), f(i.kwhPerGoodUnit, 3),
+                               f(i.kgcePerGoodUnit, 4), f(i.co2KgPerGoodUnit, 3), f(i.waterM3PerGoodUnit, 4),
+                               pct(i.staticControlRate), pct(i.operationalControlRate)]
+                   })
+        print("\ngrid factor \(site.gridFactor.kgCO2PerUnit) kgCO2/kWh (\(site.gridFactor.series), \(site.gridFactor.vintage)); "
+              + "static = from the registry, operational = from telemetry (key processes only)")
+        let notes = Set(rows.flatMap { $0.indicators.notes })
+        for n in notes.sorted() { print("note: \(n)") }
+    }
+}
+
+/// `zhizao rebuild`: recompute every rollup from raw readings.
+struct Rebuild: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Recompute all rollups and indicator totals from the raw readings.",
+        discussion: """
+            Stop the daemon first: the rebuild takes the database's write lock. The result is
+            identical to what streaming ingest stored, whatever order readings arrived in.
+
+            Examples:
+              zhizao rebuild --db /var/lib/zhizao/zhizao.sqlite --devices /etc/zhizao/devices
+            """)
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var registry: RegistryOptions
+
+    func run() throws {
+        let plant: Plant
+        do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
+        guard FileManager.default.fileExists(atPath: store.db) else { throw fail("no database at \(store.db)") }
+        let s = try SQLiteStore(path: store.db)
+        try s.prepareSeries(plant.series)
+        s.enableAggregation(AggregationPlan(plant: plant))
+        let terminal = isatty(STDERR_FILENO) == 1
+        try s.rebuildRollups { done, total in
+            if terminal { FileHandle.standardError.write(Data("\r\u{1B}[Krebuilding: series \(done) of \(total)".utf8)) }
+        }
+        if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        print("rebuilt the rollups of \(plant.series.count) series in \(store.db)")
+    }
+}
+
+/// Epoch milliseconds in a given zone, with its offset.
+func localTime(_ ms: Int64, _ zone: TimeZone) -> String {
+    let f = DateFormatter()
+    f.locale = Locale(identifier: "en_US_POSIX")
+    f.timeZone = zone
+    f.dateFormat = "yyyy-MM-dd'T'HH:mmxxx"
+    return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
+}
