@@ -1,7 +1,8 @@
 -- Zhizao SQLite schema, as the migrations in Sources/ReadingStore/StoreSchema.swift create it.
--- Migration "v1-readings". The database runs in WAL mode; the daemon is its only writer.
+-- The database runs in WAL mode; the daemon is its only writer.
 -- A reading's identity is (device, metric, ts): series ids are local to one database file.
 
+-- Migration "v1-readings"
 CREATE TABLE series (
     id      INTEGER PRIMARY KEY,
     device  TEXT NOT NULL,
@@ -41,3 +42,40 @@ CREATE TABLE ingest_seconds (
     readings  INTEGER NOT NULL,
     messages  INTEGER NOT NULL
 );
+
+-- Migration "v2-rollups": rollups, updated in the same transaction as the readings they summarise.
+CREATE INDEX readings_by_series ON readings(series_id, ts);  -- neighbours of late readings
+CREATE TABLE rollup_minute (
+    series_id    INTEGER NOT NULL,
+    minute       INTEGER NOT NULL,            -- UTC minute start, ms
+    n            INTEGER NOT NULL,            -- numeric readings in the minute
+    sum          REAL NOT NULL,
+    min          REAL,
+    max          REAL,
+    last_ts      INTEGER,
+    last         REAL,
+    consumption  REAL NOT NULL,               -- counters: usage attributed to this minute
+    PRIMARY KEY (series_id, minute)
+) WITHOUT ROWID;
+CREATE TABLE state_minute (
+    series_id  INTEGER NOT NULL,
+    minute     INTEGER NOT NULL,
+    state      TEXT NOT NULL,
+    ms         INTEGER NOT NULL,              -- time in the state within the minute
+    PRIMARY KEY (series_id, minute, state)
+) WITHOUT ROWID;
+CREATE TABLE machine_minute (
+    device           TEXT NOT NULL,           -- a key-process machine
+    minute           INTEGER NOT NULL,
+    producing_ms     INTEGER NOT NULL,
+    nc_producing_ms  REAL NOT NULL,           -- producing under NC/automatic control
+    PRIMARY KEY (device, minute)
+) WITHOUT ROWID;
+CREATE TABLE scope_rollup (
+    scope     TEXT NOT NULL,                  -- site:<id>, workshop:<id>, line:<id>
+    quantity  TEXT NOT NULL,                  -- consumption.<carrier>, good, scrap, producing_ms, nc_producing_ms
+    period    TEXT NOT NULL,                  -- hour | day (local to the site)
+    start     INTEGER NOT NULL,               -- local period start, ms since epoch
+    value     REAL NOT NULL,
+    PRIMARY KEY (scope, period, start, quantity)
+) WITHOUT ROWID;

@@ -100,9 +100,11 @@ public struct AggregationPlan: Sendable {
     /// Which scopes each meter's consumption counts in, without counting anything twice.
     ///
     /// A node's total for a carrier is measured by the main meters attached to it (role main,
-    /// or no role) where it has any; otherwise it is the sum of its children's totals plus the
-    /// sub-meters attached to it. A sub-meter under a workshop main meter therefore counts for
-    /// its line, but not again for the workshop or the site.
+    /// or no role) where it has any, else by the sub-meters attached to it, else it is the sum
+    /// of its children's totals. A line sub-meter under a workshop main meter therefore counts
+    /// for its line but not again for the workshop or the site, a machine's own register under
+    /// a line meter does not add to the line, and a sub-meter beside a main meter at the same
+    /// node counts nowhere above it.
     static func meterScopes(_ plant: Plant) -> [MeterKey: [Scope]] {
         var out: [MeterKey: [Scope]] = [:]
         for c in Carrier.allCases {
@@ -121,7 +123,8 @@ public struct AggregationPlan: Sendable {
                 let here = attached[node] ?? []
                 let mains = here.filter(\.main).map(\.device)
                 if !mains.isEmpty { return mains }
-                return here.map(\.device) + children.flatMap { child in cache[child] ?? [] }
+                if !here.isEmpty { return here.map(\.device) }
+                return children.flatMap { child in cache[child] ?? [] }
             }
             for site in plant.sites {
                 var workshopNodes: [String] = []

@@ -156,6 +156,7 @@ struct AggregationTests {
             if rng.next() % 200 == 0 { register = 0 }
             good += Double(rng.next() % 3)
             out.append(Reading(series: e, timestampMs: ts, value: .number(register)))
+            out.append(Reading(series: series("em-1", "energy"), timestampMs: ts + 3, value: .number(register)))
             out.append(Reading(series: g, timestampMs: ts + 1, value: .number(good)))
             out.append(Reading(series: p, timestampMs: ts, value: .number(Double(rng.next() % 1000) / 10)))
             out.append(Reading(series: s, timestampMs: ts, value: .state(["producing", "idle", "setup", "down"][Int(rng.next() % 4)])))
@@ -179,7 +180,7 @@ struct AggregationTests {
     @Test func minutesComposeToTheHourComputedFromRaw() throws {
         let readings = randomReadings(seed: 9, count: 400)
         let totals = try aggregate(readings.shuffled())
-        let e = series("cnc-1", "energy")
+        let e = series("em-1", "energy")  // the line's meter, without a configured rollover
         // Per hour: the minute rollups summed, against the consumption of the raw pairs whose
         // later reading falls in that hour.
         var fromMinutes: [Int64: Double] = [:]
@@ -188,11 +189,11 @@ struct AggregationTests {
         var direct: [Int64: Double] = [:]
         for (a, b) in zip(raw, raw.dropFirst()) {
             guard case .number(let x) = a.value, case .number(let y) = b.value else { continue }
-            direct[plan.calendar.hourStart(b.timestampMs), default: 0] += Aggregator.consumption(from: x, to: y, rollover: 99_999.9)
+            direct[plan.calendar.hourStart(b.timestampMs), default: 0] += Aggregator.consumption(from: x, to: y, rollover: nil)
         }
         #expect(Set(fromMinutes.keys) == Set(direct.keys))
         for (h, v) in direct { #expect(abs(fromMinutes[h]! - v) < 1e-6) }
-        // And the scope's stored hour equals the same figure (cnc-1's meter is the line's only one).
+        // And the scope's stored hour equals the same figure (em-1 is the line's only meter).
         for (h, v) in direct {
             let scope = totals.scopes[.init(scope: "line:l1", quantity: "consumption.electricity", period: .hour, start: h)] ?? 0
             #expect(abs(scope - v) < 1e-6)

@@ -1,0 +1,90 @@
+@testable import Aggregation
+import Foundation
+import PlantRegistry
+import Testing
+
+@Suite("Indicators")
+struct IndicatorTests {
+    /// A plant with a site water meter, a workshop main electricity meter, two line sub-meters
+    /// (one inside the other line's process) and a sub-meter at workshop level.
+    static let meters = """
+        gateway: gw-meters
+        decoder: native
+        topic: zz/meters/#
+        devices:
+          - {id: main-ws1, workshop: ws1, meter_role: main, metrics: [{name: e, kind: counter, unit: kWh, measures: energy, carrier: electricity}]}
+          - {id: sub-l1, workshop: ws1, line: l1, meter_role: sub, metrics: [{name: e, kind: counter, unit: kWh, measures: energy, carrier: electricity}]}
+          - {id: sub-ws1-compressor, workshop: ws1, meter_role: sub, metrics: [{name: e, kind: counter, unit: kWh, measures: energy, carrier: electricity}]}
+          - {id: water-site, meter_role: main, metrics: [{name: w, kind: counter, unit: m3, measures: energy, carrier: water}]}
+          - {id: water-wash, workshop: ws1, line: l1, process: wash, meter_role: sub, metrics: [{name: w, kind: counter, unit: m3, measures: energy, carrier: water}]}
+        """
+
+    @Test func subMetersAreNeverCountedTwice() throws {
+        let plant = try Plant.load(directory: try Fixtures.registry(["gateways/meters.yaml": Self.meters]))
+        let scopes = AggregationPlan.meterScopes(plant)
+        func of(_ id: String, _ c: Carrier) -> [String] {
+            scopes[.init(device: plant.deviceIndex(id: id)!, carrier: c)] ?? []
+        }
+        // The workshop and the site are measured by the workshop main meter alone.
+        #expect(of("main-ws1", .electricity) == ["site:s1", "workshop:ws1"])
+        // The line sub-meter measures its line only; the compressor sub-meter is inside the main.
+        #expect(of("sub-l1", .electricity) == ["line:l1"])
+        #expect(of("sub-ws1-compressor", .electricity) == [])
+        // The fixture's cnc-1 has its own energy register inside the line's meter: it adds nothing.
+        #expect(of("cnc-1", .electricity) == [])
+        #expect(of("water-site", .water) == ["site:s1"])
+        #expect(of("water-wash", .water) == ["line:l1", "workshop:ws1"])
+    }
+
+    @Test func handComputedFigures() throws {
+        let plant = try Fixtures.plant()
+        let site = plant.sites[0]
+        // 1,000 kWh electricity, 50 m3 gas, 20 m3 water, 400 good units, producing 10 h of which 8 h under NC.
+        let i = Indicators.compute(totals: ["consumption.electricity": 1000, "consumption.natural_gas": 50,
+                                            "consumption.water": 20, "good": 400, "scrap": 8,
+                                            "producing_ms": 36_000_000, "nc_producing_ms": 28_800_000],
+                                   site: site, staticRate: 0.5)
+        // kgce = 1000 × 0.1229 + 50 × 1.2143 + 20 × 0.2571 = 122.9 + 60.715 + 5.142 = 188.757
+        #expect(abs(i.energyKgce! - 188.757) < 1e-9)
+        #expect(abs(i.kgcePerGoodUnit! - 188.757 / 400) < 1e-12)
+        #expect(i.kwhPerGoodUnit == 2.5)
+        // CO2: scope 2 = 1000 × 0.5366 = 536.6; scope 1 = 50 × 2.162 = 108.1; per unit = 644.7 / 400
+        #expect(abs(i.co2Scope2Kg! - 536.6) < 1e-9)
+        #expect(abs(i.co2Scope1Kg! - 108.1) < 1e-9)
+        #expect(abs(i.co2KgPerGoodUnit! - 644.7 / 400) < 1e-12)
+        #expect(i.waterM3PerGoodUnit == 0.05)
+        #expect(i.operationalControlRate == 0.8)
+        #expect(i.staticControlRate == 0.5)
+        #expect(i.notes.isEmpty)
+    }
+
+    @Test func noGoodOutputMeansNoPerUnitFigureAndSaysWhy() throws {
+        let site = try Fixtures.plant().sites[0]
+        let i = Indicators.compute(totals: ["consumption.electricity": 12], site: site, staticRate: nil)
+        #expect(i.electricityKWh == 12)
+        #expect(i.kwhPerGoodUnit == nil && i.kgcePerGoodUnit == nil && i.co2KgPerGoodUnit == nil)
+        #expect(i.operationalControlRate == nil)
+        #expect(i.notes.contains { $0.contains("no good output") })
+        #expect(i.notes.contains { $0.contains("no key-process producing time") })
+    }
+
+    @Test func steamWithoutACoefficientIsNamed() throws {
+        let site = try Fixtures.plant().sites[0]
+        let i = Indicators.compute(totals: ["consumption.steam": 3, "good": 1], site: site, staticRate: nil)
+        #expect(i.energyKgce == nil)
+        #expect(i.notes.contains { $0.contains("steam has no kgce coefficient") })
+    }
+
+    @Test func staticRateOnBothBases() throws {
+        let plant = try Plant.load(directory: Fixtures.shippedDevices)
+        // Machining: 6 NC-capable of 8 key-process machines; assembly 4 of 7; site 10 of 15.
+        #expect(Indicators.staticControlRate(plant: plant, scope: "workshop:ws-machining") == 6.0 / 8)
+        #expect(Indicators.staticControlRate(plant: plant, scope: "workshop:ws-assembly") == 4.0 / 7)
+        #expect(Indicators.staticControlRate(plant: plant, scope: "site:sz-baoan") == 10.0 / 15)
+        var byProcess = plant
+        byProcess.sites[0].controlRateBasis = .processCount
+        // Every key process of the example plant has an NC-capable machine except none: 9 of 9.
+        let rate = Indicators.staticControlRate(plant: byProcess, scope: "site:sz-baoan")
+        #expect(rate != nil && rate! <= 1 && rate! > 0)
+    }
+}
