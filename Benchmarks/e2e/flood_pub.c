@@ -17,6 +17,12 @@
 // every PUBLISH has been written to the socket. Prints one line:
 //   PUB messages=<n> seconds=<s> msgs_per_s=<r>
 // seconds runs from the first publish to the last PUBACK (QoS 1) or last write (QoS 0).
+//
+// Latency marks (optional): with MARKS_FILE=<path> in the environment, every MARK_EVERY-th
+// message (default 1000) records "<index> <us>": index = messages published so far (1-based),
+// us = CLOCK_REALTIME microseconds when mosquitto_publish_v5 returned for that message. The
+// marks are kept in memory and written once at the end (to <path>.tmp, then renamed, so a
+// reader never sees a partial file).
 // Build: gcc -O2 -o flood_pub flood_pub.c -lmosquitto
 #define _GNU_SOURCE
 #include <mosquitto.h>
@@ -40,6 +46,12 @@ static double mono_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static int64_t wall_us(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
 static int64_t wall_ms(void) {
@@ -119,6 +131,17 @@ int main(int argc, char **argv) {
     }
     if (conn_failed) return 1;
 
+    const char *marks_file = getenv("MARKS_FILE");
+    if (marks_file && !*marks_file) marks_file = NULL;
+    long mark_every = getenv("MARK_EVERY") ? atol(getenv("MARK_EVERY")) : 1000;
+    if (marks_file && mark_every <= 0) { fprintf(stderr, "flood_pub: MARK_EVERY must be > 0\n"); return 2; }
+    struct mark { long index; int64_t us; } *marks = NULL;
+    long nmarks = 0, mark_countdown = mark_every;
+    if (marks_file) {
+        marks = malloc(sizeof *marks * (size_t)(n / mark_every + 1));
+        if (!marks) { perror("malloc"); return 1; }
+    }
+
     char topic[NDEV][64], payload[256];
     for (size_t d = 0; d < NDEV; d++) snprintf(topic[d], sizeof topic[d], "zhizao/v1/ws-assembly/%s", devices[d]);
     int64_t ts0 = wall_ms() - n;
@@ -146,6 +169,11 @@ int main(int argc, char **argv) {
         payload_bytes += len;
         rc = mosquitto_publish_v5(m, NULL, topic[d], len, payload, qos, false, NULL);
         if (rc != MOSQ_ERR_SUCCESS) fail("publish", rc);
+        if (marks && --mark_countdown == 0) {
+            marks[nmarks].index = i + 1;
+            marks[nmarks++].us = wall_us();
+            mark_countdown = mark_every;
+        }
     }
     while (done < n) pump(m, 10);
     double secs = mono_s() - t0;
@@ -157,6 +185,16 @@ int main(int argc, char **argv) {
     }
     mosquitto_destroy(m);
     mosquitto_lib_cleanup();
+
+    if (marks) {
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s.tmp", marks_file);
+        FILE *f = fopen(tmp, "w");
+        if (!f) { perror(tmp); return 1; }
+        for (long k = 0; k < nmarks; k++) fprintf(f, "%ld %lld\n", marks[k].index, (long long)marks[k].us);
+        if (fclose(f) != 0 || rename(tmp, marks_file) != 0) { perror(marks_file); return 1; }
+        free(marks);
+    }
 
     fprintf(stderr, "flood_pub: avg_payload_bytes=%.1f refused_pubacks=%ld\n", (double)payload_bytes / (double)n, refused);
     printf("PUB messages=%ld seconds=%.3f msgs_per_s=%.0f\n", n, secs, secs > 0 ? (double)n / secs : 0.0);

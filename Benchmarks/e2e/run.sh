@@ -16,8 +16,13 @@
 #   BARE_IDLE_S=5      bare subscriber gives up this long after its last message
 #   DAEMON_IDLE_S=60   stop waiting when readings_stored has not moved for this long
 #   SKIP_BARE=1        daemon phase only (memory soaks; no ratio is reported)
+#   LATENCY=1          phase B: publish-to-committed latency via latency_watch.py (needs python3;
+#                      LATENCY=0 turns it off)
+#   MARK_EVERY=1000    latency sample every this many messages
+#   LAT_POLL_MS=2      latency_watch.py poll interval of readings_stored
 #   KEEP_TMP=1         keep the temp dir (broker config, logs, databases)
-# Writes Benchmarks/out/e2e-<date>.md (the table), plus the RSS CSVs and daemon logs next to it.
+# Writes Benchmarks/out/e2e-<date>.md (the table), plus the RSS CSVs, daemon logs and latency
+# samples (TSV) next to it.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,6 +36,9 @@ RATE=${RATE:-0}
 DURATION_S=${DURATION_S:-}
 BARE_IDLE_S=${BARE_IDLE_S:-5}
 DAEMON_IDLE_S=${DAEMON_IDLE_S:-60}
+LATENCY=${LATENCY:-1}
+MARK_EVERY=${MARK_EVERY:-1000}
+LAT_POLL_MS=${LAT_POLL_MS:-2}
 TOPIC_FILTER='zhizao/v1/ws-assembly/#'
 
 die() { echo "run.sh: $*" >&2; exit 1; }
@@ -46,6 +54,11 @@ if [[ -n $DURATION_S ]]; then
 fi
 [[ $N =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer (got '$N')"
 for q in $QOS_LIST; do [[ $q == 0 || $q == 1 ]] || die "QOS_LIST may hold 0 and 1 only"; done
+[[ $MARK_EVERY =~ ^[1-9][0-9]*$ ]] || die "MARK_EVERY must be a positive integer (got '$MARK_EVERY')"
+if [[ $LATENCY == 1 ]] && ! command -v python3 >/dev/null; then
+    echo "run.sh: python3 not found; no latency figures (LATENCY=0)" >&2
+    LATENCY=0
+fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/zhizao-e2e.XXXXXX")
 OUT_DIR=$REPO/Benchmarks/out
@@ -164,7 +177,7 @@ for QOS in $QOS_LIST; do
     wait_for_line "$WORK/bare-q$QOS.err" '^SUBSCRIBED' 10 "$BARE_PID" \
         || { cat "$WORK/bare-q$QOS.err" >&2; die "bare_sub did not subscribe"; }
     ticks0=$(broker_ticks)
-    "$BIN/flood_pub" "$PORT" "$QOS" "$N" "$RATE" "$SEED" >"$WORK/pubA-q$QOS.out" 2>"$WORK/pubA-q$QOS.err" \
+    MARKS_FILE= "$BIN/flood_pub" "$PORT" "$QOS" "$N" "$RATE" "$SEED" >"$WORK/pubA-q$QOS.out" 2>"$WORK/pubA-q$QOS.err" \
         || { cat "$WORK/pubA-q$QOS.err" >&2; die "flood_pub failed (phase A, QoS $QOS)"; }
     wait "$BARE_PID" || log "bare_sub exited with status $? (see below)"
     R[$QOS,brokerA]=$(per_msg_us "$ticks0" "$(broker_ticks)")
@@ -206,8 +219,22 @@ for QOS in $QOS_LIST; do
     SAMPLER_PID=$!
     PIDS+=("$SAMPLER_PID")
 
+    # Latency watcher: polls readings_stored read-only and joins with flood_pub's marks.
+    MARKS=$WORK/marks-q$QOS.txt
+    WATCH_PID=
+    if [[ $LATENCY == 1 ]]; then
+        python3 "$SCRIPT_DIR/latency_watch.py" --db "$DB" --marks "$MARKS" --n "$N" --every "$MARK_EVERY" \
+            --interval-ms "$LAT_POLL_MS" --idle-s "$DAEMON_IDLE_S" --pid "$DAEMON_PID" \
+            --out "$OUT_DIR/e2e-$STAMP-latency-q$QOS.tsv" >"$WORK/latency-q$QOS.out" 2>"$WORK/latency-q$QOS.err" &
+        WATCH_PID=$!
+        PIDS+=("$WATCH_PID")
+        wait_for_line "$WORK/latency-q$QOS.err" '^WATCHING' 30 "$WATCH_PID" \
+            || { cat "$WORK/latency-q$QOS.err" >&2; die "latency_watch.py did not start polling within 30 s"; }
+    fi
+
     ticks0=$(broker_ticks)
-    "$BIN/flood_pub" "$PORT" "$QOS" "$N" "$RATE" "$SEED" >"$WORK/pubB-q$QOS.out" 2>"$WORK/pubB-q$QOS.err" \
+    MARKS_FILE=$([[ $LATENCY == 1 ]] && echo "$MARKS" || true) MARK_EVERY=$MARK_EVERY \
+        "$BIN/flood_pub" "$PORT" "$QOS" "$N" "$RATE" "$SEED" >"$WORK/pubB-q$QOS.out" 2>"$WORK/pubB-q$QOS.err" \
         || { cat "$WORK/pubB-q$QOS.err" >&2; die "flood_pub failed (phase B, QoS $QOS)"; }
     PUB_B=$(grep '^PUB ' "$WORK/pubB-q$QOS.out" || true)
     log "  $PUB_B"
@@ -227,6 +254,16 @@ for QOS in $QOS_LIST; do
     done
     R[$QOS,stored]=$stored
     R[$QOS,brokerB]=$(per_msg_us "$ticks0" "$(broker_ticks)")
+    R[$QOS,lat]=""
+    if [[ -n $WATCH_PID ]]; then  # it stops by itself at N (or idle); give it time to join
+        for ((i = 0; i < 150; i++)); do kill -0 "$WATCH_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$WATCH_PID" 2>/dev/null && log "  latency_watch.py still running after 15 s; stopping it"
+        stop_pid "$WATCH_PID" 1
+        forget "$WATCH_PID"
+        grep -v '^WATCHING' "$WORK/latency-q$QOS.err" >&2 || true
+        R[$QOS,lat]=$(grep '^LATENCY ' "$WORK/latency-q$QOS.out" || true)
+        log "  ${R[$QOS,lat]:-no LATENCY line}"
+    fi
     sleep 1.2   # one more RSS sample at the end state
     stop_pid "$SAMPLER_PID" 1
     forget "$SAMPLER_PID"
@@ -262,6 +299,7 @@ done
 ratio() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf f, a / b }'; }
 mb() { awk -v k="$1" 'BEGIN { if (k == "" || k == "-") print "-"; else printf "%.1f", k / 1024 }'; }
 num() { [[ -n $1 ]] && printf '%s' "$1" || printf -- '-'; }
+lat_cell() { [[ -n $1 ]] && printf '%s / %s / %s' "$(kv p50_ms "$1")" "$(kv p99_ms "$1")" "$(kv max_ms "$1")" || printf -- '-'; }
 {
     echo "# Zhizao end-to-end ingest benchmark, $STAMP"
     echo
@@ -270,13 +308,16 @@ num() { [[ -n $1 ]] && printf '%s' "$1" || printf -- '-'; }
     echo "- stream: N=$N native JSON messages (1 reading each), seed $SEED, rate $(awk -v r="$RATE" 'BEGIN { if (r > 0) print r " msg/s"; else print "as fast as possible" }')${DURATION_S:+, soak $DURATION_S s}; bare and daemon see the same stream"
     echo "- bare = C libmosquitto subscriber that only counts (MQTT v5, receive max 65535); daemon = \`zhizao run\` (v5, persistent session, ack after commit)"
     echo "- phase A = bare subscriber, phase B = daemon; pub msg/s equal to the consumer's rate means the run was publisher/broker-bound, not consumer-bound"
+    if [[ $LATENCY == 1 ]]; then
+        echo "- latency (phase B) = black-box publish-to-committed time: for every ${MARK_EVERY}th message, from mosquitto_publish returning in flood_pub to the first poll of the daemon's SQLite (read-only, \`readings_stored\` in \`ingest_counters\`, polled every ~${LAT_POLL_MS} ms by latency_watch.py) that shows it committed; CLOCK_REALTIME on both sides. It includes up to one poll interval (~${LAT_POLL_MS} ms) of polling granularity, and the broker's queue: at full speed the publisher outruns the consumer and the figure is mostly backlog; it is a per-message latency only when paced (RATE). At QoS 1 the publisher may be throttled by in-flight limits (its window of 1000 unacknowledged publishes). Percentiles nearest-rank over N/${MARK_EVERY} samples; the watcher's own CPU is in the notes"
+    fi
     echo "- rates are messages (readings) / first-to-last seconds; CPU is user+sys of the whole process (daemon includes start-up and registry load); RSS sampled from /proc every 1 s after 'subscribed'"
     echo
-    echo "| QoS | pub msg/s (A / B) | bare msg/s | daemon readings/s | daemon/bare | bare µs CPU/msg | daemon µs CPU/reading | CPU ratio | daemon RSS start / end / max MB | max_rss (getrusage) MB | broker µs CPU/msg (A / B) | stored / N | commits |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| QoS | pub msg/s (A / B) | bare msg/s | daemon readings/s | daemon/bare | bare µs CPU/msg | daemon µs CPU/reading | CPU ratio | daemon RSS start / end / max MB | max_rss (getrusage) MB | broker µs CPU/msg (A / B) | stored / N | commits | latency p50 / p99 / max ms |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     for QOS in $QOS_LIST; do
         d_us=$(awk -v c="${R[$QOS,d_cpu]}" -v n="${R[$QOS,d_readings]}" 'BEGIN { if (c == "" || n + 0 == 0) print ""; else printf "%.2f", c * 1e6 / n }')
-        echo "| $QOS | $(num "${R[$QOS,pubA]}") / $(num "${R[$QOS,pubB]}") | $(num "${R[$QOS,bare_rate]}") | $(num "${R[$QOS,d_rate]}") | $(ratio "${R[$QOS,d_rate]}" "${R[$QOS,bare_rate]}" %.2f) | $(num "${R[$QOS,bare_cpu_us]}") | $(num "$d_us") | $(ratio "$d_us" "${R[$QOS,bare_cpu_us]}" %.1fx) | $(mb "${R[$QOS,rss0]}") / $(mb "${R[$QOS,rss1]}") / $(mb "${R[$QOS,rssmax]}") | $(mb "${R[$QOS,d_maxrss]}") | ${R[$QOS,brokerA]} / ${R[$QOS,brokerB]} | ${R[$QOS,stored]} / $N | $(num "${R[$QOS,d_commits]}") |"
+        echo "| $QOS | $(num "${R[$QOS,pubA]}") / $(num "${R[$QOS,pubB]}") | $(num "${R[$QOS,bare_rate]}") | $(num "${R[$QOS,d_rate]}") | $(ratio "${R[$QOS,d_rate]}" "${R[$QOS,bare_rate]}" %.2f) | $(num "${R[$QOS,bare_cpu_us]}") | $(num "$d_us") | $(ratio "$d_us" "${R[$QOS,bare_cpu_us]}" %.1fx) | $(mb "${R[$QOS,rss0]}") / $(mb "${R[$QOS,rss1]}") / $(mb "${R[$QOS,rssmax]}") | $(mb "${R[$QOS,d_maxrss]}") | ${R[$QOS,brokerA]} / ${R[$QOS,brokerB]} | ${R[$QOS,stored]} / $N | $(num "${R[$QOS,d_commits]}") | $(lat_cell "${R[$QOS,lat]}") |"
     done
     echo
     for QOS in $QOS_LIST; do
@@ -287,7 +328,14 @@ num() { [[ -n $1 ]] && printf '%s' "$1" || printf -- '-'; }
         [[ ${R[$QOS,d_dup]:-0} == 0 ]] || notes+=("${R[$QOS,d_dup]} duplicates")
         ((${#notes[@]} == 0)) || echo "- QoS $QOS: $(IFS=';'; echo "${notes[*]}")"
     done
-    echo "- files: e2e-$STAMP-rss-q<qos>.csv (RSS samples), e2e-$STAMP-daemon-q<qos>.log (daemon stderr)"
+    if [[ $LATENCY == 1 ]]; then
+        for QOS in $QOS_LIST; do
+            L=${R[$QOS,lat]}
+            if [[ -z $L ]]; then echo "- QoS $QOS latency: no figures (see the run's stderr)"; continue; fi
+            echo "- QoS $QOS latency: $(kv samples "$L") samples ($(kv missing "$L") missing), min $(kv min_ms "$L") / p50 $(kv p50_ms "$L") / p90 $(kv p90_ms "$L") / p99 $(kv p99_ms "$L") / max $(kv max_ms "$L") ms; poll gap mean $(kv poll_gap_mean_ms "$L") ms, max $(kv poll_gap_max_ms "$L") ms; watcher CPU $(kv cpu_s "$L") s"
+        done
+    fi
+    echo "- files: e2e-$STAMP-rss-q<qos>.csv (RSS samples), e2e-$STAMP-daemon-q<qos>.log (daemon stderr)$([[ $LATENCY == 1 ]] && echo ", e2e-$STAMP-latency-q<qos>.tsv (per-mark publish/stored times)")"
 } >"$REPORT"
 echo
 cat "$REPORT"

@@ -68,33 +68,52 @@ extension SQLiteStore {
     static func recomputeMachineMinutes(_ delta: inout RollupDelta, plan: AggregationPlan, seriesIDs: [Int64],
                                         db: Database) throws {
         guard !delta.machineMinutes.isEmpty else { return }
-        let states = try db.cachedStatement(sql: "SELECT state, ms FROM state_minute WHERE series_id = ? AND minute = ?")
-        let old = try db.cachedStatement(sql: "SELECT producing_ms, nc_producing_ms FROM machine_minute WHERE device = ? AND minute = ?")
+        // Three range reads per machine and batch, not three reads per machine-minute.
+        let states = try db.cachedStatement(sql: """
+            SELECT minute, state, ms FROM state_minute WHERE series_id = ? AND minute BETWEEN ? AND ?
+            """)
+        let old = try db.cachedStatement(sql: """
+            SELECT minute, producing_ms, nc_producing_ms FROM machine_minute WHERE device = ? AND minute BETWEEN ? AND ?
+            """)
         let save = try db.cachedStatement(sql: """
             INSERT INTO machine_minute(device, minute, producing_ms, nc_producing_ms) VALUES (?, ?, ?, ?)
             ON CONFLICT(device, minute) DO UPDATE SET producing_ms = excluded.producing_ms, nc_producing_ms = excluded.nc_producing_ms
             """)
-        for mm in delta.machineMinutes {
-            let machine = plan.machines[mm.machine]
-            var producing: Int64 = 0
-            for row in try Row.fetchAll(states, arguments: [seriesIDs[Int(machine.stateSeries)], mm.minute])
-            where row["state"] as String == "producing" { producing += row["ms"] }
-            var nc = machine.ncCapable ? Double(producing) : 0
+        let byMachine = Dictionary(grouping: delta.machineMinutes, by: \.machine)
+        for (index, touched) in byMachine {
+            let machine = plan.machines[index]
+            let minutes = touched.map(\.minute)
+            let lo = minutes.min()!, hi = minutes.max()!
+            var producing: [Int64: Int64] = [:]
+            for row in try Row.fetchAll(states, arguments: [seriesIDs[Int(machine.stateSeries)], lo, hi])
+            where row["state"] as String == "producing" { producing[row["minute"], default: 0] += row["ms"] }
+            var modes: [Int64: (nc: Int64, manual: Int64)] = [:]
             if let mode = machine.modeSeries {
-                var ncMs: Int64 = 0, manualMs: Int64 = 0
-                for row in try Row.fetchAll(states, arguments: [seriesIDs[Int(mode)], mm.minute]) {
-                    if row["state"] as String == "nc" { ncMs += row["ms"] } else { manualMs += row["ms"] }
+                for row in try Row.fetchAll(states, arguments: [seriesIDs[Int(mode)], lo, hi]) {
+                    let ms: Int64 = row["ms"]
+                    var m = modes[row["minute"]] ?? (0, 0)
+                    if row["state"] as String == "nc" { m.nc += ms } else { m.manual += ms }
+                    modes[row["minute"]] = m
                 }
-                nc = ncMs + manualMs > 0 ? Double(producing) * Double(ncMs) / Double(ncMs + manualMs) : 0
             }
-            let before = try Row.fetchOne(old, arguments: [machine.device, mm.minute])
-            let producingBefore: Int64 = before?["producing_ms"] ?? 0
-            let ncBefore: Double = before?["nc_producing_ms"] ?? 0
-            guard producing != producingBefore || nc != ncBefore else { continue }
-            try save.execute(arguments: [machine.device, mm.minute, producing, nc])
-            for scope in machine.scopes {
-                delta.addScope(scope, AggregationPlan.producingMs, at: mm.minute, Double(producing - producingBefore), calendar: plan.calendar)
-                delta.addScope(scope, AggregationPlan.ncProducingMs, at: mm.minute, nc - ncBefore, calendar: plan.calendar)
+            var before: [Int64: (Int64, Double)] = [:]
+            for row in try Row.fetchAll(old, arguments: [machine.device, lo, hi]) {
+                before[row["minute"]] = (row["producing_ms"], row["nc_producing_ms"])
+            }
+            for minute in minutes {
+                let p = producing[minute] ?? 0
+                var nc = machine.ncCapable ? Double(p) : 0
+                if machine.modeSeries != nil {
+                    let m = modes[minute] ?? (0, 0)
+                    nc = m.nc + m.manual > 0 ? Double(p) * Double(m.nc) / Double(m.nc + m.manual) : 0
+                }
+                let (pBefore, ncBefore) = before[minute] ?? (0, 0)
+                guard p != pBefore || nc != ncBefore else { continue }
+                try save.execute(arguments: [machine.device, minute, p, nc])
+                for scope in machine.scopes {
+                    delta.addScope(scope, AggregationPlan.producingMs, at: minute, Double(p - pBefore), calendar: plan.calendar)
+                    delta.addScope(scope, AggregationPlan.ncProducingMs, at: minute, nc - ncBefore, calendar: plan.calendar)
+                }
             }
         }
     }
