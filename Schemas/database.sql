@@ -79,3 +79,11 @@ CREATE TABLE scope_rollup (
     value     REAL NOT NULL,
     PRIMARY KEY (scope, period, start, quantity)
 ) WITHOUT ROWID;
+
+-- Migration "v3-value-added": industrial value added per scope and month, entered by the user.
+CREATE TABLE value_added (
+    scope  TEXT NOT NULL,                     -- site:<id>, workshop:<id>, line:<id>
+    month  INTEGER NOT NULL,                  -- local month start, ms since epoch
+    yuan   REAL NOT NULL,
+    PRIMARY KEY (scope, month)
+) WITHOUT ROWID;

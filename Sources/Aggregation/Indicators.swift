@@ -24,6 +24,11 @@ public struct Indicators: Codable, Sendable, Equatable {
     /// Key-process control rate from telemetry: producing time under NC over producing time.
     public var operationalControlRate: Double?
     public var producingHours: Double
+    /// Industrial value added recorded by the user for the window's months, yuan.
+    public var valueAddedYuan: Double?
+    /// Comprehensive energy per 10,000 yuan of value added (kgce; divide by 1,000 for tce).
+    public var kgcePer10kYuan: Double?
+    public var co2KgPer10kYuan: Double?
     public var notes: [String]
 
     enum CodingKeys: String, CodingKey {
@@ -41,11 +46,15 @@ public struct Indicators: Codable, Sendable, Equatable {
         case staticControlRate = "static_control_rate"
         case operationalControlRate = "operational_control_rate"
         case producingHours = "key_process_producing_h"
+        case valueAddedYuan = "value_added_yuan"
+        case kgcePer10kYuan = "kgce_per_10k_yuan"
+        case co2KgPer10kYuan = "co2_kg_per_10k_yuan"
         case notes
     }
 
     /// Computes the figures from a window's totals (`quantity` → value) and the site's factors.
-    public static func compute(totals: [String: Double], site: Site, staticRate: Double?) -> Indicators {
+    public static func compute(totals: [String: Double], site: Site, staticRate: Double?,
+                               valueAddedYuan: Double? = nil) -> Indicators {
         var notes: [String] = []
         func total(_ c: Carrier) -> Double? { totals[AggregationPlan.consumption(c)] }
         let kwh = total(.electricity)
@@ -65,6 +74,10 @@ public struct Indicators: Codable, Sendable, Equatable {
         let scope2 = kwh.map { $0 * site.gridFactor.kgCO2PerUnit }
         let co2: Double? = scope1 == nil && scope2 == nil ? nil : (scope1 ?? 0) + (scope2 ?? 0)
         func perUnit(_ v: Double?) -> Double? { v.flatMap { good > 0 ? $0 / good : nil } }
+        func per10k(_ v: Double?, _ yuan: Double?) -> Double? {
+            guard let v, let yuan, yuan > 0 else { return nil }
+            return v / (yuan / 10_000)
+        }
         if good == 0 { notes.append("no good output in this window: per-unit figures are absent") }
         if kwh == nil { notes.append("no electricity meter covers this scope") }
         let producing = totals[AggregationPlan.producingMs] ?? 0
@@ -75,7 +88,26 @@ public struct Indicators: Codable, Sendable, Equatable {
                           co2Scope1Kg: scope1, co2KgPerGoodUnit: perUnit(co2), waterM3: total(.water),
                           waterM3PerGoodUnit: perUnit(total(.water)), staticControlRate: staticRate,
                           operationalControlRate: producing > 0 ? min(1, max(0, nc / producing)) : nil,
-                          producingHours: producing / 3_600_000, notes: notes)
+                          producingHours: producing / 3_600_000, valueAddedYuan: valueAddedYuan,
+                          kgcePer10kYuan: per10k(kgce, valueAddedYuan), co2KgPer10kYuan: per10k(co2, valueAddedYuan),
+                          notes: notes)
+    }
+
+    /// Change of each per-unit figure against a baseline, in percent (negative is a fall: for
+    /// unit consumption, the energy-saving rate 节能率 is its opposite).
+    public func changePercent(against base: Indicators) -> [String: Double] {
+        func pct(_ v: Double?, _ b: Double?) -> Double? {
+            guard let v, let b, b != 0 else { return nil }
+            return (v - b) / b * 100
+        }
+        var out: [String: Double] = [:]
+        out["kwh_per_good_unit"] = pct(kwhPerGoodUnit, base.kwhPerGoodUnit)
+        out["kgce_per_good_unit"] = pct(kgcePerGoodUnit, base.kgcePerGoodUnit)
+        out["co2_kg_per_good_unit"] = pct(co2KgPerGoodUnit, base.co2KgPerGoodUnit)
+        out["water_m3_per_good_unit"] = pct(waterM3PerGoodUnit, base.waterM3PerGoodUnit)
+        out["kgce_per_10k_yuan"] = pct(kgcePer10kYuan, base.kgcePer10kYuan)
+        out["operational_control_rate"] = pct(operationalControlRate, base.operationalControlRate)
+        return out
     }
 
     /// The static key-process control rate of a scope: NC-capable machines over all machines in

@@ -150,6 +150,18 @@ extension StoreReader {
         }
     }
 
+    /// Value added recorded for a scope: local month start → yuan, for months in [from, to).
+    public func valueAdded(scope: String, from: Int64, to: Int64) throws -> [Int64: Double] {
+        try db.read { db in
+            var out: [Int64: Double] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT month, yuan FROM value_added WHERE scope = ? AND month >= ? AND month < ?",
+                                        arguments: [scope, from, to]) {
+                out[row["month"]] = row["yuan"]
+            }
+            return out
+        }
+    }
+
     /// Every scope that has stored totals.
     public func scopes() throws -> [String] {
         try db.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT scope FROM scope_rollup ORDER BY scope") }

@@ -163,6 +163,16 @@ public final class SQLiteStore: TelemetryStore {
         aggregator.resetCache()
     }
 
+    /// Records a month's industrial value added for a scope (replacing an earlier figure).
+    public func setValueAdded(scope: String, monthStart: Int64, yuan: Double) throws {
+        try db.write { db in
+            try db.execute(sql: """
+                INSERT INTO value_added(scope, month, yuan) VALUES (?, ?, ?)
+                ON CONFLICT(scope, month) DO UPDATE SET yuan = excluded.yuan
+                """, arguments: [scope, monthStart, yuan])
+        }
+    }
+
     /// Adds to named counters in one statement (one per commit, whatever the batch held).
     private static func bump(_ db: Database, _ deltas: [(String, Int)]) throws {
         let nonZero = deltas.filter { $0.1 != 0 }

@@ -10,6 +10,9 @@ enum StoreSchema {
         m.registerMigration("v2-rollups") { db in
             try db.execute(sql: v2)
         }
+        m.registerMigration("v3-value-added") { db in
+            try db.execute(sql: v3)
+        }
         return m
     }
 
@@ -93,6 +96,16 @@ enum StoreSchema {
             start     INTEGER NOT NULL,               -- local period start, ms since epoch
             value     REAL NOT NULL,
             PRIMARY KEY (scope, period, start, quantity)
+        ) WITHOUT ROWID;
+        """
+
+    /// Industrial value added per scope and local month, entered by the user.
+    static let v3 = """
+        CREATE TABLE value_added (
+            scope  TEXT NOT NULL,                     -- site:<id>, workshop:<id>, line:<id>
+            month  INTEGER NOT NULL,                  -- local month start, ms since epoch
+            yuan   REAL NOT NULL,
+            PRIMARY KEY (scope, month)
         ) WITHOUT ROWID;
         """
 }

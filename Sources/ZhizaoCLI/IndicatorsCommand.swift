@@ -40,12 +40,21 @@ struct IndicatorsCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Window start: \(TimeArgument.help).", valueName: "T")) var from: String = "-7d"
     @Option(parsing: .unconditional, help: ArgumentHelp("Window end (exclusive).", valueName: "T")) var to: String = "now"
     @Option(help: "1h, 1d, 1mo or all (one row for the window).") var every: Every = .day
+    @Option(parsing: .unconditional, help: ArgumentHelp("Compare with a baseline window FROM..TO (e.g. 2025-11..2025-12).", valueName: "FROM..TO"))
+    var baseline: String?
     @Option(help: "table or json.") var format: OutputFormat = .table
 
     struct Row: Encodable {
         var scope: String
         var start: String
         var indicators: Indicators
+        var baseline: Indicators?
+        var changePct: [String: Double]?
+
+        enum CodingKeys: String, CodingKey {
+            case scope, start, indicators, baseline
+            case changePct = "change_pct"
+        }
     }
 
     func run() throws {
@@ -81,6 +90,24 @@ struct IndicatorsCommand: ParsableCommand {
         }
         let reader: StoreReader
         do { reader = try StoreReader(path: store.db) } catch { throw fail("\(error)") }
+        var baseWindow: (Int64, Int64)?
+        if let baseline {
+            let parts = baseline.components(separatedBy: "..")
+            guard parts.count == 2, let bf = TimeArgument.parse(parts[0], calendar: plan.calendar),
+                  let bt = TimeArgument.parse(parts[1], calendar: plan.calendar), bt > bf else {
+                throw fail("--baseline \(baseline) is not FROM..TO with FROM before TO (each \(TimeArgument.help))", code: 2)
+            }
+            baseWindow = (bf, bt)
+        }
+
+        /// Indicators of one scope over [start, end), from day (or hour) totals and the value
+        /// added of the whole months the window covers.
+        func indicators(_ scope: String, _ totals: [String: Double], _ start: Int64, _ end: Int64, rate: Double?) throws -> Indicators {
+            let months = try reader.valueAdded(scope: scope, from: start, to: end)
+            let covered = months.filter { plan.calendar.nextMonth($0.key) <= end }
+            return Indicators.compute(totals: totals, site: site, staticRate: rate,
+                                      valueAddedYuan: covered.isEmpty ? nil : covered.values.reduce(0, +))
+        }
 
         var rows: [Row] = []
         for s in scopes {
@@ -99,27 +126,89 @@ struct IndicatorsCommand: ParsableCommand {
                 }
             }
             let rate = Indicators.staticControlRate(plant: plant, scope: s)
+            var base: Indicators?
+            if let (bf, bt) = baseWindow {
+                var totals: [String: Double] = [:]
+                for (_, t) in try reader.scopeTotals(scope: s, period: "day", from: bf, to: bt) { totals.merge(t, uniquingKeysWith: +) }
+                base = try indicators(s, totals, bf, bt, rate: rate)
+            }
             for (start, totals) in buckets {
-                rows.append(Row(scope: s, start: localTime(start, plan.calendar.timeZone),
-                                indicators: Indicators.compute(totals: totals, site: site, staticRate: rate)))
+                let end: Int64 = switch every {
+                case .hour: start + WindowCalendar.hourMs
+                case .day: plan.calendar.dayStart(start + 25 * WindowCalendar.hourMs)
+                case .month: plan.calendar.nextMonth(start)
+                case .all: toMs
+                }
+                let i = try indicators(s, totals, start, end, rate: rate)
+                rows.append(Row(scope: s, start: localTime(start, plan.calendar.timeZone), indicators: i,
+                                baseline: base, changePct: base.map { i.changePercent(against: $0) }))
             }
         }
         if format == .json { try printJSON(rows); return }
         if rows.isEmpty { print("no figures stored for \(scopes.joined(separator: ", ")) between \(from) and \(to)"); return }
         func f(_ v: Double?, _ digits: Int = 2) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "-" }
         func pct(_ v: Double?) -> String { v.map { String(format: "%.1f", $0 * 100) } ?? "-" }
-        printTable(["scope", "from (local)", "electricity kWh", "energy kgce", "good units", "kWh/unit", "kgce/unit",
-                    "kgCO2/unit", "water m3/unit", "static ctrl rate %", "operational ctrl rate %"],
-                   rows.map { r in
-                       let i = r.indicators
-                       return [r.scope, r.start, f(i.electricityKWh, 1), f(i.energyKgce, 1), f(i.goodUnits, 0), f(i.kwhPerGoodUnit, 3),
-                               f(i.kgcePerGoodUnit, 4), f(i.co2KgPerGoodUnit, 3), f(i.waterM3PerGoodUnit, 4),
-                               pct(i.staticControlRate), pct(i.operationalControlRate)]
-                   })
+        var header = ["scope", "from (local)", "electricity kWh", "energy kgce", "good units", "kWh/unit", "kgce/unit",
+                      "kgCO2/unit", "water m3/unit", "static ctrl rate %", "operational ctrl rate %"]
+        let anyValueAdded = rows.contains { $0.indicators.kgcePer10kYuan != nil }
+        if anyValueAdded { header += ["kgce/10k yuan", "kgCO2/10k yuan"] }
+        if baseWindow != nil { header += ["kWh/unit vs base %", "kgce/unit vs base %", "kgCO2/unit vs base %"] }
+        printTable(header, rows.map { r in
+            let i = r.indicators
+            var cells = [r.scope, r.start, f(i.electricityKWh, 1), f(i.energyKgce, 1), f(i.goodUnits, 0), f(i.kwhPerGoodUnit, 3),
+                         f(i.kgcePerGoodUnit, 4), f(i.co2KgPerGoodUnit, 3), f(i.waterM3PerGoodUnit, 4),
+                         pct(i.staticControlRate), pct(i.operationalControlRate)]
+            if anyValueAdded { cells += [f(i.kgcePer10kYuan, 2), f(i.co2KgPer10kYuan, 2)] }
+            if let c = r.changePct {
+                cells += [f(c["kwh_per_good_unit"], 1), f(c["kgce_per_good_unit"], 1), f(c["co2_kg_per_good_unit"], 1)]
+            }
+            return cells
+        })
         print("\ngrid factor \(site.gridFactor.kgCO2PerUnit) kgCO2/kWh (\(site.gridFactor.series), \(site.gridFactor.vintage)); "
               + "static = from the registry, operational = from telemetry (key processes only)")
         let notes = Set(rows.flatMap { $0.indicators.notes })
         for n in notes.sorted() { print("note: \(n)") }
+    }
+}
+
+/// `zhizao value-added`: the industrial value added a programme divides energy and CO2 by.
+struct ValueAdded: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "value-added",
+        abstract: "Record a month's industrial value added (yuan) for a scope.",
+        discussion: """
+            Value added is not telemetry: the finance department supplies it per month. With it,
+            `zhizao indicators` adds kgce and kgCO2 per 10,000 yuan for windows made of whole months.
+
+            Examples:
+              zhizao value-added --period 2026-11 --scope site --yuan 12500000
+              zhizao value-added --period 2026-11 --scope workshop:ws-machining --yuan 5200000
+            """)
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var registry: RegistryOptions
+    @Option(help: "The month, YYYY-MM (site time).") var period: String
+    @Option(help: "site, workshop:ID or line:ID.") var scope: String = "site"
+    @Option(help: "Value added in yuan.") var yuan: Double
+
+    func run() throws {
+        let plant: Plant
+        do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
+        let plan = AggregationPlan(plant: plant)
+        guard let site = plant.sites.first else { throw fail("the registry has no site") }
+        guard period.count == 7, let month = TimeArgument.parse(period, calendar: plan.calendar) else {
+            throw fail("--period \(period) is not a month: use YYYY-MM, e.g. 2026-11", code: 2)
+        }
+        guard yuan >= 0, yuan.isFinite else { throw fail("--yuan must be a non-negative amount", code: 2) }
+        var known = ["site:\(site.id)"]
+        for ws in site.workshops { known.append("workshop:\(ws.id)"); known += ws.lines.map { "line:\($0.id)" } }
+        let s = scope == "site" ? "site:\(site.id)" : scope
+        guard known.contains(s) else {
+            throw fail("unknown scope \(s); nearest: \(nearest(s, in: known).joined(separator: ", "))", code: 2)
+        }
+        guard FileManager.default.fileExists(atPath: store.db) else { throw fail("no database at \(store.db)") }
+        try SQLiteStore(path: store.db).setValueAdded(scope: s, monthStart: month, yuan: yuan)
+        print("value added of \(s) for \(period): \(yuan) yuan")
     }
 }
 
