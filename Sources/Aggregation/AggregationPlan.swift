@@ -12,6 +12,9 @@ public struct AggregationPlan: Sendable {
     public enum Kind: Sendable, Equatable {
         case counter(rollover: Double?)
         case gauge
+        /// A power or flow gauge of a meter that has no counter: integrated over time
+        /// (trapezoid, per hour of its unit) into consumption.
+        case integratedGauge
         case state
     }
 
@@ -67,7 +70,11 @@ public struct AggregationPlan: Sendable {
                     case .scrapCount: p.targets = place.map { ($0, Self.scrap) }
                     default: break
                     }
-                case .gauge: p.kind = .gauge
+                case .gauge:
+                    if let c = m.carrier, m.measures == .energy, Self.integrates(d, c) {
+                        p.kind = .integratedGauge
+                        p.targets = (meterScopes[MeterKey(device: di, carrier: c)] ?? []).map { ($0, Self.consumption(c)) }
+                    }
                 case .state: p.kind = .state
                 }
                 series[Int(m.series)] = p
@@ -81,6 +88,11 @@ public struct AggregationPlan: Sendable {
                 if let mode { series[Int(mode.series)].machine = index }
             }
         }
+    }
+
+    /// A device's gauge of a carrier is integrated when the device has no counter of it.
+    static func integrates(_ d: Device, _ c: Carrier) -> Bool {
+        !d.metrics.contains { $0.kind == .counter && $0.carrier == c }
     }
 
     /// The reported scopes a device sits in, innermost first.
@@ -100,18 +112,20 @@ public struct AggregationPlan: Sendable {
     /// Which scopes each meter's consumption counts in, without counting anything twice.
     ///
     /// A node's total for a carrier is measured by the main meters attached to it (role main,
-    /// or no role) where it has any, else by the sub-meters attached to it, else it is the sum
-    /// of its children's totals. A line sub-meter under a workshop main meter therefore counts
-    /// for its line but not again for the workshop or the site, a machine's own register under
-    /// a line meter does not add to the line, and a sub-meter beside a main meter at the same
-    /// node counts nowhere above it.
+    /// or no role) where it has any. Otherwise a line is measured by its own sub-meters if it
+    /// has any (they see its machines), and a workshop or site by its sub-meters (feeders beside
+    /// its children, such as an office) plus its children's totals. So a line sub-meter under a
+    /// workshop main meter counts for its line but not again for the workshop or the site, a
+    /// machine's own register under a line meter does not add to the line, and a sub-meter
+    /// beside a main meter at the same node counts nowhere above it.
     static func meterScopes(_ plant: Plant) -> [MeterKey: [Scope]] {
         var out: [MeterKey: [Scope]] = [:]
         for c in Carrier.allCases {
             // Meters of this carrier by the node they attach to ("process:line/p" counts inside its line).
             var attached: [String: [(device: Int, main: Bool)]] = [:]
             for (di, d) in plant.devices.enumerated() {
-                guard d.metrics.contains(where: { $0.kind == .counter && $0.carrier == c }) else { continue }
+                guard d.metrics.contains(where: { $0.carrier == c && ($0.kind == .counter || ($0.kind == .gauge && integrates(d, c))) })
+                else { continue }
                 let node = d.process.map { "process:\(d.line ?? "")/\($0)" } ?? d.line.map { "line:\($0)" }
                     ?? d.workshop.map { "workshop:\($0)" } ?? "site:\(d.site)"
                 attached[node, default: []].append((di, d.meterRole != .sub))
@@ -123,8 +137,11 @@ public struct AggregationPlan: Sendable {
                 let here = attached[node] ?? []
                 let mains = here.filter(\.main).map(\.device)
                 if !mains.isEmpty { return mains }
-                if !here.isEmpty { return here.map(\.device) }
-                return children.flatMap { child in cache[child] ?? [] }
+                let subs = here.map(\.device)
+                // A line's own meter already sees the machines of its processes; a workshop's or
+                // site's sub-meters are feeders beside its children.
+                if node.hasPrefix("line:") && !subs.isEmpty { return subs }
+                return subs + children.flatMap { child in cache[child] ?? [] }
             }
             for site in plant.sites {
                 var workshopNodes: [String] = []

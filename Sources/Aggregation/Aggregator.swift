@@ -16,8 +16,9 @@ public struct SeriesPoint: Sendable, Equatable {
 /// Turns stored readings into rollup changes, correct whatever order they arrive in.
 ///
 /// Every rollup is a sum over single readings (gauge statistics) or over pairs of consecutive
-/// readings of a series (a counter's consumption, attributed to the minute of the later
-/// reading; a state's time, from one reading to the next, at most `stateHoldMs`). A reading
+/// readings of a series (a counter's consumption, or an integrated gauge's trapezoid,
+/// attributed to the minute of the later reading; a state's time, from one reading to the
+/// next, at most `stateHoldMs`). A reading
 /// that lands between two stored neighbours removes their pair and adds its two new pairs, so
 /// any arrival order, with duplicates (which never reach here: the store drops them), sums
 /// to what sorted arrival gives. The newest point of each series is kept in memory, so
@@ -122,6 +123,17 @@ public final class Aggregator: @unchecked Sendable {
                 if let machine = sp.machine { delta.machineMinutes.insert(.init(machine: machine, minute: minute)) }
                 t = stop
             }
+        case .integratedGauge:
+            // Trapezoid between readings; a gap longer than the hold time is not invented data.
+            let dt = b.ts - a.ts
+            guard dt > 0, dt <= plan.stateHoldMs else { return }
+            let used = (a.value + b.value) / 2 * Double(dt) / 3_600_000 * sign
+            guard used != 0 else { return }
+            let key = RollupDelta.SeriesMinute(series: s, minute: plan.calendar.minuteStart(b.ts))
+            var m = delta.minutes[key] ?? RollupDelta.MinuteStats()
+            m.consumption += used
+            delta.minutes[key] = m
+            for t in sp.targets { addScope(t.scope, t.quantity, at: b.ts, used) }
         case .gauge:
             break
         }

@@ -132,7 +132,7 @@ struct SimulatedPlant {
         var out: [(device: Int, values: [SimulatedValue?])] = []
         out.reserveCapacity(plant.devices.count)
         for (di, d) in plant.devices.enumerated() {
-            let load = electricLoad(of: d)
+            let load = electricLoad(of: d, now: t)
             var values: [SimulatedValue?] = []
             for m in d.metrics {
                 values.append(value(of: m, device: di, d, load: load, lineOutput: lineOutput,
@@ -144,7 +144,7 @@ struct SimulatedPlant {
     }
 
     /// kW drawn below a meter: its line's machines, or its workshop's, plus a base load.
-    private func electricLoad(of d: Device) -> Double {
+    private func electricLoad(of d: Device, now: Int64) -> Double {
         if let m = machines.first(where: { plant.devices[$0.key].id == d.id })?.value { return power(of: m) }
         var sum = 0.0
         for (k, m) in machines {
@@ -153,7 +153,8 @@ struct SimulatedPlant {
             else if let ws = d.workshop { if md.workshop == ws { sum += power(of: m) } }
             else { sum += power(of: m) }
         }
-        return sum + (d.line != nil ? 3 : d.workshop != nil ? 15 : 25)
+        if d.workshop == nil { return 18 * (shift(atMs: now) == 0 ? 0.4 : 1) }  // a site feeder (office)
+        return sum + (d.line != nil ? 3 : 15)
     }
 
     private func power(of m: Machine) -> Double {

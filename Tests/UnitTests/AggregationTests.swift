@@ -226,3 +226,39 @@ struct SystemRandomNumberGeneratorSeeded: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+@Suite("Integrated gauges")
+struct IntegratedGaugeTests {
+    @Test func aPowerGaugeWithoutACounterIsIntegratedAndGapsAreNotInvented() throws {
+        let office = """
+            gateway: gw-office
+            decoder: native
+            topic: zz/office/#
+            devices:
+              - {id: pw-1, meter_role: sub, metrics: [{name: p, kind: gauge, unit: kW, measures: energy, carrier: electricity}]}
+            """
+        let plant = try Plant.load(directory: try Fixtures.registry(["gateways/office.yaml": office]))
+        let plan = AggregationPlan(plant: plant)
+        let p = SeriesIndex(plant.series.firstIndex(of: SeriesKey(device: "pw-1", metric: "p"))!)
+        #expect(plan.series[Int(p)].kind == .integratedGauge)
+        // The office feeder sits beside the workshop: the site is both, the workshop only its line meter.
+        #expect(plan.series[Int(p)].targets.map(\.scope) == ["site:s1"])
+        let aggregator = Aggregator(plan: plan)
+        var store = MemoryStore()
+        let t0: Int64 = 1_764_000_000_000
+        // 10 kW → 20 kW over 30 min: 7.5 kWh; 20 → 20 kW over 60 min (the hold time): 20 kWh;
+        // then silent for 110 min: not invented. Total 27.5 kWh, arriving out of order.
+        let readings = [(0, 10.0), (90, 20.0), (30, 20.0), (200, 20.0)].map {
+            Reading(series: p, timestampMs: t0 + Int64($0.0) * 60_000, value: .number($0.1))
+        }
+        for r in readings where store.insert(r) { try aggregator.add(r) { s, ts in store.neighbours(s, ts) } }
+        let d = aggregator.takeDelta()
+        let total = d.minutes.values.map(\.consumption).reduce(0, +)
+        #expect(abs(total - 27.5) < 1e-9)
+        let site = d.scopes.filter { $0.key.scope == "site:s1" && $0.key.period == .day }.values.reduce(0, +)
+        #expect(abs(site - 27.5) < 1e-9)
+        // The line meter (em-1) is a child of the site too.
+        #expect(Set(AggregationPlan.meterScopes(plant)[.init(device: plant.deviceIndex(id: "em-1")!, carrier: .electricity)] ?? [])
+                == ["line:l1", "workshop:ws1", "site:s1"])
+    }
+}
