@@ -96,7 +96,7 @@ public struct AggregationPlan: Sendable {
     }
 
     /// The reported scopes a device sits in, innermost first.
-    static func scopes(of d: Device) -> [Scope] {
+    public static func scopes(of d: Device) -> [Scope] {
         var out: [Scope] = []
         if let l = d.line { out.append("line:\(l)") }
         if let w = d.workshop { out.append("workshop:\(w)") }

@@ -29,6 +29,8 @@ public struct Indicators: Codable, Sendable, Equatable {
     /// Comprehensive energy per 10,000 yuan of value added (kgce; divide by 1,000 for tce).
     public var kgcePer10kYuan: Double?
     public var co2KgPer10kYuan: Double?
+    /// ISO 22400-2 OEE, for lines with a planned run time per item.
+    public var oee: OEE?
     public var notes: [String]
 
     enum CodingKeys: String, CodingKey {
@@ -49,6 +51,7 @@ public struct Indicators: Codable, Sendable, Equatable {
         case valueAddedYuan = "value_added_yuan"
         case kgcePer10kYuan = "kgce_per_10k_yuan"
         case co2KgPer10kYuan = "co2_kg_per_10k_yuan"
+        case oee
         case notes
     }
 
@@ -90,7 +93,7 @@ public struct Indicators: Codable, Sendable, Equatable {
                           operationalControlRate: producing > 0 ? min(1, max(0, nc / producing)) : nil,
                           producingHours: producing / 3_600_000, valueAddedYuan: valueAddedYuan,
                           kgcePer10kYuan: per10k(kgce, valueAddedYuan), co2KgPer10kYuan: per10k(co2, valueAddedYuan),
-                          notes: notes)
+                          oee: nil, notes: notes)
     }
 
     /// Change of each per-unit figure against a baseline, in percent (negative is a fall: for

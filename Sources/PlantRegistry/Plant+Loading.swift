@@ -104,7 +104,7 @@ struct PlantBuilder {
         for siteNode in f.sequence("sites", required: true) {
             guard let s = YAMLFields(siteNode, file: f.file, log: log, context: "a site") else { continue }
             s.rejectUnknownKeys(allowed: ["id", "name", "timezone", "control_rate_basis", "workshops", "energy_coefficients",
-                                          "grid_emission_factor", "fuel_emission_factors", "state_hold_s"])
+                                          "grid_emission_factor", "fuel_emission_factors", "state_hold_s", "shifts"])
             let id = s.identifier("id", required: true) ?? "?"
             let ctx = "site \(id)"
             let tz = s.string("timezone") ?? "Asia/Shanghai"
@@ -127,13 +127,17 @@ struct PlantBuilder {
                 var workshop = Workshop(id: wid, name: w.string("name") ?? wid, lines: [])
                 for lNode in w.sequence("lines") {
                     guard let l = YAMLFields(lNode, file: f.file, log: log, context: "a line of workshop \(wid)") else { continue }
-                    l.rejectUnknownKeys(allowed: ["id", "name", "processes"])
+                    l.rejectUnknownKeys(allowed: ["id", "name", "processes", "planned_cycle_s"])
                     let lid = l.identifier("id", required: true) ?? "?"
                     if !lineIDs.insert(lid).inserted {
                         log.add(f.file, l.value("id"), "line \(lid) is declared twice in \(ctx)",
                                 hint: "line ids must be unique within a site")
                     }
                     var line = Line(id: lid, name: l.string("name") ?? lid, processes: [])
+                    if let pri = l.double("planned_cycle_s") {
+                        if pri <= 0 { log.add(f.file, l.value("planned_cycle_s"), "`planned_cycle_s` of line \(lid) must be above 0") }
+                        line.plannedCycleSeconds = pri
+                    }
                     for pNode in l.sequence("processes") {
                         guard let p = YAMLFields(pNode, file: f.file, log: log, context: "a process of line \(lid)") else { continue }
                         p.rejectUnknownKeys(allowed: ["id", "name", "key_process"])
@@ -185,6 +189,31 @@ struct PlantBuilder {
             } else {
                 site.gridFactor = EmissionFactor(kgCO2PerUnit: value!, vintage: Int(vintage!), series: series!)
             }
+        }
+        for node in s.sequence("shifts") {
+            guard let sh = YAMLFields(node, file: s.file, log: log, context: "a shift of site \(site.id)") else { continue }
+            sh.rejectUnknownKeys(allowed: ["name", "start", "end", "planned_downtime_min"])
+            let name = sh.string("name", required: true) ?? "?"
+            func minute(_ key: String) -> Int? {
+                guard let text = sh.string(key, required: true) else { return nil }
+                let parts = text.split(separator: ":")
+                guard parts.count == 2, let h = Int(parts[0]), let m = Int(parts[1]), (0...24).contains(h), m == 0,
+                      h * 60 + m <= 1440 else {
+                    log.add(s.file, sh.value(key), "`\(key)` \"\(text)\" of shift \(name) is not a whole hour HH:00",
+                            hint: "shifts start and end on the hour, e.g. \"08:00\" (\"24:00\" is midnight)")
+                    return nil
+                }
+                return h * 60
+            }
+            guard let start = minute("start"), let end = minute("end") else { continue }
+            if start == end { log.add(s.file, node, "shift \(name) starts and ends at the same time") }
+            let downtime = sh.double("planned_downtime_min") ?? 0
+            site.shifts.append(Shift(name: name, startMinute: start % 1440, endMinute: end, plannedDowntimeMinutes: downtime))
+        }
+        let covered = site.shifts.reduce(0) { $0 + $1.lengthMinutes }
+        if covered > 1440 {
+            log.add(s.file, s.value("shifts"), "the shifts of site \(site.id) overlap (\(covered) minutes a day)",
+                    hint: "give each hour of the day to one shift at most")
         }
         if let hold = s.double("state_hold_s") {
             if hold <= 0 { log.add(s.file, s.value("state_hold_s"), "`state_hold_s` must be above 0") }

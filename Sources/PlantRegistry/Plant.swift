@@ -52,6 +52,8 @@ public struct Site: Sendable {
     public var fuelFactors: [Carrier: Double] = Site.defaultFuelFactors
     /// Longest time a state reading holds when the next one is late (a gap is not invented data).
     public var stateHoldMs: Int64 = 3_600_000
+    /// The shift calendar (local time, whole hours), repeated every day; empty = round the clock.
+    public var shifts: [Shift] = []
 
     /// GB/T 2589 annex values (2008 edition; check against the 2020 edition before a pilot
     /// relies on them). New water and compressed air are unconfirmed; steam depends on its
@@ -80,6 +82,26 @@ public struct EmissionFactor: Sendable, Equatable {
                                                    series: "MEE/NBS national average grid factor")
 }
 
+/// A daily shift in site-local time.
+public struct Shift: Sendable, Equatable {
+    public var name: String
+    /// Minutes after local midnight; `end` may be 1440 (midnight) or less than `start` (overnight).
+    public var startMinute: Int
+    public var endMinute: Int
+    /// Planned downtime inside each occurrence (breaks, planned maintenance), minutes.
+    public var plannedDowntimeMinutes: Double
+
+    public init(name: String, startMinute: Int, endMinute: Int, plannedDowntimeMinutes: Double = 0) {
+        self.name = name
+        self.startMinute = startMinute
+        self.endMinute = endMinute
+        self.plannedDowntimeMinutes = plannedDowntimeMinutes
+    }
+
+    /// Length of one occurrence, minutes.
+    public var lengthMinutes: Int { endMinute > startMinute ? endMinute - startMinute : 1440 - startMinute + endMinute }
+}
+
 public struct Workshop: Sendable {
     public var id: String
     public var name: String
@@ -90,6 +112,8 @@ public struct Line: Sendable {
     public var id: String
     public var name: String
     public var processes: [Process]
+    /// OEE's planned run time per item (PRI), seconds; without it the line has no OEE.
+    public var plannedCycleSeconds: Double? = nil
 }
 
 public struct Process: Sendable {

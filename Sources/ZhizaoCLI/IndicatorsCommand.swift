@@ -19,10 +19,12 @@ struct IndicatorsCommand: ParsableCommand {
               zhizao indicators --scope site --from -7d --to now --every 1d
               zhizao indicators --by workshop --from 2026-11-01 --to 2026-12-01
               zhizao indicators --scope line:line-shaft --from yesterday --to today --every 1h --format json
+              zhizao indicators --scope line:line-motor --from=-2d --every shift      # per shift, with OEE
             """)
 
     enum Every: String, ExpressibleByArgument, CaseIterable {
         case hour = "1h"
+        case shift
         case day = "1d"
         case month = "1mo"
         case all
@@ -39,7 +41,7 @@ struct IndicatorsCommand: ParsableCommand {
     @Option(help: "One row per workshop or line over the whole window (instead of --scope).") var by: By?
     @Option(parsing: .unconditional, help: ArgumentHelp("Window start: \(TimeArgument.help).", valueName: "T")) var from: String = "-7d"
     @Option(parsing: .unconditional, help: ArgumentHelp("Window end (exclusive).", valueName: "T")) var to: String = "now"
-    @Option(help: "1h, 1d, 1mo or all (one row for the window).") var every: Every = .day
+    @Option(help: "1h, shift, 1d, 1mo or all (one row for the window).") var every: Every = .day
     @Option(parsing: .unconditional, help: ArgumentHelp("Compare with a baseline window FROM..TO (e.g. 2025-11..2025-12).", valueName: "FROM..TO"))
     var baseline: String?
     @Option(help: "table or json.") var format: OutputFormat = .table
@@ -90,6 +92,19 @@ struct IndicatorsCommand: ParsableCommand {
         }
         let reader: StoreReader
         do { reader = try StoreReader(path: store.db) } catch { throw fail("\(error)") }
+        let shifts = ShiftCalendar(site: site, calendar: plan.calendar)
+        if every == .shift && site.shifts.isEmpty {
+            throw fail("--every shift needs a shift calendar: add `shifts:` to site \(site.id) in plant.yaml", code: 2)
+        }
+        /// OEE of a line with a planned run time per item; other scopes have none.
+        func oee(scope: String, totals: [String: Double], from: Int64, to: Int64) -> OEE? {
+            guard scope.hasPrefix("line:"), let line = site.workshops.flatMap(\.lines).first(where: { "line:\($0.id)" == scope }),
+                  let pri = line.plannedCycleSeconds else { return nil }
+            let machines = plan.machines.filter { $0.scopes.contains(scope) }.count
+            return OEE.compute(producingMs: totals[AggregationPlan.producingMs] ?? 0, machines: machines,
+                               plannedBusyMs: shifts.plannedBusyMs(from: from, to: to), priSeconds: pri,
+                               good: totals[AggregationPlan.good] ?? 0, scrap: totals[AggregationPlan.scrap] ?? 0)
+        }
         var baseWindow: (Int64, Int64)?
         if let baseline {
             let parts = baseline.components(separatedBy: "..")
@@ -111,13 +126,19 @@ struct IndicatorsCommand: ParsableCommand {
 
         var rows: [Row] = []
         for s in scopes {
-            let period = every == .hour ? "hour" : "day"
+            let period = every == .hour || every == .shift ? "hour" : "day"
             var buckets: [(Int64, [String: Double])] = []
+            var shiftEnds: [Int64: (String, Int64)] = [:]
             for (start, totals) in try reader.scopeTotals(scope: s, period: period, from: fromMs, to: toMs) {
-                let key: Int64 = switch every {
-                case .hour, .day: start
-                case .month: plan.calendar.monthStart(start)
-                case .all: fromMs
+                let key: Int64
+                switch every {
+                case .hour, .day: key = start
+                case .month: key = plan.calendar.monthStart(start)
+                case .all: key = fromMs
+                case .shift:
+                    guard let occurrence = shifts.occurrenceStart(containing: start) else { continue }
+                    key = occurrence.start
+                    shiftEnds[key] = (occurrence.shift.name, key + Int64(occurrence.shift.lengthMinutes) * 60_000)
                 }
                 if buckets.last?.0 == key {
                     buckets[buckets.count - 1].1.merge(totals, uniquingKeysWith: +)
@@ -126,6 +147,8 @@ struct IndicatorsCommand: ParsableCommand {
                 }
             }
             let rate = Indicators.staticControlRate(plant: plant, scope: s)
+            let keyMachines = plant.devices.filter { $0.keyProcess && $0.meterRole == nil && AggregationPlan.scopes(of: $0).contains(s) }.count
+            let unobserved = keyMachines - plan.machines.filter { $0.scopes.contains(s) }.count
             var base: Indicators?
             if let (bf, bt) = baseWindow {
                 var totals: [String: Double] = [:]
@@ -135,12 +158,19 @@ struct IndicatorsCommand: ParsableCommand {
             for (start, totals) in buckets {
                 let end: Int64 = switch every {
                 case .hour: start + WindowCalendar.hourMs
+                case .shift: shiftEnds[start]?.1 ?? start
                 case .day: plan.calendar.dayStart(start + 25 * WindowCalendar.hourMs)
                 case .month: plan.calendar.nextMonth(start)
                 case .all: toMs
                 }
-                let i = try indicators(s, totals, start, end, rate: rate)
-                rows.append(Row(scope: s, start: localTime(start, plan.calendar.timeZone), indicators: i,
+                var i = try indicators(s, totals, start, end, rate: rate)
+                i.oee = oee(scope: s, totals: totals, from: max(start, fromMs), to: min(end, toMs))
+                if unobserved > 0 {
+                    i.notes.append("\(unobserved) key-process machine(s) in \(s) report no machine state: the operational rate covers the others")
+                }
+                var label = localTime(start, plan.calendar.timeZone)
+                if let name = shiftEnds[start]?.0 { label += " shift \(name)" }
+                rows.append(Row(scope: s, start: label, indicators: i,
                                 baseline: base, changePct: base.map { i.changePercent(against: $0) }))
             }
         }
@@ -152,6 +182,8 @@ struct IndicatorsCommand: ParsableCommand {
                       "kgCO2/unit", "water m3/unit", "static ctrl rate %", "operational ctrl rate %"]
         let anyValueAdded = rows.contains { $0.indicators.kgcePer10kYuan != nil }
         if anyValueAdded { header += ["kgce/10k yuan", "kgCO2/10k yuan"] }
+        let anyOEE = rows.contains { $0.indicators.oee != nil }
+        if anyOEE { header += ["availability %", "effectiveness %", "quality %", "OEE %"] }
         if baseWindow != nil { header += ["kWh/unit vs base %", "kgce/unit vs base %", "kgCO2/unit vs base %"] }
         printTable(header, rows.map { r in
             let i = r.indicators
@@ -159,6 +191,7 @@ struct IndicatorsCommand: ParsableCommand {
                          f(i.kgcePerGoodUnit, 4), f(i.co2KgPerGoodUnit, 3), f(i.waterM3PerGoodUnit, 4),
                          pct(i.staticControlRate), pct(i.operationalControlRate)]
             if anyValueAdded { cells += [f(i.kgcePer10kYuan, 2), f(i.co2KgPer10kYuan, 2)] }
+            if anyOEE { cells += [pct(i.oee?.availability), pct(i.oee?.effectiveness), pct(i.oee?.quality), pct(i.oee?.oee)] }
             if let c = r.changePct {
                 cells += [f(c["kwh_per_good_unit"], 1), f(c["kgce_per_good_unit"], 1), f(c["co2_kg_per_good_unit"], 1)]
             }

@@ -1,4 +1,5 @@
 @testable import Aggregation
+import Telemetry
 import Foundation
 import PlantRegistry
 import Testing
@@ -86,5 +87,50 @@ struct IndicatorTests {
         // Every key process of the example plant has an NC-capable machine except none: 9 of 9.
         let rate = Indicators.staticControlRate(plant: byProcess, scope: "site:sz-baoan")
         #expect(rate != nil && rate! <= 1 && rate! > 0)
+    }
+}
+
+@Suite("Shifts and OEE")
+struct ShiftAndOEETests {
+    @Test func plannedBusyTimeFollowsTheShiftCalendar() throws {
+        let plant = try Plant.load(directory: Fixtures.shippedDevices)
+        let site = plant.sites[0]
+        let shifts = ShiftCalendar(site: site, calendar: WindowCalendar(timeZone: TimeZone(identifier: site.timeZone)!))
+        #expect(site.shifts.map(\.name) == ["A", "B", "C"])
+        let day = Timestamp.parseRFC3339("2025-11-28T00:00:00+08:00")!
+        // A whole local day: 24 h minus three 30-minute breaks = 22.5 h.
+        #expect(shifts.plannedBusyMs(from: day, to: day + 86_400_000) == 22.5 * 3_600_000)
+        // 10:00–12:00 inside shift A (8 h with a 30-minute break): 2 h × 7.5/8.
+        #expect(shifts.plannedBusyMs(from: day + 10 * 3_600_000, to: day + 12 * 3_600_000) == 2 * 3_600_000 * 7.5 / 8)
+        #expect(shifts.occurrenceStart(containing: day + 17 * 3_600_000)?.shift.name == "B")
+        #expect(shifts.occurrenceStart(containing: day + 17 * 3_600_000)?.start == day + 16 * 3_600_000)
+    }
+
+    @Test func oeeByTheISOFormulas() {
+        // Two machines producing 6 h and 8 h: APT = 7 h. PBT = 7.5 h. PRI 50 s, 450 good + 10 scrap.
+        let o = OEE.compute(producingMs: 14 * 3_600_000, machines: 2, plannedBusyMs: 7.5 * 3_600_000, priSeconds: 50,
+                            good: 450, scrap: 10)
+        // availability = 7 / 7.5; effectiveness = 50 s × 460 / 7 h = 23,000 / 25,200; quality = 450 / 460
+        #expect(abs(o.availability! - 7 / 7.5) < 1e-12)
+        #expect(abs(o.effectiveness! - 23_000.0 / 25_200) < 1e-12)
+        #expect(abs(o.quality! - 450.0 / 460) < 1e-12)
+        #expect(abs(o.oee! - (7 / 7.5) * (23_000.0 / 25_200) * (450.0 / 460)) < 1e-12)
+        #expect(abs(o.scrapRatio! - 10.0 / 460) < 1e-12)
+        let idle = OEE.compute(producingMs: 0, machines: 2, plannedBusyMs: 3_600_000, priSeconds: 50, good: 0, scrap: 0)
+        #expect(idle.availability == 0 && idle.effectiveness == nil && idle.oee == nil)
+    }
+
+    @Test func shiftsMustBeWholeHoursAndNotOverlap() throws {
+        let bad = Fixtures.plantYAML.replacingOccurrences(of: "    timezone: Asia/Shanghai\n", with: """
+                timezone: Asia/Shanghai
+                shifts:
+                  - {name: A, start: "08:30", end: "16:00"}
+                  - {name: B, start: "00:00", end: "24:00"}
+                  - {name: C, start: "08:00", end: "12:00"}
+
+            """)
+        let (_, problems) = Plant.loadReporting(directory: try Fixtures.registry(["plant.yaml": bad]))
+        #expect(problems.contains { $0.message.contains("not a whole hour") })
+        #expect(problems.contains { $0.message.contains("overlap") })
     }
 }
