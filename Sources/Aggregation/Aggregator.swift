@@ -29,6 +29,8 @@ public final class Aggregator: @unchecked Sendable {
     private var newest: [SeriesPoint?]
     private var newestKnown: [Bool]
     public private(set) var delta = RollupDelta()
+    /// When set (a partial rebuild), only contributions to minutes inside it are kept.
+    public var window: Range<Int64>?
 
     /// Neighbours of `ts` already stored for a series: the latest before and earliest after.
     public typealias NeighbourLookup = (SeriesIndex, Int64) throws -> (before: SeriesPoint?, after: SeriesPoint?)
@@ -88,8 +90,10 @@ public final class Aggregator: @unchecked Sendable {
         }
     }
 
+    private func inWindow(_ minute: Int64) -> Bool { window?.contains(minute) ?? true }
+
     private func single(_ s: SeriesIndex, _ p: SeriesPoint, _ kind: AggregationPlan.Kind) {
-        guard p.state == nil else { return }
+        guard p.state == nil, inWindow(plan.calendar.minuteStart(p.ts)) else { return }
         let key = RollupDelta.SeriesMinute(series: s, minute: plan.calendar.minuteStart(p.ts))
         var m = delta.minutes[key] ?? RollupDelta.MinuteStats()
         m.count += 1
@@ -105,7 +109,7 @@ public final class Aggregator: @unchecked Sendable {
         switch sp.kind {
         case .counter(let rollover):
             let used = Self.consumption(from: a.value, to: b.value, rollover: rollover) * sign
-            guard used != 0 else { return }
+            guard used != 0, inWindow(plan.calendar.minuteStart(b.ts)) else { return }
             let key = RollupDelta.SeriesMinute(series: s, minute: plan.calendar.minuteStart(b.ts))
             var m = delta.minutes[key] ?? RollupDelta.MinuteStats()
             m.consumption += used
@@ -118,9 +122,11 @@ public final class Aggregator: @unchecked Sendable {
             while t < end {
                 let minute = plan.calendar.minuteStart(t)
                 let stop = Swift.min(end, minute + WindowCalendar.minuteMs)
-                let key = RollupDelta.StateMinute(series: s, minute: minute, state: state)
-                delta.states[key, default: 0] += Int64(sign) * (stop - t)
-                if let machine = sp.machine { delta.machineMinutes.insert(.init(machine: machine, minute: minute)) }
+                if inWindow(minute) {
+                    let key = RollupDelta.StateMinute(series: s, minute: minute, state: state)
+                    delta.states[key, default: 0] += Int64(sign) * (stop - t)
+                    if let machine = sp.machine { delta.machineMinutes.insert(.init(machine: machine, minute: minute)) }
+                }
                 t = stop
             }
         case .integratedGauge:
@@ -128,7 +134,7 @@ public final class Aggregator: @unchecked Sendable {
             let dt = b.ts - a.ts
             guard dt > 0, dt <= plan.stateHoldMs else { return }
             let used = (a.value + b.value) / 2 * Double(dt) / 3_600_000 * sign
-            guard used != 0 else { return }
+            guard used != 0, inWindow(plan.calendar.minuteStart(b.ts)) else { return }
             let key = RollupDelta.SeriesMinute(series: s, minute: plan.calendar.minuteStart(b.ts))
             var m = delta.minutes[key] ?? RollupDelta.MinuteStats()
             m.consumption += used

@@ -137,30 +137,41 @@ public final class SQLiteStore: TelemetryStore {
         }
     }
 
-    /// Recomputes every rollup from the raw readings, in one transaction; the result equals what
-    /// streaming ingest produced, whatever order the readings arrived in.
-    public func rebuildRollups(progress: (Int, Int) -> Void = { _, _ in }) throws {
+    /// Recomputes rollups from the raw readings, in one transaction; the result equals what
+    /// streaming ingest produced, whatever order the readings arrived in. With a range, only
+    /// the local days it touches are recomputed (whole days, so hour and day totals stay whole).
+    public func rebuildRollups(from: Int64? = nil, to: Int64? = nil, progress: (Int, Int) -> Void = { _, _ in }) throws {
         guard let aggregator else { throw StoreError("rebuild needs the device registry (aggregation is not enabled)") }
+        let calendar = aggregator.plan.calendar
+        let start = from.map { calendar.dayStart($0) } ?? Int64.min / 4
+        let end = to.map { calendar.dayStart($0 - 1 + 25 * WindowCalendar.hourMs) } ?? Int64.max / 4
+        let hold = aggregator.plan.stateHoldMs
         aggregator.resetCache()
         _ = aggregator.takeDelta()
+        aggregator.window = start..<end
+        defer { aggregator.window = nil; aggregator.resetCache() }
         try db.write { db in
-            for table in ["rollup_minute", "state_minute", "machine_minute", "scope_rollup"] {
-                try db.execute(sql: "DELETE FROM \(table)")
+            for table in ["rollup_minute", "state_minute", "machine_minute"] {
+                try db.execute(sql: "DELETE FROM \(table) WHERE minute >= ? AND minute < ?", arguments: [start, end])
             }
-            let select = try db.cachedStatement(sql: """
+            try db.execute(sql: "DELETE FROM scope_rollup WHERE start >= ? AND start < ?", arguments: [start, end])
+            // The window's readings, those a state may still hold into it from, and one
+            // neighbour on each side for the pairs that cross its edges.
+            let inside = try db.cachedStatement(sql: """
                 SELECT ts, value, state FROM readings INDEXED BY readings_by_series
-                WHERE series_id = ? AND error_code IS NULL ORDER BY ts
+                WHERE series_id = ? AND ts >= ? AND ts < ? AND error_code IS NULL ORDER BY ts
                 """)
             for (index, sid) in seriesIDs.enumerated() {
-                let points = try Row.fetchAll(select, arguments: [sid]).map {
-                    SeriesPoint(ts: $0["ts"], value: $0["value"] ?? 0, state: $0["state"])
-                }
+                func point(_ row: Row) -> SeriesPoint { SeriesPoint(ts: row["ts"], value: row["value"] ?? 0, state: row["state"]) }
+                var points = try Row.fetchAll(inside, arguments: [sid, start - hold, end]).map(point)
+                let edges = try Self.neighbours(db, series: sid, ts: start - hold)
+                if let before = edges.before { points.insert(before, at: 0) }
+                if end < Int64.max / 4, let after = try Self.neighbours(db, series: sid, ts: end - 1).after { points.append(after) }
                 aggregator.addSorted(series: SeriesIndex(index), points)
                 try Self.apply(aggregator.takeDelta(), plan: aggregator.plan, seriesIDs: seriesIDs, db: db)
                 progress(index + 1, seriesIDs.count)
             }
         }
-        aggregator.resetCache()
     }
 
     /// Records a month's industrial value added for a scope (replacing an earlier figure).

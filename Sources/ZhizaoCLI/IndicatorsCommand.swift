@@ -251,24 +251,42 @@ struct Rebuild: ParsableCommand {
         abstract: "Recompute all rollups and indicator totals from the raw readings.",
         discussion: """
             Stop the daemon first: the rebuild takes the database's write lock. The result is
-            identical to what streaming ingest stored, whatever order readings arrived in.
+            identical to what streaming ingest stored, whatever order readings arrived in. With
+            --from/--to only the local days they touch are recomputed.
 
             Examples:
               zhizao rebuild --db /var/lib/zhizao/zhizao.sqlite --devices /etc/zhizao/devices
+              zhizao rebuild --from 2026-11-01 --to 2026-11-08
             """)
 
     @OptionGroup var store: StoreOptions
     @OptionGroup var registry: RegistryOptions
+    @Option(parsing: .unconditional, help: ArgumentHelp("First local day to recompute: \(TimeArgument.help).", valueName: "T"))
+    var from: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("End of the range (exclusive; its day is recomputed whole).", valueName: "T"))
+    var to: String?
 
     func run() throws {
         let plant: Plant
         do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
         guard FileManager.default.fileExists(atPath: store.db) else { throw fail("no database at \(store.db)") }
+        let plan = AggregationPlan(plant: plant)
+        var range: (Int64?, Int64?) = (nil, nil)
+        if let from {
+            guard let t = TimeArgument.parse(from, calendar: plan.calendar) else { throw fail("--from \(from) is not a time: use \(TimeArgument.help)", code: 2) }
+            range.0 = t
+        }
+        if let to {
+            guard let t = TimeArgument.parse(to, calendar: plan.calendar), t > (range.0 ?? .min) else {
+                throw fail("--to \(to) is not a time after --from: use \(TimeArgument.help)", code: 2)
+            }
+            range.1 = t
+        }
         let s = try SQLiteStore(path: store.db)
         try s.prepareSeries(plant.series)
-        s.enableAggregation(AggregationPlan(plant: plant))
+        s.enableAggregation(plan)
         let terminal = isatty(STDERR_FILENO) == 1
-        try s.rebuildRollups { done, total in
+        try s.rebuildRollups(from: range.0, to: range.1) { done, total in
             if terminal { FileHandle.standardError.write(Data("\r\u{1B}[Krebuilding: series \(done) of \(total)".utf8)) }
         }
         if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }

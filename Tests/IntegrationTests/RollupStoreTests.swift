@@ -39,7 +39,7 @@ struct RollupStoreTests {
 
         // Two hours of the shipped plant's key metrics, shuffled, 10% redelivered, in batches.
         var readings: [Reading] = []
-        let t0: Int64 = 1_764_288_000_000
+        let t0: Int64 = 1_764_342_000_000  // 23:00 in Shanghai: the data crosses local midnight
         func index(_ d: String, _ m: String) -> SeriesIndex { SeriesIndex(plant.series.firstIndex(of: SeriesKey(device: d, metric: m))!) }
         var rng = SystemRandomNumberGeneratorSeeded(seed: 3)
         var energy = 999_990.0, good = 100.0
@@ -71,6 +71,12 @@ struct RollupStoreTests {
         let streamed = try dump(path)
         #expect(streamed.contains("consumption.electricity"))
         #expect(streamed.contains("nc_producing_ms"))
+        // A partial rebuild of the second local day (pairs and states cross midnight into it)
+        // changes nothing, and neither does one of the first.
+        try store.rebuildRollups(from: t0 + 3_600_000, to: t0 + 3_600_000 + 1)
+        #expect(try dump(path) == streamed)
+        try store.rebuildRollups(from: t0, to: t0 + 1)
+        #expect(try dump(path) == streamed)
         try store.rebuildRollups()
         let rebuilt = try dump(path)
         #expect(streamed == rebuilt)
