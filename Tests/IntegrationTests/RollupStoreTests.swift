@@ -57,6 +57,9 @@ struct RollupStoreTests {
             readings.append(Reading(series: index("cnc-101", "power"), timestampMs: ts, value: .number(Double(rng.next() % 300) / 10)))
             if i % 17 == 0 { readings.append(Reading(series: index("cnc-101", "power"), timestampMs: ts + 3, value: .error(3001))) }
         }
+        // A meter silent for longer than the state hold, across local midnight.
+        readings.append(Reading(series: index("em-housing", "energy"), timestampMs: t0 - 3_600_000, value: .number(500)))
+        readings.append(Reading(series: index("em-housing", "energy"), timestampMs: t0 + 4_200_000, value: .number(512.5)))
         var arrival = readings + readings.filter { _ in rng.next() % 10 == 0 }
         arrival.shuffle(using: &rng)
         var start = 0
