@@ -71,7 +71,8 @@ if Context.environment["ZHIZAO_BENCHMARKS"] != nil {
         name: "HotPathBenchmarks",
         dependencies: [
             .product(name: "Benchmark", package: "benchmark"),
-            "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore", "Aggregation",
         ],
         path: "Benchmarks/HotPathBenchmarks",
         plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))

@@ -1,6 +1,7 @@
 import Aggregation
 import Benchmark
 import Foundation
+import GRDB
 import PayloadDecoders
 import PlantRegistry
 import ReadingStore
@@ -89,6 +90,48 @@ let benchmarks: @Sendable () -> Void = {
                 try! aggregator.add(Reading(series: power, timestampMs: t, value: .number(12.5))) { _, _ in (nil, nil) }
             }
             blackHole(aggregator.takeDelta())
+        }
+    }
+
+    // Reading a year of daily site indicators: the totals a plant of 1,000 devices leaves in
+    // `scope_rollup` (1 site, 10 workshops, 100 lines, 8 quantities, a day row each per day;
+    // the read does not depend on the device count because totals are kept per scope).
+    let yearDB = NSTemporaryDirectory() + "zhizao-bench-year-\(UUID().uuidString).sqlite"
+    do {
+        let store = try! SQLiteStore(path: yearDB)
+        _ = store
+        let queue = try! DatabaseQueue(path: yearDB)
+        let calendar = WindowCalendar(timeZone: TimeZone(identifier: "Asia/Shanghai")!)
+        let year = calendar.dayStart(Int64(Timestamp.parseRFC3339("2025-01-01T00:00:00+08:00")!))
+        let quantities = ["consumption.electricity", "consumption.natural_gas", "consumption.water", "good", "scrap",
+                          "producing_ms", "nc_producing_ms", "consumption.steam"]
+        var scopes = ["site:s1"]
+        for w in 0..<10 {
+            scopes.append("workshop:w\(w)")
+            for l in 0..<10 { scopes.append("line:w\(w)l\(l)") }
+        }
+        try! queue.write { db in
+            let insert = try db.makeStatement(sql: "INSERT INTO scope_rollup(scope, quantity, period, start, value) VALUES (?, ?, 'day', ?, ?)")
+            var day = year
+            for d in 0..<365 {
+                for scope in scopes {
+                    for (k, q) in quantities.enumerated() {
+                        try insert.execute(arguments: [scope, q, day, Double(1000 + d * 3 + k)])
+                    }
+                }
+                day = calendar.dayStart(day + 25 * 3_600_000)
+            }
+        }
+    }
+    Benchmark("read a year of daily site indicators (365 rows of 8 totals)") { benchmark in
+        let reader = try! StoreReader(path: yearDB)
+        let site = plant.sites[0]
+        let from = Int64(Timestamp.parseRFC3339("2025-01-01T00:00:00+08:00")!)
+        let to = Int64(Timestamp.parseRFC3339("2026-01-01T00:00:00+08:00")!)
+        for _ in benchmark.scaledIterations {
+            let days = try! reader.scopeTotals(scope: "site:s1", period: "day", from: from, to: to)
+            let rows = days.map { Indicators.compute(totals: $0.totals, site: site, staticRate: 0.7) }
+            blackHole(rows)
         }
     }
 

@@ -117,8 +117,14 @@ struct IndicatorsCommand: ParsableCommand {
 
         /// Indicators of one scope over [start, end), from day (or hour) totals and the value
         /// added of the whole months the window covers.
+        var valueAddedByScope: [String: [Int64: Double]] = [:]
         func indicators(_ scope: String, _ totals: [String: Double], _ start: Int64, _ end: Int64, rate: Double?) throws -> Indicators {
-            let months = try reader.valueAdded(scope: scope, from: start, to: end)
+            if valueAddedByScope[scope] == nil {
+                // One read per scope: the months that may fall in any window asked for.
+                valueAddedByScope[scope] = try reader.valueAdded(scope: scope, from: min(fromMs, baseWindow?.0 ?? fromMs) - 32 * WindowCalendar.dayMs,
+                                                                 to: max(toMs, baseWindow?.1 ?? toMs))
+            }
+            let months = valueAddedByScope[scope]!.filter { $0.key >= start && $0.key < end }
             let covered = months.filter { plan.calendar.nextMonth($0.key) <= end }
             return Indicators.compute(totals: totals, site: site, staticRate: rate,
                                       valueAddedYuan: covered.isEmpty ? nil : covered.values.reduce(0, +))
@@ -294,11 +300,20 @@ struct Rebuild: ParsableCommand {
     }
 }
 
-/// Epoch milliseconds in a given zone, with its offset.
+/// Epoch milliseconds in a given zone, with its offset (one formatter per zone: building a
+/// `DateFormatter` costs more than formatting a year of rows).
 func localTime(_ ms: Int64, _ zone: TimeZone) -> String {
-    let f = DateFormatter()
-    f.locale = Locale(identifier: "en_US_POSIX")
-    f.timeZone = zone
-    f.dateFormat = "yyyy-MM-dd'T'HH:mmxxx"
+    let f: DateFormatter
+    if let cached = formatters[zone.identifier] {
+        f = cached
+    } else {
+        f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = zone
+        f.dateFormat = "yyyy-MM-dd'T'HH:mmxxx"
+        formatters[zone.identifier] = f
+    }
     return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
 }
+
+nonisolated(unsafe) private var formatters: [String: DateFormatter] = [:]  // CLI commands run on one thread
