@@ -59,4 +59,24 @@ public final class WindowCalendar: @unchecked Sendable {
         let d = cal.date(byAdding: .month, value: 1, to: Date(timeIntervalSince1970: Double(monthStart) / 1000))!
         return Int64(d.timeIntervalSince1970 * 1000)
     }
+
+    /// Window lengths the per-series rollups compose into.
+    public enum Every: String, Sendable, CaseIterable {
+        case minute = "1m"
+        case quarterHour = "15m"
+        case hour = "1h"
+        case day = "1d"
+        case month = "1mo"
+    }
+
+    /// The start of the `every` window holding `ms` (local hours, days and months).
+    public func windowStart(_ ms: Int64, _ every: Every) -> Int64 {
+        switch every {
+        case .minute: minuteStart(ms)
+        case .quarterHour: hourStart(ms) + Self.floor(ms - hourStart(ms), 15 * Self.minuteMs)
+        case .hour: hourStart(ms)
+        case .day: dayStart(ms)
+        case .month: monthStart(ms)
+        }
+    }
 }

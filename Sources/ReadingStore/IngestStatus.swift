@@ -1,3 +1,4 @@
+import Aggregation
 import Foundation
 import GRDB
 public import Telemetry
@@ -176,6 +177,41 @@ extension StoreReader {
         public var max: Double?
         public var last: Double?
         public var consumption: Double
+    }
+
+    /// A series' rollups composed from its minutes into `every` windows in site time
+    /// (15-minute, hour, day or month), for [from, to).
+    public func rollups(device: String, metric: String, from: Int64, to: Int64, every: WindowCalendar.Every,
+                        calendar: WindowCalendar) throws -> [MinuteRollup] {
+        var out: [MinuteRollup] = []
+        for m in try minuteRollups(device: device, metric: metric, from: from, to: to) {
+            let start = calendar.windowStart(m.minute, every)
+            if out.last?.minute == start {
+                var w = out[out.count - 1]
+                w.count += m.count
+                w.sum += m.sum
+                if let v = m.min { w.min = Swift.min(w.min ?? v, v) }
+                if let v = m.max { w.max = Swift.max(w.max ?? v, v) }
+                if m.last != nil { w.last = m.last }  // minutes come in time order
+                w.consumption += m.consumption
+                out[out.count - 1] = w
+            } else {
+                var w = m
+                w.minute = start
+                out.append(w)
+            }
+        }
+        return out
+    }
+
+    /// Time in each state per `every` window, composed from the minutes: start → state → ms.
+    public func stateWindows(device: String, metric: String, from: Int64, to: Int64, every: WindowCalendar.Every,
+                             calendar: WindowCalendar) throws -> [Int64: [String: Int64]] {
+        var out: [Int64: [String: Int64]] = [:]
+        for (minute, states) in try stateMinutes(device: device, metric: metric, from: from, to: to) {
+            out[calendar.windowStart(minute, every), default: [:]].merge(states, uniquingKeysWith: +)
+        }
+        return out
     }
 
     public func minuteRollups(device: String, metric: String, from: Int64, to: Int64) throws -> [MinuteRollup] {

@@ -99,6 +99,31 @@ struct RollupStoreTests {
             }
         }
         #expect(abs(siteKWh - expected) < 1e-6, "the site total is the main meter's (it rolled over once)")
+
+        // Minutes compose into 15-minute, hour and day windows in site time exactly as the same
+        // windows computed directly from the raw readings.
+        let calendar = AggregationPlan(plant: plant).calendar
+        for every in [WindowCalendar.Every.quarterHour, .hour, .day] {
+            var direct: [Int64: Double] = [:]
+            for (a, b) in zip(sorted, sorted.dropFirst()) {
+                if case .number(let x) = a.value, case .number(let y) = b.value {
+                    direct[calendar.windowStart(b.timestampMs, every), default: 0] += Aggregator.consumption(from: x, to: y, rollover: 999_999.9)
+                }
+            }
+            let composed = try reader.rollups(device: "pm-mach-main", metric: "energy", from: t0 - 86_400_000, to: t0 + 86_400_000,
+                                              every: every, calendar: calendar)
+            #expect(composed.count == Set(sorted.map { calendar.windowStart($0.timestampMs, every) }).count)
+            for w in composed { #expect(abs(w.consumption - (direct[w.minute] ?? 0)) < 1e-6, "\(every) \(w.minute)") }
+            let power = readings.filter { $0.series == index("cnc-101", "power") }.compactMap { r -> (Int64, Double)? in
+                if case .number(let v) = r.value { return (calendar.windowStart(r.timestampMs, every), v) } else { return nil }
+            }
+            for w in try reader.rollups(device: "cnc-101", metric: "power", from: t0 - 86_400_000, to: t0 + 86_400_000,
+                                        every: every, calendar: calendar) {
+                let values = power.filter { $0.0 == w.minute }.map(\.1)
+                #expect(w.count == values.count && w.min == values.min() && w.max == values.max())
+                #expect(abs(w.sum - values.reduce(0, +)) < 1e-9)
+            }
+        }
         #expect(abs(lineKWh - 119 * 1.5) < 1e-6, "the line total is its sub-meter's")
     }
 }
