@@ -57,7 +57,9 @@ let package = Package(
             "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore", "IngestDaemon", "MQTTClient",
             "GatewaySimulator", "Aggregation",
         ]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Telemetry", "ReadingStore", "MQTTClient", "Aggregation", "PlantRegistry"]),
+        .testTarget(name: "IntegrationTests", dependencies: [
+            "Telemetry", "ReadingStore", "MQTTClient", "Aggregation", "PlantRegistry", "GatewaySimulator",
+        ]),
     ]
 )
 

@@ -108,13 +108,7 @@ public final class Aggregator: @unchecked Sendable {
         let sp = plan.series[Int(s)]
         switch sp.kind {
         case .counter(let rollover):
-            let used = Self.consumption(from: a.value, to: b.value, rollover: rollover) * sign
-            guard used != 0, inWindow(plan.calendar.minuteStart(b.ts)) else { return }
-            let key = RollupDelta.SeriesMinute(series: s, minute: plan.calendar.minuteStart(b.ts))
-            var m = delta.minutes[key] ?? RollupDelta.MinuteStats()
-            m.consumption += used
-            delta.minutes[key] = m
-            for t in sp.targets { addScope(t.scope, t.quantity, at: b.ts, used) }
+            consume(s, sp, at: b.ts, Self.consumption(from: a.value, to: b.value, rollover: rollover) * sign)
         case .state:
             guard let state = a.state else { return }
             let end = Swift.min(b.ts, a.ts + plan.stateHoldMs)
@@ -133,16 +127,20 @@ public final class Aggregator: @unchecked Sendable {
             // Trapezoid between readings; a gap longer than the hold time is not invented data.
             let dt = b.ts - a.ts
             guard dt > 0, dt <= plan.stateHoldMs else { return }
-            let used = (a.value + b.value) / 2 * Double(dt) / 3_600_000 * sign
-            guard used != 0, inWindow(plan.calendar.minuteStart(b.ts)) else { return }
-            let key = RollupDelta.SeriesMinute(series: s, minute: plan.calendar.minuteStart(b.ts))
-            var m = delta.minutes[key] ?? RollupDelta.MinuteStats()
-            m.consumption += used
-            delta.minutes[key] = m
-            for t in sp.targets { addScope(t.scope, t.quantity, at: b.ts, used) }
+            consume(s, sp, at: b.ts, (a.value + b.value) / 2 * Double(dt) / 3_600_000 * sign)
         case .gauge:
             break
         }
+    }
+
+    /// Books consumption to the minute of `ts` and to the series' scope totals.
+    private func consume(_ s: SeriesIndex, _ sp: AggregationPlan.SeriesPlan, at ts: Int64, _ used: Double) {
+        guard used != 0, inWindow(plan.calendar.minuteStart(ts)) else { return }
+        let key = RollupDelta.SeriesMinute(series: s, minute: plan.calendar.minuteStart(ts))
+        var m = delta.minutes[key] ?? RollupDelta.MinuteStats()
+        m.consumption += used
+        delta.minutes[key] = m
+        for t in sp.targets { addScope(t.scope, t.quantity, at: ts, used) }
     }
 
     /// Adds to a scope quantity in the local hour and day holding `ts`.

@@ -1,5 +1,6 @@
 import Aggregation
 import Foundation
+import GatewaySimulator
 import PlantRegistry
 import ReadingStore
 import Telemetry
@@ -41,7 +42,7 @@ struct RollupStoreTests {
         var readings: [Reading] = []
         let t0: Int64 = 1_764_342_000_000  // 23:00 in Shanghai: the data crosses local midnight
         func index(_ d: String, _ m: String) -> SeriesIndex { SeriesIndex(plant.series.firstIndex(of: SeriesKey(device: d, metric: m))!) }
-        var rng = SystemRandomNumberGeneratorSeeded(seed: 3)
+        var rng = SeededGenerator(seed: 3)
         var energy = 999_990.0, good = 100.0
         let states = ["producing", "idle", "setup", "down"]
         for i in 0..<120 {
@@ -125,17 +126,5 @@ struct RollupStoreTests {
             }
         }
         #expect(abs(lineKWh - 119 * 1.5) < 1e-6, "the line total is its sub-meter's")
-    }
-}
-
-struct SystemRandomNumberGeneratorSeeded: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,5 +1,6 @@
 @testable import Aggregation
 import Foundation
+import GatewaySimulator
 import PlantRegistry
 import Telemetry
 import Testing
@@ -142,7 +143,7 @@ struct AggregationTests {
 
     /// Random readings of a counter (with resets and a rollover), a state and a gauge.
     func randomReadings(seed: UInt64, count: Int) -> [Reading] {
-        var rng = SystemRandomNumberGeneratorSeeded(seed: seed)
+        var rng = SeededGenerator(seed: seed)
         let e = series("cnc-1", "energy"), s = series("cnc-1", "state"), p = series("cnc-1", "power"),
             g = series("plc-1", "good"), m = series("cnc-1", "mode")
         let t0: Int64 = 1_764_000_000_000
@@ -169,7 +170,7 @@ struct AggregationTests {
     func anyArrivalOrderGivesTheSortedRollups(seed: UInt64) throws {
         let readings = randomReadings(seed: seed, count: 300)
         let sorted = try aggregate(readings.sorted { $0.timestampMs < $1.timestampMs })
-        var rng = SystemRandomNumberGeneratorSeeded(seed: seed &+ 100)
+        var rng = SeededGenerator(seed: seed &+ 100)
         var shuffled = readings + readings.filter { _ in rng.next() % 10 == 0 }  // ~10% duplicated
         shuffled.shuffle(using: &rng)
         let arrived = try aggregate(shuffled)
@@ -211,19 +212,6 @@ struct AggregationTests {
         // The DST change day (2026-03-08) is 23 hours long there.
         let d = ny.dayStart(Timestamp.parseRFC3339("2026-03-08T12:00:00-04:00")!)
         #expect(ny.dayStart(d + 86_400_000 - 3_600_000) - d == 23 * 3_600_000)
-    }
-}
-
-/// A small seeded generator for the property tests (SplitMix64).
-struct SystemRandomNumberGeneratorSeeded: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
