@@ -241,3 +241,109 @@ extension StoreReader {
         }
     }
 }
+
+extension StoreReader {
+    /// Which rows an export covers; every filter reaches SQL as a bound parameter.
+    public struct ExportFilter: Sendable {
+        public var from: Int64
+        public var to: Int64
+        /// Only these devices (nil: all).
+        public var devices: [String]?
+        public var metric: String?
+
+        public init(from: Int64, to: Int64, devices: [String]? = nil, metric: String? = nil) {
+            self.from = from
+            self.to = to
+            self.devices = devices
+            self.metric = metric
+        }
+
+        func whereClause(time: String) -> (String, StatementArguments) {
+            var sql = "\(time) >= ? AND \(time) < ?"
+            var args: StatementArguments = [from, to]
+            if let devices {
+                sql += " AND s.device IN (\(Array(repeating: "?", count: max(1, devices.count)).joined(separator: ",")))"
+                args += StatementArguments(devices.isEmpty ? [""] : devices)
+            }
+            if let metric { sql += " AND s.metric = ?"; args += [metric] }
+            return (sql, args)
+        }
+    }
+
+    /// One exported reading or rollup row.
+    public struct ExportRow: Sendable {
+        public var device: String
+        public var metric: String
+        public var ts: Int64
+        public var value: Double?
+        public var state: String?
+        public var errorCode: Int64?
+        public var seq: Int64?
+        // Rollups only.
+        public var count: Int?
+        public var min: Double?
+        public var mean: Double?
+        public var max: Double?
+        public var consumption: Double?
+        public var seconds: Double?
+    }
+
+    /// How many rows an export will write (for the progress bar).
+    public func countReadings(_ filter: ExportFilter) throws -> Int {
+        try db.read { db in
+            let (w, args) = filter.whereClause(time: "r.ts")
+            return try Int.fetchOne(db, sql: "SELECT count(*) FROM readings r JOIN series s ON s.id = r.series_id WHERE \(w)",
+                                    arguments: args) ?? 0
+        }
+    }
+
+    /// Streams readings in time order without holding them in memory.
+    public func exportReadings(_ filter: ExportFilter, _ body: (ExportRow) throws -> Void) throws {
+        try db.read { db in
+            let (w, args) = filter.whereClause(time: "r.ts")
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT s.device, s.metric, r.ts, r.value, r.state, r.error_code, r.seq
+                FROM readings r JOIN series s ON s.id = r.series_id WHERE \(w) ORDER BY r.ts, s.device, s.metric
+                """, arguments: args)
+            while let row = try rows.next() {
+                try body(ExportRow(device: row[0], metric: row[1], ts: row[2], value: row[3], state: row[4], errorCode: row[5], seq: row[6]))
+            }
+        }
+    }
+
+    public func countRollups(_ filter: ExportFilter) throws -> Int {
+        try db.read { db in
+            let (w, args) = filter.whereClause(time: "m.minute")
+            let numeric = try Int.fetchOne(db, sql: "SELECT count(*) FROM rollup_minute m JOIN series s ON s.id = m.series_id WHERE \(w)",
+                                           arguments: args) ?? 0
+            let states = try Int.fetchOne(db, sql: "SELECT count(*) FROM state_minute m JOIN series s ON s.id = m.series_id WHERE \(w) AND m.ms != 0",
+                                          arguments: args) ?? 0
+            return numeric + states
+        }
+    }
+
+    /// Streams one-minute rollups (numeric, then states) without holding them in memory.
+    public func exportRollups(_ filter: ExportFilter, _ body: (ExportRow) throws -> Void) throws {
+        try db.read { db in
+            let (w, args) = filter.whereClause(time: "m.minute")
+            let numeric = try Row.fetchCursor(db, sql: """
+                SELECT s.device, s.metric, m.minute, m.n, m.sum, m.min, m.max, m.last, m.consumption
+                FROM rollup_minute m JOIN series s ON s.id = m.series_id WHERE \(w) ORDER BY m.minute, s.device, s.metric
+                """, arguments: args)
+            while let row = try numeric.next() {
+                let n: Int = row[3]
+                let sum: Double = row[4]
+                try body(ExportRow(device: row[0], metric: row[1], ts: row[2], value: row[7], count: n, min: row[5],
+                                   mean: n > 0 ? sum / Double(n) : nil, max: row[6], consumption: row[8]))
+            }
+            let states = try Row.fetchCursor(db, sql: """
+                SELECT s.device, s.metric, m.minute, m.state, m.ms
+                FROM state_minute m JOIN series s ON s.id = m.series_id WHERE \(w) AND m.ms != 0 ORDER BY m.minute, s.device, s.metric, m.state
+                """, arguments: args)
+            while let row = try states.next() {
+                let ms: Int64 = row[4]
+                try body(ExportRow(device: row[0], metric: row[1], ts: row[2], state: row[3], seconds: Double(ms) / 1000))
+            }
+        }
+    }
+}

@@ -29,12 +29,12 @@ struct Devices: ParsableCommand {
             switch format {
             case .json:
                 try printJSON(listed)
-            case .table:
-                printTable(["device", "workshop", "line", "process", "key", "nc", "decoder", "topic", "metrics"], listed.map { d in
+            case .table, .csv:
+                printTable(["device", "workshop", "line", "process", "key", "nc", "decoder", "topic", "metrics"], format: format, listed.map { d in
                     [d.id, d.workshop ?? "-", d.line ?? "-", d.process ?? "-", d.keyProcess ? "yes" : "no", d.ncCapable ? "yes" : "no",
                      d.decoder, d.topic, d.metrics.map { m in m.unit.map { "\(m.name) [\($0)]" } ?? m.name }.joined(separator: ", ")]
                 })
-                print("\n\(listed.count) devices, \(plant.series.count) series, \(plant.gateways.count) gateways")
+                if format == .table { print("\n\(listed.count) devices, \(plant.series.count) series, \(plant.gateways.count) gateways") }
             }
         }
     }

@@ -22,14 +22,6 @@ struct IndicatorsCommand: ParsableCommand {
               zhizao indicators --scope line:line-motor --from=-2d --every shift      # per shift, with OEE
             """)
 
-    enum Every: String, ExpressibleByArgument, CaseIterable {
-        case hour = "1h"
-        case shift
-        case day = "1d"
-        case month = "1mo"
-        case all
-    }
-
     enum By: String, ExpressibleByArgument, CaseIterable {
         case workshop
         case line
@@ -41,145 +33,30 @@ struct IndicatorsCommand: ParsableCommand {
     @Option(help: "One row per workshop or line over the whole window (instead of --scope).") var by: By?
     @Option(parsing: .unconditional, help: ArgumentHelp("Window start: \(TimeArgument.help).", valueName: "T")) var from: String = "-7d"
     @Option(parsing: .unconditional, help: ArgumentHelp("Window end (exclusive).", valueName: "T")) var to: String = "now"
-    @Option(help: "1h, shift, 1d, 1mo or all (one row for the window).") var every: Every = .day
+    @Option(help: "1h, shift, 1d, 1mo or all (one row for the window).") var every: IndicatorTable.Every = .day
     @Option(parsing: .unconditional, help: ArgumentHelp("Compare with a baseline window FROM..TO (e.g. 2025-11..2025-12).", valueName: "FROM..TO"))
     var baseline: String?
     @Option(help: "table or json.") var format: OutputFormat = .table
 
-    struct Row: Encodable {
-        var scope: String
-        var start: String
-        var indicators: Indicators
-        var baseline: Indicators?
-        var changePct: [String: Double]?
-
-        enum CodingKeys: String, CodingKey {
-            case scope, start, indicators, baseline
-            case changePct = "change_pct"
-        }
-    }
 
     func run() throws {
         let plant: Plant
         do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
-        let plan = AggregationPlan(plant: plant)
-        guard let site = plant.sites.first else { throw fail("the registry has no site") }
-        guard let fromMs = TimeArgument.parse(from, calendar: plan.calendar) else {
-            throw fail("--from \(from) is not a time: use \(TimeArgument.help)", code: 2)
-        }
-        guard let toMs = TimeArgument.parse(to, calendar: plan.calendar), toMs > fromMs else {
-            throw fail("--to \(to) is not a time after --from: use \(TimeArgument.help)", code: 2)
-        }
-        var known = ["site:\(site.id)"]
-        for ws in site.workshops {
-            known.append("workshop:\(ws.id)")
-            known += ws.lines.map { "line:\($0.id)" }
-        }
+        let reader: StoreReader
+        do { reader = try StoreReader(path: store.db) } catch { throw fail("\(error)") }
+        let table = try IndicatorTable(plant: plant, reader: reader)
+        let site = table.site
+        let (fromMs, toMs) = try table.window(from: from, to: to)
         let scopes: [String]
         var every = self.every
         if let by {
-            scopes = known.filter { $0.hasPrefix(by.rawValue + ":") }
+            scopes = table.knownScopes.filter { $0.hasPrefix(by.rawValue + ":") }
             every = .all
         } else {
-            var s = scope ?? "site:\(site.id)"
-            if s == "site" { s = "site:\(site.id)" }
-            guard known.contains(s) else {
-                let near = nearest(s, in: known)
-                throw fail("unknown scope \(s)" + (near.isEmpty ? "" : "; nearest: \(near.joined(separator: ", "))")
-                           + "\nscopes: \(known.joined(separator: ", "))", code: 2)
-            }
-            scopes = [s]
+            scopes = [try table.resolve(scope: scope)]
         }
-        let reader: StoreReader
-        do { reader = try StoreReader(path: store.db) } catch { throw fail("\(error)") }
-        let shifts = ShiftCalendar(site: site, calendar: plan.calendar)
-        if every == .shift && site.shifts.isEmpty {
-            throw fail("--every shift needs a shift calendar: add `shifts:` to site \(site.id) in plant.yaml", code: 2)
-        }
-        /// OEE of a line with a planned run time per item; other scopes have none.
-        func oee(scope: String, totals: [String: Double], from: Int64, to: Int64) -> OEE? {
-            guard scope.hasPrefix("line:"), let line = site.workshops.flatMap(\.lines).first(where: { "line:\($0.id)" == scope }),
-                  let pri = line.plannedCycleSeconds else { return nil }
-            let machines = plan.machines.filter { $0.scopes.contains(scope) }.count
-            return OEE.compute(producingMs: totals[AggregationPlan.producingMs] ?? 0, machines: machines,
-                               plannedBusyMs: shifts.plannedBusyMs(from: from, to: to), priSeconds: pri,
-                               good: totals[AggregationPlan.good] ?? 0, scrap: totals[AggregationPlan.scrap] ?? 0)
-        }
-        var baseWindow: (Int64, Int64)?
-        if let baseline {
-            let parts = baseline.components(separatedBy: "..")
-            guard parts.count == 2, let bf = TimeArgument.parse(parts[0], calendar: plan.calendar),
-                  let bt = TimeArgument.parse(parts[1], calendar: plan.calendar), bt > bf else {
-                throw fail("--baseline \(baseline) is not FROM..TO with FROM before TO (each \(TimeArgument.help))", code: 2)
-            }
-            baseWindow = (bf, bt)
-        }
-
-        /// Indicators of one scope over [start, end), from day (or hour) totals and the value
-        /// added of the whole months the window covers.
-        var valueAddedByScope: [String: [Int64: Double]] = [:]
-        func indicators(_ scope: String, _ totals: [String: Double], _ start: Int64, _ end: Int64, rate: Double?) throws -> Indicators {
-            if valueAddedByScope[scope] == nil {
-                // One read per scope: the months that may fall in any window asked for.
-                valueAddedByScope[scope] = try reader.valueAdded(scope: scope, from: min(fromMs, baseWindow?.0 ?? fromMs) - 32 * WindowCalendar.dayMs,
-                                                                 to: max(toMs, baseWindow?.1 ?? toMs))
-            }
-            let months = valueAddedByScope[scope]!.filter { $0.key >= start && $0.key < end }
-            let covered = months.filter { plan.calendar.nextMonth($0.key) <= end }
-            return Indicators.compute(totals: totals, site: site, staticRate: rate,
-                                      valueAddedYuan: covered.isEmpty ? nil : covered.values.reduce(0, +))
-        }
-
-        var rows: [Row] = []
-        for s in scopes {
-            let period = every == .hour || every == .shift ? "hour" : "day"
-            var buckets: [(Int64, [String: Double])] = []
-            var shiftEnds: [Int64: (String, Int64)] = [:]
-            for (start, totals) in try reader.scopeTotals(scope: s, period: period, from: fromMs, to: toMs) {
-                let key: Int64
-                switch every {
-                case .hour, .day: key = start
-                case .month: key = plan.calendar.monthStart(start)
-                case .all: key = fromMs
-                case .shift:
-                    guard let occurrence = shifts.occurrenceStart(containing: start) else { continue }
-                    key = occurrence.start
-                    shiftEnds[key] = (occurrence.shift.name, key + Int64(occurrence.shift.lengthMinutes) * 60_000)
-                }
-                if buckets.last?.0 == key {
-                    buckets[buckets.count - 1].1.merge(totals, uniquingKeysWith: +)
-                } else {
-                    buckets.append((key, totals))
-                }
-            }
-            let rate = Indicators.staticControlRate(plant: plant, scope: s)
-            let keyMachines = plant.devices.filter { $0.keyProcess && $0.meterRole == nil && AggregationPlan.scopes(of: $0).contains(s) }.count
-            let unobserved = keyMachines - plan.machines.filter { $0.scopes.contains(s) }.count
-            var base: Indicators?
-            if let (bf, bt) = baseWindow {
-                var totals: [String: Double] = [:]
-                for (_, t) in try reader.scopeTotals(scope: s, period: "day", from: bf, to: bt) { totals.merge(t, uniquingKeysWith: +) }
-                base = try indicators(s, totals, bf, bt, rate: rate)
-            }
-            for (start, totals) in buckets {
-                let end: Int64 = switch every {
-                case .hour: start + WindowCalendar.hourMs
-                case .shift: shiftEnds[start]?.1 ?? start
-                case .day: plan.calendar.dayStart(start + 25 * WindowCalendar.hourMs)
-                case .month: plan.calendar.nextMonth(start)
-                case .all: toMs
-                }
-                var i = try indicators(s, totals, start, end, rate: rate)
-                i.oee = oee(scope: s, totals: totals, from: max(start, fromMs), to: min(end, toMs))
-                if unobserved > 0 {
-                    i.notes.append("\(unobserved) key-process machine(s) in \(s) report no machine state: the operational rate covers the others")
-                }
-                var label = localTime(start, plan.calendar.timeZone)
-                if let name = shiftEnds[start]?.0 { label += " shift \(name)" }
-                rows.append(Row(scope: s, start: label, indicators: i,
-                                baseline: base, changePct: base.map { i.changePercent(against: $0) }))
-            }
-        }
+        let baseWindow = try baseline.map { try table.baseline($0) }
+        let rows = try table.rows(scopes: scopes, from: fromMs, to: toMs, every: every, baseline: baseWindow)
         if format == .json { try printJSON(rows); return }
         if rows.isEmpty { print("no figures stored for \(scopes.joined(separator: ", ")) between \(from) and \(to)"); return }
         func f(_ v: Double?, _ digits: Int = 2) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "-" }
@@ -191,7 +68,7 @@ struct IndicatorsCommand: ParsableCommand {
         let anyOEE = rows.contains { $0.indicators.oee != nil }
         if anyOEE { header += ["availability %", "effectiveness %", "quality %", "OEE %"] }
         if baseWindow != nil { header += ["kWh/unit vs base %", "kgce/unit vs base %", "kgCO2/unit vs base %"] }
-        printTable(header, rows.map { r in
+        let cells = rows.map { r in
             let i = r.indicators
             var cells = [r.scope, r.start, f(i.electricityKWh, 1), f(i.energyKgce, 1), f(i.goodUnits, 0), f(i.kwhPerGoodUnit, 3),
                          f(i.kgcePerGoodUnit, 4), f(i.co2KgPerGoodUnit, 3), f(i.waterM3PerGoodUnit, 4),
@@ -202,7 +79,8 @@ struct IndicatorsCommand: ParsableCommand {
                 cells += [f(c["kwh_per_good_unit"], 1), f(c["kgce_per_good_unit"], 1), f(c["co2_kg_per_good_unit"], 1)]
             }
             return cells
-        })
+        }
+        printTable(header, format: format, cells)
         print("\ngrid factor \(site.gridFactor.kgCO2PerUnit) kgCO2/kWh (\(site.gridFactor.series), \(site.gridFactor.vintage)); "
               + "static = from the registry, operational = from telemetry (key processes only)")
         let notes = Set(rows.flatMap { $0.indicators.notes })
@@ -300,18 +178,19 @@ struct Rebuild: ParsableCommand {
     }
 }
 
-/// Epoch milliseconds in a given zone, with its offset (one formatter per zone: building a
-/// `DateFormatter` costs more than formatting a year of rows).
-func localTime(_ ms: Int64, _ zone: TimeZone) -> String {
+/// Epoch milliseconds in a given zone, with its offset (one formatter per zone and precision:
+/// building a `DateFormatter` costs more than formatting a year of rows).
+func localTime(_ ms: Int64, _ zone: TimeZone, precise: Bool = false) -> String {
+    let key = "\(zone.identifier)|\(precise)"
     let f: DateFormatter
-    if let cached = formatters[zone.identifier] {
+    if let cached = formatters[key] {
         f = cached
     } else {
         f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = zone
-        f.dateFormat = "yyyy-MM-dd'T'HH:mmxxx"
-        formatters[zone.identifier] = f
+        f.dateFormat = precise ? "yyyy-MM-dd'T'HH:mm:ss.SSSxxx" : "yyyy-MM-dd'T'HH:mmxxx"
+        formatters[key] = f
     }
     return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
 }

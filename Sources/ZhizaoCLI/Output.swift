@@ -1,17 +1,37 @@
+import ArgumentParser
 import Foundation
+import Glibc
 
 /// Output formats shared by the commands.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case table
+    case csv
     case json
 }
 
-import ArgumentParser
-
-/// Prints rows as an aligned table with a header rule.
-func printTable(_ header: [String], _ rows: [[String]]) {
+/// Prints rows as an aligned table with a header rule, or as CSV with a header row.
+///
+/// On a terminal narrower than the table, each row is printed as a block of `name: value`
+/// lines instead, so nothing wraps; piped output always keeps one line per row.
+func printTable(_ header: [String], format: OutputFormat = .table, _ rows: [[String]]) {
+    if format == .csv {
+        print(header.map(csvField).joined(separator: ","))
+        for row in rows { print(row.map(csvField).joined(separator: ",")) }
+        return
+    }
     var widths = header.map(\.count)
     for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
+    let total = widths.reduce(0, +) + 2 * max(0, widths.count - 1)
+    if let columns = terminalColumns(), total > columns {
+        let labelWidth = header.map(\.count).max() ?? 0
+        for (n, row) in rows.enumerated() {
+            if n > 0 { print("") }
+            for (i, cell) in row.enumerated() where i < header.count {
+                print(header[i].padding(toLength: labelWidth, withPad: " ", startingAt: 0) + "  " + cell)
+            }
+        }
+        return
+    }
     func line(_ cells: [String]) -> String {
         cells.enumerated().map { i, c in
             i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
@@ -22,6 +42,20 @@ func printTable(_ header: [String], _ rows: [[String]]) {
     for row in rows { print(line(row)) }
 }
 
+/// One CSV field, quoted when it holds a comma, quote or line break (RFC 4180).
+func csvField(_ s: String) -> String {
+    guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
+    return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}
+
+/// The terminal's width when standard output is one.
+func terminalColumns() -> Int? {
+    guard isatty(STDOUT_FILENO) == 1 else { return nil }
+    var size = winsize()
+    if ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
+    return ProcessInfo.processInfo.environment["COLUMNS"].flatMap(Int.init)
+}
+
 /// Prints a value as pretty, key-sorted JSON.
 func printJSON(_ value: some Encodable) throws {
     let encoder = JSONEncoder()
@@ -30,14 +64,8 @@ func printJSON(_ value: some Encodable) throws {
     print(String(decoding: data, as: UTF8.self))
 }
 
-/// Epoch milliseconds in the machine's local time zone with its offset.
-func localTime(_ ms: Int64) -> String {
-    let f = DateFormatter()
-    f.locale = Locale(identifier: "en_US_POSIX")
-    f.timeZone = .current
-    f.dateFormat = "yyyy-MM-dd'T'HH:mm:ss.SSSxxx"
-    return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
-}
+/// Epoch milliseconds in the machine's local time zone with its offset, to the millisecond.
+func localTime(_ ms: Int64) -> String { localTime(ms, .current, precise: true) }
 
 /// Exits with a message on stderr and a non-zero code.
 struct CommandFailure: Error, CustomStringConvertible {

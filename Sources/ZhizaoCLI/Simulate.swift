@@ -133,6 +133,9 @@ struct Simulate: ParsableCommand {
         switch format {
         case .json:
             try printJSON(report)
+        case .csv:
+            printTable(["device", "format", "messages", "readings"], format: .csv,
+                       report.devices.map { [$0.device, $0.format, String($0.messages), String($0.readings)] })
         case .table:
             printTable(["device", "format", "messages", "readings"],
                        report.devices.filter { $0.messages > 0 }.map { [$0.device, $0.format, String($0.messages), String($0.readings)] })

@@ -28,6 +28,12 @@ struct Status: ParsableCommand {
         switch format {
         case .json:
             try printJSON(status)
+        case .csv:
+            var rows = [["readings_stored", String(status.readingsStored)], ["readings_duplicate", String(status.readingsDuplicate)],
+                        ["messages_received", String(status.messagesReceived)], ["messages_quarantined", String(status.messagesQuarantined)],
+                        ["ingest_rate_per_s", String(status.ingestRatePerSecond)]]
+            for (reason, n) in status.quarantinedByReason.sorted(by: { $0.key < $1.key }) { rows.append(["quarantined.\(reason)", String(n)]) }
+            printTable(["name", "value"], format: .csv, rows)
         case .table:
             print("database              \(status.database)")
             print("readings stored       \(status.readingsStored)")

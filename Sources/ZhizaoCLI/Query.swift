@@ -1,0 +1,114 @@
+import Aggregation
+import ArgumentParser
+import Foundation
+import PlantRegistry
+import ReadingStore
+
+/// `zhizao query`: one series, per window: consumption, min/mean/max, or seconds per state.
+struct Query: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "One device metric per window: counters as consumption, gauges as min/mean/max, states as seconds per state.",
+        discussion: """
+            Windows are composed from the stored one-minute rollups, aligned to the site's time
+            zone (days and months are local calendar days and months).
+
+            Examples:
+              zhizao query --device pm-mach-main --metric energy --from yesterday --to today --every 1h
+              zhizao query --device cnc-101 --metric state --from=-24h --every 1h --format csv
+              zhizao query --device cnc-101 --metric power --from 2026-11-28 --to 2026-11-29 --every 15m --format json
+            """)
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var registry: RegistryOptions
+    @Option(help: "Device id (see `zhizao devices list`).") var device: String
+    @Option(help: "Metric name of the device.") var metric: String
+    @Option(parsing: .unconditional, help: ArgumentHelp("Window start: \(TimeArgument.help).", valueName: "T")) var from: String = "-24h"
+    @Option(parsing: .unconditional, help: ArgumentHelp("Window end (exclusive).", valueName: "T")) var to: String = "now"
+    @Option(help: "1m, 15m, 1h, 1d or 1mo.") var every: WindowCalendar.Every = .hour
+    @Option(help: "table, csv or json.") var format: OutputFormat = .table
+
+    /// One window of a series (see Schemas/query.schema.json).
+    struct Row: Encodable {
+        var start: String
+        var readings: Int?
+        var consumption: Double?
+        var min: Double?
+        var mean: Double?
+        var max: Double?
+        var last: Double?
+        var seconds: [String: Double]?
+    }
+
+    func run() throws {
+        let plant: Plant
+        do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
+        let plan = AggregationPlan(plant: plant)
+        guard let d = plant.deviceIndex(id: device) else {
+            let near = nearest(device, in: plant.devices.map(\.id))
+            throw fail("unknown device \(device)" + (near.isEmpty ? "" : "; nearest: \(near.joined(separator: ", "))"), code: 2)
+        }
+        let dev = plant.devices[d]
+        guard let m = dev.metrics.first(where: { $0.name == metric }) else {
+            throw fail("device \(device) has no metric \(metric); its metrics: \(dev.metrics.map(\.name).joined(separator: ", "))", code: 2)
+        }
+        guard let fromMs = TimeArgument.parse(from, calendar: plan.calendar) else {
+            throw fail("--from \(from) is not a time: use \(TimeArgument.help)", code: 2)
+        }
+        guard let toMs = TimeArgument.parse(to, calendar: plan.calendar), toMs > fromMs else {
+            throw fail("--to \(to) is not a time after --from: use \(TimeArgument.help)", code: 2)
+        }
+        let reader: StoreReader
+        do { reader = try StoreReader(path: store.db) } catch { throw fail("\(error)") }
+        let zone = plan.calendar.timeZone
+        let unit = m.unit.map { " \($0)" } ?? ""
+        var rows: [Row] = []
+        var header: [String]
+        switch plan.series[Int(m.series)].kind {
+        case .state:
+            let windows = try reader.stateWindows(device: device, metric: metric, from: fromMs, to: toMs, every: every, calendar: plan.calendar)
+            let states = Array(Set(windows.values.flatMap(\.keys))).sorted()
+            header = ["from (local)"] + states.map { "\($0) s" }
+            for start in windows.keys.sorted() {
+                rows.append(Row(start: localTime(start, zone), seconds: windows[start]!.mapValues { Double($0) / 1000 }))
+            }
+            if format != .json {
+                emit(header, rows.map { r in [r.start] + states.map { String(format: "%.0f", r.seconds?[$0] ?? 0) } })
+                return
+            }
+        case .counter, .integratedGauge, .gauge:
+            let counter = plan.series[Int(m.series)].kind != .gauge
+            for w in try reader.rollups(device: device, metric: metric, from: fromMs, to: toMs, every: every, calendar: plan.calendar) {
+                rows.append(Row(start: localTime(w.minute, zone), readings: w.count,
+                                consumption: counter ? w.consumption : nil, min: w.min,
+                                mean: w.count > 0 ? w.sum / Double(w.count) : nil, max: w.max, last: w.last))
+            }
+            // An integrated gauge's consumption is its unit times hours (kW → kWh, m3/h → m3).
+            let consumedUnit: String = switch (m.kind, m.unit) {
+            case (.gauge, let u?) where u.hasSuffix("/h"): " " + u.dropLast(2)
+            case (.gauge, let u?): " \(u)h"
+            default: unit
+            }
+            header = counter ? ["from (local)", "consumption\(consumedUnit)", "readings", "last\(unit)"]
+                : ["from (local)", "min\(unit)", "mean\(unit)", "max\(unit)", "last\(unit)", "readings"]
+            if format != .json {
+                func f(_ v: Double?) -> String { v.map { abs($0) >= 1000 ? String(format: "%.1f", $0) : String(format: "%.4g", $0) } ?? "-" }
+                emit(header, rows.map { r in
+                    counter ? [r.start, f(r.consumption), String(r.readings ?? 0), f(r.last)]
+                        : [r.start, f(r.min), f(r.mean), f(r.max), f(r.last), String(r.readings ?? 0)]
+                })
+                return
+            }
+        }
+        try printJSON(rows)
+    }
+
+    private func emit(_ header: [String], _ cells: [[String]]) {
+        if cells.isEmpty && format == .table {
+            print("no data for \(device)/\(metric) between \(from) and \(to)")
+            return
+        }
+        printTable(header, format: format, cells)
+    }
+}
+
+extension WindowCalendar.Every: ExpressibleByArgument {}
