@@ -2,7 +2,11 @@
 SHELL := /bin/bash
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: demo test deps build release bench clean
+.PHONY: demo test deps build release bench clean install uninstall
+
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR ?= /etc/systemd/system
 
 ## demo: install what is missing, build, and run broker + daemon + gateways, printing what was stored
 demo: deps release
@@ -28,3 +32,25 @@ bench: deps release
 
 clean:
 	rm -rf .build
+
+## install: the binary, the systemd unit, an example config and registry (kept if present), the docs
+install: release
+	install -D -m 0755 .build/release/zhizao $(DESTDIR)$(PREFIX)/bin/zhizao
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/local/|$(PREFIX)/|g' systemd/zhizao.service > $(DESTDIR)$(UNITDIR)/zhizao.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/zhizao.service
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/zhizao
+	[ -e $(DESTDIR)$(SYSCONFDIR)/zhizao/zhizao.yaml ] || install -m 0644 systemd/zhizao.yaml $(DESTDIR)$(SYSCONFDIR)/zhizao/zhizao.yaml
+	[ -e $(DESTDIR)$(SYSCONFDIR)/zhizao/devices ] || cp -r Devices $(DESTDIR)$(SYSCONFDIR)/zhizao/devices
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/zhizao/README.md
+	install -D -m 0644 systemd/mosquitto-zhizao.conf $(DESTDIR)$(PREFIX)/share/doc/zhizao/mosquitto-zhizao.conf
+	install -D -m 0644 systemd/mosquitto-gateways.conf $(DESTDIR)$(PREFIX)/share/doc/zhizao/mosquitto-gateways.conf
+	install -D -m 0644 systemd/mosquitto-zhizao.acl $(DESTDIR)$(PREFIX)/share/doc/zhizao/mosquitto-zhizao.acl
+	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then systemctl daemon-reload; fi
+	@echo "installed; next: edit $(SYSCONFDIR)/zhizao/zhizao.yaml, then systemctl enable --now zhizao"
+
+## uninstall: removes what install put in place; keeps the config in $(SYSCONFDIR)/zhizao and the data in /var/lib/zhizao
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/zhizao $(DESTDIR)$(UNITDIR)/zhizao.service
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/zhizao
+	@echo "kept $(SYSCONFDIR)/zhizao (config, registry) and /var/lib/zhizao (data)"

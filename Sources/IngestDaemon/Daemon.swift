@@ -2,14 +2,21 @@ public import Logging
 import PlantRegistry
 import ReadingStore
 import Aggregation
+import Dispatch
+import Foundation
 import MQTTClient
 import ServiceLifecycle
 import UnixSignals
 
 /// Wires `zhizao run`: registry, store, ingest loop, services and signals.
 public enum Daemon {
+    /// Signal sources live as long as the process.
+    nonisolated(unsafe) static var signalSources: [any DispatchSourceSignal] = []
+
     /// Loads what the config names and returns the service group to run; throws readable errors.
-    public static func build(config: DaemonConfig, logger: Logger) throws -> ServiceGroup {
+    /// `reloadConfig` re-reads the configuration on SIGHUP (the registry is re-read with it).
+    public static func build(config: DaemonConfig, logger: Logger,
+                             reloadConfig: (@Sendable () throws -> DaemonConfig)? = nil) throws -> ServiceGroup {
         let plant = try Plant.load(directory: config.devicesDirectory)
         let store = try SQLiteStore(path: config.databasePath, durability: config.durability)
         try store.prepareSeries(plant.series)
@@ -19,7 +26,23 @@ public enum Daemon {
             "db": "\(config.databasePath)", "registry": "\(config.devicesDirectory)",
             "client_id": "\(config.mqtt.clientID)", "protocol": "\(config.mqtt.protocolVersion.rawValue)",
         ])
-        let loop = IngestLoop(config: config, plant: plant, store: store, logger: logger)
+        var reloadSource: (@Sendable () throws -> (DaemonConfig, Plant))?
+        if let reloadConfig {
+            reloadSource = { @Sendable () throws -> (DaemonConfig, Plant) in
+                let c = try reloadConfig()
+                let p = try Plant.load(directory: c.devicesDirectory)
+                return (c, p)
+            }
+        }
+        let loop = IngestLoop(config: config, plant: plant, store: store, logger: logger,
+                              notifier: SystemdNotifier(environment: ProcessInfo.processInfo.environment),
+                              reloadSource: reloadSource)
+        // SIGHUP (systemctl reload): reload between two batches, on the ingest thread.
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangup.setEventHandler { loop.requestReload() }
+        hangup.resume()
+        signalSources.append(hangup)
         return ServiceGroup(configuration: .init(
             services: [.init(service: IngestService(loop: loop, logger: logger))],
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -74,6 +74,11 @@ public struct DaemonConfig: Sendable {
         if let v = overrides.clientID { c.mqtt.clientID = v }
         if let v = overrides.logLevel { c.logLevel = v }
 
+        // systemd's LoadCredential=mqtt-password:… puts the password where only we can read it.
+        if c.mqtt.password == nil, passwordFile == nil, let dir = environment["CREDENTIALS_DIRECTORY"],
+           FileManager.default.fileExists(atPath: dir + "/mqtt-password") {
+            passwordFile = (dir + "/mqtt-password", "the systemd credential mqtt-password")
+        }
         try c.applyBrokerURL(brokerURL.0, from: brokerURL.1)
         if let (path, origin) = passwordFile {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {

@@ -1,3 +1,4 @@
+import Aggregation
 import Foundation
 import Glibc
 import Logging
@@ -17,36 +18,54 @@ import Telemetry
 public final class IngestLoop: @unchecked Sendable {
     // @unchecked: `run()` touches the connection, store and batch from its own thread only;
     // other threads only call `requestStop()`, which sets an atomic.
-    private let config: DaemonConfig
-    private let plant: Plant
+    private var config: DaemonConfig
+    private var plant: Plant
     private let store: any TelemetryStore
     private let logger: Logger
+    private let notifier: SystemdNotifier
+    /// Loads the configuration and registry anew (SIGHUP); nil when reloading is not offered.
+    private let reloadSource: (@Sendable () throws -> (DaemonConfig, Plant))?
     private let stopRequested = Atomic<Bool>(false)
+    private let reloadRequested = Atomic<Bool>(false)
     private var totals = IngestTotals()
 
-    public init(config: DaemonConfig, plant: Plant, store: any TelemetryStore, logger: Logger) {
+    public init(config: DaemonConfig, plant: Plant, store: any TelemetryStore, logger: Logger,
+                notifier: SystemdNotifier = SystemdNotifier(environment: [:]),
+                reloadSource: (@Sendable () throws -> (DaemonConfig, Plant))? = nil) {
         self.config = config
         self.plant = plant
         self.store = store
         self.logger = logger
+        self.notifier = notifier
+        self.reloadSource = reloadSource
     }
 
     /// Asks `run()` to stop reading, commit, acknowledge, disconnect and return.
     public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
 
+    /// Asks `run()` to reload the registry and ingest settings between two batches (SIGHUP).
+    public func requestReload() { reloadRequested.store(true, ordering: .relaxed) }
+
     private var stopping: Bool { stopRequested.load(ordering: .relaxed) }
 
     /// Runs until `requestStop()`; throws only for faults that retrying cannot fix.
     public func run() throws {
-        let limits = config.ingest
-        let decoder = PayloadDecoder(plant: plant, maxPayloadBytes: limits.maxPayloadBytes,
-                                     maxFutureSkewMs: Int64(limits.maxFutureSkewSeconds) * 1000,
-                                     quarantinedPayloadBytes: limits.quarantinePayloadBytes)
+        var limits = config.ingest
+        var decoder = Self.decoder(plant, limits)
         let connection = try MQTTConnection(options: config.mqtt)
-        let filters = config.subscriptions(for: plant.gateways.map(\.topic))
+        var filters = config.subscriptions(for: plant.gateways.map(\.topic))
         connection.subscribe(to: filters, qos: 1)
         var link = LinkLog(logger: logger, broker: "\(config.mqtt.host):\(config.mqtt.port)", filters: filters)
-        connection.onEvent { link.record($0) }
+        var announcedReady = false
+        let notifier = self.notifier
+        connection.onEvent { event in
+            link.record(event)
+            if case .subscribed = event, !announcedReady {
+                announcedReady = true
+                notifier.send("READY=1\nSTATUS=subscribed to \(filters.count) topic filter(s)")
+            }
+        }
+        var heartbeat = Heartbeat(notifier: notifier)
 
         var batch = IngestBatch()
         batch.readings.reserveCapacity(limits.batchMaxReadings + 256)
@@ -55,8 +74,36 @@ public final class IngestLoop: @unchecked Sendable {
             decoder.decode(topic: message.topic, payload: message.payload, receivedAtMs: Clock.wallMs(),
                            eventTime: message.eventTime, into: &batch)
         }
-        let maxDelayNs = UInt64(limits.batchMaxDelayMs) * 1_000_000
+        var maxDelayNs = UInt64(limits.batchMaxDelayMs) * 1_000_000
         let batchIsFull = { batch.readings.count >= limits.batchMaxReadings || batch.messages >= limits.batchMaxReadings }
+
+        /// Swaps in a new registry and ingest settings between batches; a bad one is refused
+        /// and the running one kept.
+        func reload() {
+            guard let reloadSource else { return }
+            notifier.reloading()
+            do {
+                let (newConfig, newPlant) = try reloadSource()
+                try store.prepareSeries(newPlant.series)
+                store.enableAggregation(AggregationPlan(plant: newPlant))
+                if newConfig.mqtt.host != config.mqtt.host || newConfig.mqtt.port != config.mqtt.port
+                    || newConfig.mqtt.clientID != config.mqtt.clientID || newConfig.databasePath != config.databasePath {
+                    logger.warning("broker, client id or database changed in the configuration: they take effect at the next restart")
+                }
+                plant = newPlant
+                limits = newConfig.ingest
+                config.ingest = limits
+                decoder = Self.decoder(newPlant, limits)
+                maxDelayNs = UInt64(limits.batchMaxDelayMs) * 1_000_000
+                filters = newConfig.subscriptions(for: newPlant.gateways.map(\.topic))
+                connection.updateSubscriptions(to: filters)
+                logger.notice("reloaded the registry and ingest settings", metadata: [
+                    "devices": "\(newPlant.devices.count)", "series": "\(newPlant.series.count)", "filters": "\(filters.joined(separator: " "))"])
+            } catch {
+                logger.error("reload refused; keeping the running registry and settings", metadata: ["reason": "\(error)"])
+            }
+            notifier.send("READY=1\nSTATUS=\(heartbeat.status(totals))")
+        }
 
         var backoffMs = 250
         while !stopping {
@@ -98,6 +145,11 @@ public final class IngestLoop: @unchecked Sendable {
                     }
                     // Only with nothing uncommitted may queued packets (the PUBACKs) leave.
                     if batch.isEmpty && connection.wantsWrite { try connection.flushWrites() }
+                    if batch.isEmpty && reloadRequested.exchange(false, ordering: .relaxed) {
+                        reload()
+                        if connection.wantsWrite { try connection.flushWrites() }
+                    }
+                    if announcedReady { heartbeat.beat(totals) }
                     try connection.housekeeping()
                 }
             } catch {
@@ -112,6 +164,7 @@ public final class IngestLoop: @unchecked Sendable {
                 continue
             }
         }
+        notifier.send("STOPPING=1\nSTATUS=stopping: committing and acknowledging")
         if !batch.isEmpty { commit(&batch) }
         try? connection.flushWrites()
         connection.disconnect()
@@ -135,9 +188,16 @@ public final class IngestLoop: @unchecked Sendable {
                                  metadata: ["error": "\(error)", "readings": "\(batch.readings.count)"])
                 }
                 failures += 1
+                notifier.send("WATCHDOG=1\nSTATUS=commit failing for \(failures) s; not acknowledging")
                 Glibc.sleep(1)
             }
         }
+    }
+
+    static func decoder(_ plant: Plant, _ limits: IngestLimits) -> PayloadDecoder {
+        PayloadDecoder(plant: plant, maxPayloadBytes: limits.maxPayloadBytes,
+                       maxFutureSkewMs: Int64(limits.maxFutureSkewSeconds) * 1000,
+                       quarantinedPayloadBytes: limits.quarantinePayloadBytes)
     }
 
     private func sleepInterruptibly(ms: Int) {
@@ -145,7 +205,37 @@ public final class IngestLoop: @unchecked Sendable {
         while left > 0 && !stopping {
             usleep(UInt32(min(left, 100)) * 1000)
             left -= 100
+            // Reconnecting is the loop doing its work: keep the watchdog fed meanwhile.
+            if notifier.watchdogIntervalNs != nil { notifier.send("WATCHDOG=1") }
         }
+    }
+}
+
+/// WATCHDOG=1 from the loop that does the work (so a hung loop is restarted), and a STATUS
+/// line with the ingest rate every few seconds.
+struct Heartbeat {
+    let notifier: SystemdNotifier
+    var lastWatchdog: UInt64 = 0
+    var lastStatus: UInt64 = 0
+    var lastInserted = 0
+
+    mutating func beat(_ totals: IngestTotals) {
+        guard notifier.isEnabled else { return }
+        let now = Clock.monotonicNs()
+        if let interval = notifier.watchdogIntervalNs, now &- lastWatchdog >= interval {
+            lastWatchdog = now
+            notifier.send("WATCHDOG=1")
+        }
+        if now &- lastStatus >= 5_000_000_000 {
+            let rate = lastStatus == 0 ? 0 : Double(totals.inserted - lastInserted) / (Double(now &- lastStatus) / 1e9)
+            lastStatus = now
+            lastInserted = totals.inserted
+            notifier.send("STATUS=\(Int(rate)) readings/s; \(totals.inserted) stored, \(totals.quarantined) quarantined since start")
+        }
+    }
+
+    func status(_ totals: IngestTotals) -> String {
+        "\(totals.inserted) readings stored, \(totals.quarantined) quarantined since start"
     }
 }
 

@@ -136,6 +136,17 @@ public final class MQTTConnection: @unchecked Sendable {
         subscriptionQoS = Int32(qos)
     }
 
+    /// Changes the subscriptions of a live connection (after a registry reload): unsubscribes
+    /// the filters no longer wanted, subscribes the new ones; `flushWrites()` sends them.
+    public func updateSubscriptions(to filters: [String]) {
+        let removed = subscriptions.filter { !filters.contains($0) }
+        let added = filters.filter { !subscriptions.contains($0) }
+        subscriptions = filters
+        guard socketDescriptor != nil else { return }
+        for f in removed { _ = mosquitto_unsubscribe(handle, nil, f) }
+        for f in added { _ = mosquitto_subscribe(handle, nil, f, subscriptionQoS) }
+    }
+
     /// Opens the TCP (or TLS) connection and queues CONNECT; `flushWrites()` sends it.
     public func connect() throws(MQTTError) {
         var props: OpaquePointer? = nil

@@ -57,7 +57,11 @@ struct Run: AsyncParsableCommand {
         let logger = Logger(label: "zhizao")
         let group: ServiceGroup
         do {
-            group = try Daemon.build(config: resolved, logger: logger)
+            let file = config ?? env["ZHIZAO_CONFIG"]
+            let overrides = DaemonConfig.Overrides(broker: broker, database: db, devices: devices, clientID: clientID, logLevel: logLevel)
+            group = try Daemon.build(config: resolved, logger: logger) {
+                try DaemonConfig.resolve(file: file, environment: ProcessInfo.processInfo.environment, overrides: overrides)
+            }
         } catch {
             throw fail("cannot start: \(error)")
         }

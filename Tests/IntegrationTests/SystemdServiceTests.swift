@@ -1,0 +1,120 @@
+import Foundation
+import Glibc
+import ReadingStore
+import Telemetry
+import Testing
+
+/// A datagram socket standing in for systemd's notification socket.
+final class NotifySocket {
+    let path: String
+    let fd: Int32
+    private(set) var messages: [String] = []
+
+    init() throws {
+        path = try temporaryDirectory("notify") + "/notify.sock"
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in path.utf8.enumerated() { raw[i] = b } }
+        let ok = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+        }
+        guard ok else { throw TestFailure("cannot bind \(path)") }
+    }
+
+    deinit { close(fd) }
+
+    /// Collects datagrams until `condition` holds on everything received, or the time-out.
+    @discardableResult
+    func wait(timeout: Double, for condition: ([String]) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if condition(messages) { return true }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&p, 1, 50) > 0 {
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n > 0 { messages.append(String(decoding: buffer[0..<n], as: UTF8.self)) }
+            }
+        }
+        return condition(messages)
+    }
+}
+
+/// `zhizao run` under systemd's protocols: notify, watchdog, reload on SIGHUP, stop.
+@Suite("systemd service", .serialized)
+struct SystemdServiceTests {
+    @Test func notifiesReadyWatchdogReloadAndStoppingInOrder() throws {
+        let broker = try TestBroker()
+        let dir = try temporaryDirectory("systemd")
+        let devices = dir + "/devices"
+        try FileManager.default.copyItem(atPath: ZhizaoBinary.shippedDevices, toPath: devices)
+        let notify = try NotifySocket()
+        let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite", devices: devices,
+                                       environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "300000"])
+        try daemon.start()
+        #expect(notify.wait(timeout: 5) { $0.contains { $0.hasPrefix("READY=1") } })
+        #expect(notify.wait(timeout: 5) { $0.contains("WATCHDOG=1") }, "pinged within the 150 ms half-interval")
+        #expect(notify.wait(timeout: 8) { $0.contains { $0.hasPrefix("STATUS=") && $0.contains("readings/s") } })
+
+        // A valid new registry: a new gateway and device, taken without a restart.
+        try """
+            gateway: gw-new
+            decoder: native
+            topic: zz/new/#
+            devices:
+              - {id: new-1, site: sz-baoan, workshop: ws-assembly, metrics: [{name: p, kind: gauge, unit: kW, measures: other}]}
+            """.write(toFile: devices + "/gateways/new.yaml", atomically: true, encoding: .utf8)
+        kill(daemon.process!.processIdentifier, SIGHUP)
+        try waitUntil(timeout: 10, "the reload") { daemon.log.contains("reloaded the registry") }
+        #expect(notify.wait(timeout: 5) { m in
+            guard let r = m.firstIndex(where: { $0.hasPrefix("RELOADING=1") }) else { return false }
+            return m[r...].dropFirst().contains { $0.hasPrefix("READY=1") }
+        })
+        let now = Int64(Date().timeIntervalSince1970 * 1000) - 1000
+        try Publisher.publish(broker, topic: "zz/new/x", #"{"device":"new-1","ts":\#(now),"metrics":{"p":4.5}}"#)
+        try daemon.waitForReadings(1, timeout: 10)
+        #expect(try StoreReader(path: daemon.database).readings(device: "new-1").map(\.value) == [.number(4.5)])
+
+        // A broken registry: refused, logged with the reason, the running one kept.
+        try "gateway: gw-new\ndecoder: nonsense\n".write(toFile: devices + "/gateways/new.yaml", atomically: true, encoding: .utf8)
+        kill(daemon.process!.processIdentifier, SIGHUP)
+        try waitUntil(timeout: 10, "the refusal") { daemon.log.contains("reload refused") }
+        #expect(daemon.log.contains("nonsense"))
+        try Publisher.publish(broker, topic: "zz/new/x", #"{"device":"new-1","ts":\#(now + 1),"metrics":{"p":5.5}}"#)
+        try daemon.waitForReadings(2, timeout: 10)
+
+        #expect(daemon.terminate() == 0)
+        #expect(notify.wait(timeout: 3) { $0.contains { $0.hasPrefix("STOPPING=1") } })
+        let kinds = notify.messages.compactMap { $0.split(separator: "=").first.map(String.init) }
+        let ready = try #require(kinds.firstIndex(of: "READY"))
+        #expect(kinds.firstIndex(of: "WATCHDOG")! > ready, "no watchdog ping before READY")
+        #expect(kinds.firstIndex(of: "RELOADING")! > ready)
+        #expect(kinds.last == "STOPPING")
+    }
+
+    @Test func theUnitPassesSystemdAnalyze() throws {
+        let analyze = "/usr/bin/systemd-analyze"
+        guard FileManager.default.isExecutableFile(atPath: analyze) else {
+            throw TestFailure("systemd-analyze is missing: .ci/install-deps installs the systemd package")
+        }
+        let dir = try temporaryDirectory("unit")
+        let unit = URL(fileURLWithPath: ZhizaoBinary.shippedDevices).deletingLastPathComponent()
+            .appendingPathComponent("systemd/zhizao.service").path
+        // Verify against the binary where the unit expects it, faked by a copy in a private root.
+        let text = try String(contentsOfFile: unit, encoding: .utf8)
+            .replacingOccurrences(of: "/usr/local/bin/zhizao", with: try ZhizaoBinary.path)
+        try text.write(toFile: dir + "/zhizao.service", atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: analyze)
+        p.arguments = ["verify", dir + "/zhizao.service"]
+        let out = dir + "/out"
+        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(out)))
+        p.standardError = p.standardOutput
+        try p.run()
+        p.waitUntilExit()
+        let report = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(p.terminationStatus == 0, "\(report)")
+        #expect(!report.contains("Unknown key"), "\(report)")
+    }
+}
