@@ -34,9 +34,16 @@ public enum Daemon {
                 return (c, p)
             }
         }
+        var metrics: IngestMetrics?
+        if let listen = config.metricsListen {
+            let m = IngestMetrics()
+            let server = try MetricsServer(listen: listen, metrics: m, logger: logger)
+            server.start()
+            metrics = m
+        }
         let loop = IngestLoop(config: config, plant: plant, store: store, logger: logger,
                               notifier: SystemdNotifier(environment: ProcessInfo.processInfo.environment),
-                              reloadSource: reloadSource)
+                              metrics: metrics, reloadSource: reloadSource)
         // SIGHUP (systemctl reload): reload between two batches, on the ingest thread.
         signal(SIGHUP, SIG_IGN)
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())

@@ -12,11 +12,12 @@ import Yams
 /// `broker.keep_alive`, `broker.session_expiry`, `broker.receive_maximum`, `broker.shared_group`,
 /// `broker.tls.{ca_file,ca_path,cert_file,key_file,insecure}`, `store.path`, `store.durability`,
 /// `devices`, `ingest.{batch_max_readings,batch_max_delay_ms,linger_ms,max_payload_bytes,
-/// max_future_skew_s,quarantine_payload_bytes}`, `log_level`.
+/// max_future_skew_s,quarantine_payload_bytes}`, `metrics.{enabled,listen}`, `log_level`.
 ///
 /// Environment: `ZHIZAO_BROKER`, `ZHIZAO_CLIENT_ID`, `ZHIZAO_DB`, `ZHIZAO_DEVICES`,
 /// `ZHIZAO_MQTT_USERNAME`, `ZHIZAO_MQTT_PASSWORD`, `ZHIZAO_MQTT_PASSWORD_FILE`,
-/// `ZHIZAO_SHARED_GROUP`, `ZHIZAO_LOG_LEVEL`. The password never comes from argv.
+/// `ZHIZAO_SHARED_GROUP`, `ZHIZAO_LOG_LEVEL`, `ZHIZAO_METRICS_LISTEN`. The password never comes
+/// from argv; under systemd it may come from the credential `mqtt-password`.
 public struct DaemonConfig: Sendable {
     public var mqtt: MQTTOptions
     /// Optional `$share/<group>/` prefix so several daemons split one stream.
@@ -26,6 +27,8 @@ public struct DaemonConfig: Sendable {
     public var devicesDirectory: String
     public var ingest: IngestLimits
     public var logLevel: String
+    /// Where to serve Prometheus metrics (`host:port`), or nil: off.
+    public var metricsListen: String?
 
     /// Flags given on the command line (nil = not given).
     public struct Overrides: Sendable {
@@ -51,7 +54,7 @@ public struct DaemonConfig: Sendable {
                                overrides: Overrides = .init()) throws(ConfigError) -> DaemonConfig {
         var c = DaemonConfig(mqtt: MQTTOptions(clientID: "zhizao-\(hostName())"), sharedGroup: nil,
                              databasePath: "./zhizao.sqlite", durability: .normal, devicesDirectory: "./Devices",
-                             ingest: IngestLimits(), logLevel: "info")
+                             ingest: IngestLimits(), logLevel: "info", metricsListen: nil)
         var brokerURL = (defaultBroker, "the default")
         var passwordFile: (String, String)?
         if let file { try c.apply(file: file, brokerURL: &brokerURL, passwordFile: &passwordFile) }
@@ -66,6 +69,7 @@ public struct DaemonConfig: Sendable {
         if let v = environment["ZHIZAO_MQTT_PASSWORD"] { c.mqtt.password = v; passwordFile = nil }
         if let v = environment["ZHIZAO_SHARED_GROUP"] { c.sharedGroup = v.isEmpty ? nil : v }
         if let v = environment["ZHIZAO_LOG_LEVEL"] { c.logLevel = v }
+        if let v = environment["ZHIZAO_METRICS_LISTEN"] { c.metricsListen = v.isEmpty ? nil : v }
 
         // Flags override everything.
         if let v = overrides.broker { brokerURL = (v, "--broker") }
@@ -134,7 +138,11 @@ public struct DaemonConfig: Sendable {
         guard let f = YAMLFields(root, file: file, log: log, context: "the config file") else {
             throw ConfigError(log.problems.map(\.description).joined(separator: "\n"))
         }
-        f.rejectUnknownKeys(allowed: ["broker", "store", "devices", "ingest", "log_level"])
+        f.rejectUnknownKeys(allowed: ["broker", "store", "devices", "ingest", "log_level", "metrics"])
+        if let m = f.value("metrics").flatMap({ YAMLFields($0, file: file, log: log, context: "`metrics`") }) {
+            m.rejectUnknownKeys(allowed: ["enabled", "listen"])
+            if m.bool("enabled", default: m.has("listen")) { metricsListen = m.string("listen") ?? "127.0.0.1:9464" }
+        }
         if let b = f.value("broker").flatMap({ YAMLFields($0, file: file, log: log, context: "`broker`") }) {
             b.rejectUnknownKeys(allowed: ["url", "protocol", "client_id", "username", "password_file", "keep_alive",
                                           "session_expiry", "receive_maximum", "shared_group", "tls"])

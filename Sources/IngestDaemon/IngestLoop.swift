@@ -23,15 +23,18 @@ public final class IngestLoop: @unchecked Sendable {
     private let store: any TelemetryStore
     private let logger: Logger
     private let notifier: SystemdNotifier
+    private let metrics: IngestMetrics?
     /// Loads the configuration and registry anew (SIGHUP); nil when reloading is not offered.
     private let reloadSource: (@Sendable () throws -> (DaemonConfig, Plant))?
     private let stopRequested = Atomic<Bool>(false)
     private let reloadRequested = Atomic<Bool>(false)
     private var totals = IngestTotals()
+    private var quarantineLog = QuarantineLog()
 
     public init(config: DaemonConfig, plant: Plant, store: any TelemetryStore, logger: Logger,
-                notifier: SystemdNotifier = SystemdNotifier(environment: [:]),
+                notifier: SystemdNotifier = SystemdNotifier(environment: [:]), metrics: IngestMetrics? = nil,
                 reloadSource: (@Sendable () throws -> (DaemonConfig, Plant))? = nil) {
+        self.metrics = metrics
         self.config = config
         self.plant = plant
         self.store = store
@@ -58,8 +61,14 @@ public final class IngestLoop: @unchecked Sendable {
         var link = LinkLog(logger: logger, broker: "\(config.mqtt.host):\(config.mqtt.port)", filters: filters)
         var announcedReady = false
         let notifier = self.notifier
+        let metrics = self.metrics
         connection.onEvent { event in
             link.record(event)
+            switch event {
+            case .connected: metrics?.setConnected(true)
+            case .disconnected: metrics?.setConnected(false)
+            default: break
+            }
             if case .subscribed = event, !announcedReady {
                 announcedReady = true
                 notifier.send("READY=1\nSTATUS=subscribed to \(filters.count) topic filter(s)")
@@ -177,8 +186,12 @@ public final class IngestLoop: @unchecked Sendable {
         var failures = 0
         while true {
             do {
-                let outcome = try store.commit(batch, committedAtMs: Clock.wallMs())
+                let started = Clock.monotonicNs()
+                let committedAt = Clock.wallMs()
+                let outcome = try store.commit(batch, committedAtMs: committedAt)
                 totals.add(batch, outcome)
+                metrics?.record(batch, outcome, commitNs: Clock.monotonicNs() &- started, committedAtMs: committedAt)
+                if !batch.quarantined.isEmpty { quarantineLog.record(batch.quarantined, logger: logger) }
                 if failures > 0 { logger.notice("commit succeeded again", metadata: ["retries": "\(failures)"]) }
                 batch.reset()
                 return
@@ -208,6 +221,33 @@ public final class IngestLoop: @unchecked Sendable {
             // Reconnecting is the loop doing its work: keep the watchdog fed meanwhile.
             if notifier.watchdogIntervalNs != nil { notifier.send("WATCHDOG=1") }
         }
+    }
+}
+
+/// Quarantined messages in the log: each at debug level with its topic and reason, and a
+/// summary by reason at most every ten seconds at notice level, so bad input cannot flood the
+/// journal. Payloads are never logged.
+struct QuarantineLog {
+    var pending: [String: Int] = [:]
+    var lastTopic: [String: String] = [:]
+    var lastSummary: UInt64 = 0
+
+    mutating func record(_ entries: [IngestBatch.Quarantined], logger: Logger) {
+        for e in entries {
+            logger.debug("quarantined", metadata: ["topic": "\(e.topic)", "reason": "\(e.rejection.reason.rawValue)",
+                                                   "detail": "\(e.rejection.detail)"])
+            pending[e.rejection.reason.rawValue, default: 0] += 1
+            lastTopic[e.rejection.reason.rawValue] = e.topic
+        }
+        let now = Clock.monotonicNs()
+        guard now &- lastSummary >= 10_000_000_000 else { return }
+        lastSummary = now
+        for (reason, n) in pending.sorted(by: { $0.key < $1.key }) {
+            logger.notice("messages quarantined", metadata: ["reason": "\(reason)", "count": "\(n)",
+                                                             "topic": "\(lastTopic[reason] ?? "")", "hint": "zhizao quarantine"])
+        }
+        pending = [:]
+        lastTopic = [:]
     }
 }
 

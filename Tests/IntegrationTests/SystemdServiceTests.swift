@@ -118,3 +118,57 @@ struct SystemdServiceTests {
         #expect(!report.contains("Unknown key"), "\(report)")
     }
 }
+
+/// The optional Prometheus endpoint, scraped during ingest.
+@Suite("Metrics endpoint", .serialized)
+struct MetricsEndpointTests {
+    func scrape(port: Int, path: String = "/metrics") throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        let ok = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard ok else { throw TestFailure("cannot connect to the metrics port \(port)") }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        var response = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            response += buffer[0..<n]
+        }
+        return String(decoding: response, as: UTF8.self)
+    }
+
+    func value(_ text: String, _ name: String) -> Double? {
+        text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+    }
+
+    @Test func metricsMatchStatus() throws {
+        let broker = try TestBroker()
+        let dir = try temporaryDirectory("metrics")
+        let port = try freeLoopbackPort()
+        let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite",
+                                       environment: ["ZHIZAO_METRICS_LISTEN": "127.0.0.1:\(port)"])
+        try daemon.start()
+        try Publisher.stream(broker, topic: "zhizao/v1/ws-assembly/prs-401",
+                             lines: sequencedReadings(device: "prs-401", metric: "power", count: 500) + ["{not json"])
+        try daemon.waitForReadings(500)
+        try waitUntil(timeout: 10, "the malformed message counted") { try daemon.status().messagesQuarantined == 1 }
+        let text = try scrape(port: port)
+        #expect(text.hasPrefix("HTTP/1.1 200 OK"))
+        let status = try daemon.status()
+        #expect(value(text, "zhizao_readings_committed_total") == Double(status.readingsStored))
+        #expect(value(text, "zhizao_messages_received_total") == Double(status.messagesReceived))
+        #expect(text.contains("zhizao_messages_quarantined_total{reason=\"malformed\"} 1"))
+        #expect(value(text, "zhizao_broker_connected") == 1)
+        #expect(text.contains("zhizao_commit_seconds_bucket") && text.contains("zhizao_ingest_lag_seconds_count"))
+        #expect(try scrape(port: port, path: "/").hasPrefix("HTTP/1.1 404"))
+        #expect(daemon.terminate() == 0)
+    }
+}
