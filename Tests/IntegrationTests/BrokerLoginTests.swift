@@ -32,6 +32,7 @@ struct BrokerLoginTests {
         try daemon.waitForReadings(1, timeout: 20)
         #expect(try StoreReader(path: daemon.database).readings().map(\.value) == [.number(42)])
         #expect(!daemon.arguments.contains("s3cret"), "the password never travels on the command line")
+        #expect(!daemon.log.contains("s3cret"), "nor into the log")
         #expect(daemon.terminate() == 0)
     }
 
@@ -39,12 +40,13 @@ struct BrokerLoginTests {
         let broker = try brokerWithPasswords()
         let dir = try temporaryDirectory("login-bad")
         let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite",
-                                       environment: ["ZHIZAO_MQTT_USERNAME": "ingest", "ZHIZAO_MQTT_PASSWORD": "wrong"])
+                                       environment: ["ZHIZAO_MQTT_USERNAME": "ingest", "ZHIZAO_MQTT_PASSWORD": "wr0ngPa55"])
         try daemon.launch()
         try waitUntil(timeout: 15, "the refusal in the log") { daemon.log.contains("refused the connection") }
         usleep(2_000_000)
         #expect(daemon.process?.isRunning == true, "the daemon keeps retrying")
         #expect(daemon.log.components(separatedBy: "refused the connection").count - 1 == 1, "logged once, not per retry")
+        #expect(!daemon.log.contains("wr0ngPa55"), "the password is not logged")
         #expect(daemon.terminate() == 0)
     }
 }
