@@ -196,9 +196,11 @@ public final class IngestLoop: @unchecked Sendable {
                 batch.reset()
                 return
             } catch {
-                if failures == 0 {
-                    logger.error("commit failed; retrying every second without acknowledging",
-                                 metadata: ["error": "\(error)", "readings": "\(batch.readings.count)"])
+                // Say why once, then once a minute while it lasts: the broker keeps the messages.
+                if failures % 60 == 0 {
+                    logger.error(failures == 0 ? "commit failed; retrying every second without acknowledging"
+                                               : "commit still failing; still not acknowledging",
+                                 metadata: ["error": "\(error)", "readings": "\(batch.readings.count)", "seconds": "\(failures)"])
                 }
                 failures += 1
                 notifier.send("WATCHDOG=1\nSTATUS=commit failing for \(failures) s; not acknowledging")

@@ -77,5 +77,6 @@ enum NativeJSONDecoder {
         while let key = try m.nextKey(first: &firstMetric) {
             try out.emitMember(m.text(key), from: &m, device: device, ts: ts, seq: seq, noun: "metric")
         }
+        if firstMetric { out.reject(.malformed, "device \(device.id): `metrics` is empty") }
     }
 }

@@ -60,6 +60,12 @@ enum NeuronDecoder {
             let device = plant.devices[d]
             if out.rejectIfFuture(ts, device: device.id) { return }
 
+            let before = out.readings.count + out.rejections.count
+            defer {
+                if out.readings.count + out.rejections.count == before {
+                    out.reject(.malformed, "Neuron message for device \(device.id) carries no tag")
+                }
+            }
             if let valuesAt {
                 var v = JSONCursor(c.bytes); v.i = valuesAt
                 try v.expect(123, "`{`")

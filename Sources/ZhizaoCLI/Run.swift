@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Glibc
 import IngestDaemon
 import Logging
 import ServiceLifecycle
@@ -39,6 +40,8 @@ struct Run: AsyncParsableCommand {
     var logLevel: String?
 
     func run() async throws {
+        // The database and its WAL hold plant data: readable by the daemon's user only.
+        umask(0o077)
         let env = ProcessInfo.processInfo.environment
         let resolved: DaemonConfig
         do {

@@ -1,0 +1,194 @@
+import Foundation
+import GatewaySimulator
+import Glibc
+import ReadingStore
+import Telemetry
+import Testing
+
+/// Faults against real processes: nothing acknowledged is ever lost, memory stays bounded.
+@Suite("Faults", .serialized)
+struct FaultTests {
+    func expectComplete(_ daemon: DaemonProcess, device: String, count: Int) throws {
+        let rows = try StoreReader(path: daemon.database).readings(device: device, limit: count * 2)
+        let seqs = Set(rows.compactMap(\.seq))
+        #expect(rows.count == count, "\(device): \(rows.count) rows of \(count)")
+        #expect(seqs.count == count && seqs.min() == 0 && seqs.max() == Int64(count - 1))
+    }
+
+    func rssKB(_ pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        return status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+            .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? 0
+    }
+
+    @Test func twentyKillsAtRandomMomentsWithThreePublishers() throws {
+        let perPublisher = 12_000
+        let devices = ["prs-401", "rbt-411", "tst-421"]
+        let broker = try TestBroker()
+        let dir = try temporaryDirectory("kills")
+        let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite", clientID: "zhizao-it-kills")
+        try daemon.start()
+        let publishers = try devices.map {
+            try Publisher.startStream(broker, topic: "zhizao/v1/ws-assembly/\($0)", lines: sequencedReadings(device: $0, metric: "power", count: perPublisher))
+        }
+        defer { for p in publishers { stopProcess(p, signal: SIGKILL, grace: 0) } }
+        var rng = SeededGenerator(seed: 8)
+        var kills = 0
+        while kills < 20 {
+            usleep(UInt32(30_000 + rng.next() % 250_000))
+            daemon.killHard()
+            kills += 1
+            try daemon.start()
+        }
+        let midStream = publishers.contains { $0.isRunning }
+        for p in publishers { p.waitUntilExit(); #expect(p.terminationStatus == 0) }
+        try daemon.waitForSettled(Int64(perPublisher * devices.count), quiet: 8)
+        for d in devices { try expectComplete(daemon, device: d, count: perPublisher) }
+        #expect(try daemon.status().readingsStored == Int64(perPublisher * devices.count), "each reading counted once")
+        #expect(midStream || kills == 20, "killed \(kills) times")
+        #expect(daemon.terminate() == 0)
+    }
+
+    /// Runs `body` with a tmpfs of `size` mounted at a fresh folder (root only, as CI runs).
+    func withTmpfs(size: String, _ body: (String) throws -> Void) throws {
+        let dir = try temporaryDirectory("tmpfs")
+        func mount(_ args: [String]) throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/mount")
+            p.arguments = args
+            try p.run()
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else {
+                throw TestFailure("mount \(args.joined(separator: " ")) failed: this test needs root (CI and the developer machines run as root)")
+            }
+        }
+        try mount(["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", dir])
+        defer {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/umount")
+            p.arguments = ["-l", dir]
+            try? p.run()
+            p.waitUntilExit()
+        }
+        try body(dir)
+    }
+
+    func remount(_ dir: String, _ options: String) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/mount")
+        p.arguments = ["-o", "remount,\(options)", dir]
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+    }
+
+    /// Disk full, then space returns. (A read-only remount is refused by the kernel while the
+    /// daemon holds the database open for writing, so "made read-only" is covered by the
+    /// stalled-database test: the same failing-commit path.)
+    @Test func diskFullThenSpaceReturns() throws {
+        let count = 20_000
+        try withTmpfs(size: "1m") { dir in
+            let broker = try TestBroker()
+            let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite", clientID: "zhizao-it-full")
+            try daemon.start()
+            try Publisher.stream(broker, topic: "zhizao/v1/ws-assembly/prs-401",
+                                 lines: sequencedReadings(device: "prs-401", metric: "power", count: count))
+            try waitUntil(timeout: 20, "the full disk to stop commits") { daemon.log.contains("commit failed") }
+            let stuck = try daemon.status().readingsStored
+            #expect(stuck < Int64(count))
+            usleep(2_500_000)
+            #expect(daemon.log.components(separatedBy: "commit failed").count - 1 == 1, "said once, not every second")
+            #expect(daemon.process?.isRunning == true)
+
+            #expect(try daemon.status().readingsStored == stuck, "nothing commits while the disk is full")
+            try remount(dir, "size=64m")
+            try daemon.waitForSettled(Int64(count), quiet: 6)
+            try expectComplete(daemon, device: "prs-401", count: count)
+            #expect(daemon.log.contains("commit succeeded again"))
+            #expect(daemon.terminate() == 0)
+        }
+    }
+
+    @Test func aStalledDatabaseMeansBackPressureNotMemory() throws {
+        let count = 60_000
+        let broker = try TestBroker()
+        let dir = try temporaryDirectory("stall")
+        let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite", clientID: "zhizao-it-stall")
+        try daemon.start()
+        try Publisher.publish(broker, topic: "zhizao/v1/ws-assembly/prs-401", #"{"device":"prs-401","ts":1,"seq":999999,"metrics":{"power":1}}"#)
+        try daemon.waitForReadings(1)
+        let baseline = rssKB(daemon.process!.processIdentifier)
+        // Another writer holds the database for 8 s (a stalled disk, a backup): commits wait.
+        let lock = Process()
+        lock.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        lock.arguments = [daemon.database]
+        let script = dir + "/lock.sql"
+        try "BEGIN EXCLUSIVE;\nINSERT INTO ingest_counters(name, value) VALUES ('lock', 1);\n.shell sleep 8\nROLLBACK;\n"
+            .write(toFile: script, atomically: true, encoding: .utf8)
+        lock.standardInput = FileHandle(forReadingAtPath: script)
+        try lock.run()
+        usleep(300_000)
+        let publisher = try Publisher.startStream(broker, topic: "zhizao/v1/ws-assembly/rbt-411",
+                                                  lines: sequencedReadings(device: "rbt-411", metric: "power", count: count))
+        var peak = 0
+        while lock.isRunning {
+            peak = max(peak, rssKB(daemon.process!.processIdentifier))
+            usleep(100_000)
+        }
+        publisher.waitUntilExit()
+        #expect(peak < baseline + 30_000, "resident memory bounded while commits wait: \(baseline) kB → peak \(peak) kB")
+        try daemon.waitForSettled(Int64(count + 1), quiet: 6)
+        try expectComplete(daemon, device: "rbt-411", count: count)
+        #expect(daemon.terminate() == 0)
+    }
+
+    @Test func hostileNamesAndBytesTravelAsData() throws {
+        let broker = try TestBroker()
+        let dir = try temporaryDirectory("hostile")
+        let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite")
+        try daemon.start()
+        let now = Int64(Date().timeIntervalSince1970 * 1000) - 1000
+        let nasty = ["x'); DROP TABLE readings; --", "\"quoted\" \\ back", "tab\tnew\nline", String(repeating: "long", count: 3000)]
+        for (i, name) in nasty.enumerated() {
+            let escaped = name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                .replacingOccurrences(of: "\t", with: "\\t").replacingOccurrences(of: "\n", with: "\\n")
+            try Publisher.publish(broker, topic: "zhizao/v1/ws-assembly/x",
+                                  #"{"device":"\#(escaped)","ts":\#(now + Int64(i)),"metrics":{"\#(escaped)":1}}"#)
+            try Publisher.publish(broker, topic: "zhizao/v1/ws-assembly/prs-401",
+                                  #"{"device":"prs-401","ts":\#(now + Int64(i)),"metrics":{"power":1,"\#(escaped)":2}}"#)
+        }
+        // Invalid UTF-8 in a payload, sent as raw bytes.
+        let raw = dir + "/raw.bin"
+        try Data([0x7b, 0x22, 0x64, 0x65, 0x76, 0x69, 0x63, 0x65, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]).write(to: URL(fileURLWithPath: raw))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_pub")
+        p.arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-t", "zhizao/v1/ws-assembly/raw", "-f", raw]
+        try p.run()
+        p.waitUntilExit()
+        try waitUntil(timeout: 15, "9 messages counted") { try daemon.status().messagesReceived >= 9 }
+        let s = try daemon.status()
+        #expect(s.readingsStored == 4, "the good power readings beside the hostile names")
+        #expect(s.quarantinedByReason["unknown_device"] == 4 && s.quarantinedByReason["unknown_metric"] == 4)
+        #expect(s.quarantinedByReason["malformed"] == 1)
+        let q = try StoreReader(path: daemon.database).quarantine()
+        #expect(q.contains { $0.detail.contains("DROP TABLE readings") }, "stored as text, not run as SQL")
+        let cli = try ZhizaoBinary.run(["quarantine", "--db", daemon.database, "--limit", "20"])
+        #expect(cli.code == 0)
+        #expect(daemon.terminate() == 0)
+    }
+
+    @Test func theDatabaseIsNotWorldReadable() throws {
+        let broker = try TestBroker()
+        let dir = try temporaryDirectory("perms")
+        let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite")
+        try daemon.start()
+        try Publisher.publish(broker, topic: "factory/ws-machining/line-shaft/em-shaft/energy_kwh", "1")
+        try daemon.waitForReadings(1)
+        for suffix in ["", "-wal", "-shm"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: daemon.database + suffix)
+            let mode = (attributes[.posixPermissions] as? Int) ?? 0o777
+            #expect(mode & 0o077 == 0, "z.sqlite\(suffix) has mode \(String(mode, radix: 8))")
+        }
+        #expect(daemon.terminate() == 0)
+    }
+}
