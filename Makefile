@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: demo test deps build release bench clean install uninstall
+.PHONY: demo test deps build release bench clean install uninstall fuzz
 
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
@@ -16,6 +16,11 @@ demo: deps release
 test: deps
 	swift build --build-tests
 	swift test --skip-build
+
+## fuzz: the decoders' property-based fuzzer, two million mutated payloads (CI runs 100,000)
+fuzz: deps
+	swift build --build-tests
+	ZHIZAO_FUZZ_ITERATIONS=2000000 swift test --skip-build --filter DecoderFuzzTests
 
 deps:
 	@.ci/install-deps

@@ -167,7 +167,7 @@ public final class IngestLoop: @unchecked Sendable {
                 if !batch.isEmpty { commit(&batch) }
                 // A link that worked reconnects at once; one refused or dropped at login backs off.
                 let wasConnected = link.connected
-                link.lost(error)
+                if wasConnected { link.lost(error) } else { link.droppedBeforeConnack(error) }
                 backoffMs = wasConnected ? 250 : min(backoffMs * 2, 30_000)
                 sleepInterruptibly(ms: backoffMs)
                 continue
@@ -355,6 +355,13 @@ struct LinkLog {
     }
 
     mutating func connectFailed(_ error: any Error) {
+        once("unreachable", .warning, "cannot reach the broker; retrying with backoff", ["error": "\(error)"])
+    }
+
+    /// The link failed before the broker accepted it (a TLS handshake refused, the socket
+    /// closed at once): reported once, unless the broker's refusal already said why.
+    mutating func droppedBeforeConnack(_ error: any Error) {
+        guard reported.isEmpty else { return }
         once("unreachable", .warning, "cannot reach the broker; retrying with backoff", ["error": "\(error)"])
     }
 

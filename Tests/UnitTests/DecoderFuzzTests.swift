@@ -1,3 +1,4 @@
+import Foundation
 import GatewaySimulator
 import PayloadDecoders
 import PlantRegistry
@@ -48,7 +49,8 @@ struct DecoderFuzzTests {
         let plant = try Fixtures.plant()
         let decoder = PayloadDecoder(plant: plant, maxPayloadBytes: 4096)
         var rng = SeededGenerator(seed: 20261129)
-        let iterations = 100_000
+        // `make fuzz` runs longer: ZHIZAO_FUZZ_ITERATIONS=2000000.
+        let iterations = ProcessInfo.processInfo.environment["ZHIZAO_FUZZ_ITERATIONS"].flatMap(Int.init) ?? 100_000
         var stored = 0, quarantined = 0
         for i in 0..<iterations {
             let seed = Self.seeds[i % Self.seeds.count]

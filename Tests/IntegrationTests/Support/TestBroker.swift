@@ -64,7 +64,10 @@ final class TestBroker: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    var url: String { "mqtt://127.0.0.1:\(port)" }
+    /// Set when the listener speaks TLS.
+    var secure = false
+
+    var url: String { "\(secure ? "mqtts" : "mqtt")://127.0.0.1:\(port)" }
 }
 
 /// Sends `signal`, waits up to `grace` seconds, then SIGKILLs and reaps.
