@@ -37,6 +37,15 @@ struct IndicatorTable {
     let shifts: ShiftCalendar
     let knownScopes: [String]
 
+    /// Loads the registry and opens the database read-only, with readable failures.
+    static func open(registry: RegistryOptions, store: StoreOptions) throws -> IndicatorTable {
+        let plant: Plant
+        do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
+        let reader: StoreReader
+        do { reader = try StoreReader(path: store.db) } catch { throw fail("\(error)") }
+        return try IndicatorTable(plant: plant, reader: reader)
+    }
+
     init(plant: Plant, reader: StoreReader) throws {
         guard let site = plant.sites.first else { throw fail("the registry has no site") }
         self.plant = plant

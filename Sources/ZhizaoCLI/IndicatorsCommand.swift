@@ -36,15 +36,10 @@ struct IndicatorsCommand: ParsableCommand {
     @Option(help: "1h, shift, 1d, 1mo or all (one row for the window).") var every: IndicatorTable.Every = .day
     @Option(parsing: .unconditional, help: ArgumentHelp("Compare with a baseline window FROM..TO (e.g. 2025-11..2025-12).", valueName: "FROM..TO"))
     var baseline: String?
-    @Option(help: "table or json.") var format: OutputFormat = .table
-
+    @Option(help: "table, csv or json.") var format: OutputFormat = .table
 
     func run() throws {
-        let plant: Plant
-        do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
-        let reader: StoreReader
-        do { reader = try StoreReader(path: store.db) } catch { throw fail("\(error)") }
-        let table = try IndicatorTable(plant: plant, reader: reader)
+        let table = try IndicatorTable.open(registry: registry, store: store)
         let site = table.site
         let (fromMs, toMs) = try table.window(from: from, to: to)
         let scopes: [String]

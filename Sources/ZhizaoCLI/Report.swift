@@ -33,11 +33,7 @@ struct Report: ParsableCommand {
     }
 
     func run() throws {
-        let plant: Plant
-        do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
-        let reader: StoreReader
-        do { reader = try StoreReader(path: store.db) } catch { throw fail("\(error)") }
-        let table = try IndicatorTable(plant: plant, reader: reader)
+        let table = try IndicatorTable.open(registry: registry, store: store)
         let scope = try table.resolve(scope: self.scope)
         let (fromMs, toMs) = try table.window(from: from, to: to)
         let base = try baseline.map { try table.baseline($0) }

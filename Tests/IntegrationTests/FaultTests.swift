@@ -8,12 +8,6 @@ import Testing
 /// Faults against real processes: nothing acknowledged is ever lost, memory stays bounded.
 @Suite("Faults", .serialized)
 struct FaultTests {
-    func expectComplete(_ daemon: DaemonProcess, device: String, count: Int) throws {
-        let rows = try StoreReader(path: daemon.database).readings(device: device, limit: count * 2)
-        let seqs = Set(rows.compactMap(\.seq))
-        #expect(rows.count == count, "\(device): \(rows.count) rows of \(count)")
-        #expect(seqs.count == count && seqs.min() == 0 && seqs.max() == Int64(count - 1))
-    }
 
     func rssKB(_ pid: Int32) -> Int {
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
@@ -43,7 +37,7 @@ struct FaultTests {
         let midStream = publishers.contains { $0.isRunning }
         for p in publishers { p.waitUntilExit(); #expect(p.terminationStatus == 0) }
         try daemon.waitForSettled(Int64(perPublisher * devices.count), quiet: 8)
-        for d in devices { try expectComplete(daemon, device: d, count: perPublisher) }
+        for d in devices { try daemon.expectEverySequenceOnce(device: d, count: perPublisher) }
         #expect(try daemon.status().readingsStored == Int64(perPublisher * devices.count), "each reading counted once")
         #expect(midStream || kills == 20, "killed \(kills) times")
         #expect(daemon.terminate() == 0)
@@ -103,7 +97,7 @@ struct FaultTests {
             #expect(try daemon.status().readingsStored == stuck, "nothing commits while the disk is full")
             try remount(dir, "size=64m")
             try daemon.waitForSettled(Int64(count), quiet: 6)
-            try expectComplete(daemon, device: "prs-401", count: count)
+            try daemon.expectEverySequenceOnce(device: "prs-401", count: count)
             #expect(daemon.log.contains("commit succeeded again"))
             #expect(daemon.terminate() == 0)
         }
@@ -138,7 +132,7 @@ struct FaultTests {
         publisher.waitUntilExit()
         #expect(peak < baseline + 30_000, "resident memory bounded while commits wait: \(baseline) kB → peak \(peak) kB")
         try daemon.waitForSettled(Int64(count + 1), quiet: 6)
-        try expectComplete(daemon, device: "rbt-411", count: count)
+        try daemon.expectEverySequenceOnce(device: "rbt-411", count: count)
         #expect(daemon.terminate() == 0)
     }
 

@@ -131,6 +131,18 @@ final class DaemonProcess: @unchecked Sendable {
     }
 }
 
+import Testing
+
+extension DaemonProcess {
+    /// Every sequence number 0..<count of `device` stored exactly once.
+    func expectEverySequenceOnce(device: String, count: Int) throws {
+        let rows = try StoreReader(path: database).readings(device: device, limit: count * 2)
+        let seqs = Set(rows.compactMap(\.seq))
+        #expect(rows.count == count, "\(device): \(rows.count) rows of \(count)")
+        #expect(seqs.count == count && seqs.min() == 0 && seqs.max() == Int64(count - 1), "distinct sequence numbers")
+    }
+}
+
 /// Publishes with mosquitto_pub, the reference MQTT client.
 enum Publisher {
     /// Publishes one message and waits for the broker's acknowledgement.
