@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: demo test deps build release bench clean install uninstall fuzz
+.PHONY: demo test deps build release bench clean install uninstall fuzz sparkplug-proto
 
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
@@ -59,3 +59,10 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/zhizao $(DESTDIR)$(UNITDIR)/zhizao.service
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/zhizao
 	@echo "kept $(SYSCONFDIR)/zhizao (config, registry) and /var/lib/zhizao (data)"
+
+## sparkplug-proto: regenerate Sources/Sparkplug/sparkplug_b.pb.swift (needs protoc; builds swift-protobuf's plugin once)
+sparkplug-proto:
+	command -v protoc >/dev/null || sudo apt-get install -y protobuf-compiler
+	swift build -c release --package-path .build/checkouts/swift-protobuf --product protoc-gen-swift
+	protoc --plugin=protoc-gen-swift=.build/checkouts/swift-protobuf/.build/release/protoc-gen-swift \
+	  --swift_out=Sources/Sparkplug --swift_opt=Visibility=Internal --proto_path=Schemas Schemas/sparkplug_b.proto

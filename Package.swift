@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // libmosquitto, the MQTT client library; only MQTTClient imports it.
@@ -37,6 +38,9 @@ let package = Package(
             "Telemetry", "Aggregation",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        // Sparkplug B payloads (protobuf code generated from Schemas/sparkplug_b.proto, committed)
+        // and topics; the primary-host session builds on it.
+        .target(name: "Sparkplug", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // `zhizao simulate`: the example plant played through the broker by simulated gateways.
         .target(name: "GatewaySimulator", dependencies: ["MQTTClient", "PlantRegistry", "Telemetry"]),
         // The ingest loop and the `zhizao run` service.
@@ -57,7 +61,7 @@ let package = Package(
         .executableTarget(name: "zhizao", dependencies: ["ZhizaoCLI"]),
         .testTarget(name: "UnitTests", dependencies: [
             "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore", "IngestDaemon", "MQTTClient",
-            "GatewaySimulator", "Aggregation",
+            "GatewaySimulator", "Aggregation", "Sparkplug",
         ]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "Telemetry", "ReadingStore", "MQTTClient", "Aggregation", "PlantRegistry", "GatewaySimulator",
