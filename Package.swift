@@ -30,7 +30,7 @@ let package = Package(
         // The plant model and device profiles loaded and validated from `Devices/`.
         .target(name: "PlantRegistry", dependencies: ["Telemetry", "Yams"]),
         // Payload bytes + topic + profile -> readings or rejections.
-        .target(name: "PayloadDecoders", dependencies: ["Telemetry", "PlantRegistry"]),
+        .target(name: "PayloadDecoders", dependencies: ["Telemetry", "PlantRegistry", "Sparkplug"]),
         // Counter, gauge and state semantics, windows in site time, rollup changes, indicator formulas.
         .target(name: "Aggregation", dependencies: ["Telemetry", "PlantRegistry"]),
         // Durable storage of readings, rollups, quarantine and counters (SQLite through GRDB).
@@ -42,7 +42,7 @@ let package = Package(
         // and topics; the primary-host session builds on it.
         .target(name: "Sparkplug", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // `zhizao simulate`: the example plant played through the broker by simulated gateways.
-        .target(name: "GatewaySimulator", dependencies: ["MQTTClient", "PlantRegistry", "Telemetry"]),
+        .target(name: "GatewaySimulator", dependencies: ["MQTTClient", "PlantRegistry", "Telemetry", "Sparkplug"]),
         // The ingest loop and the `zhizao run` service.
         .target(name: "IngestDaemon", dependencies: [
             "MQTTClient", "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore", "Aggregation",

@@ -87,3 +87,11 @@ CREATE TABLE value_added (
     yuan   REAL NOT NULL,
     PRIMARY KEY (scope, month)
 ) WITHOUT ROWID;
+
+-- Migration "v4-device-state": online/offline of devices whose gateways report it (Sparkplug).
+CREATE TABLE device_state (
+    device      TEXT PRIMARY KEY,
+    online      INTEGER NOT NULL,             -- 1 after a birth, 0 after a death (its metrics stale)
+    changed_at  INTEGER NOT NULL,             -- ms since epoch
+    reason      TEXT NOT NULL                 -- NBIRTH, DBIRTH, NDEATH, DDEATH
+) WITHOUT ROWID;

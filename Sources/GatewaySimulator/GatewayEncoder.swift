@@ -1,4 +1,5 @@
 import Foundation
+import Sparkplug
 import PlantRegistry
 import Telemetry
 
@@ -11,12 +12,17 @@ struct OutgoingMessage: Equatable {
     var device: Int
     /// Readings the daemon will store from it (values and gateway errors).
     var readings: Int
+    /// Births: never delayed, reordered or damaged by the simulated imperfections.
+    var reliable = false
 }
 
 /// Encodes simulated values in each gateway's payload format.
 struct GatewayEncoder {
     let plant: Plant
     private var sequence: [Int: Int64] = [:]
+    /// Sparkplug: sequence numbers per edge node, and which nodes and devices have been born.
+    private var sparkplugSeq: [String: UInt64] = [:]
+    private var sparkplugBorn: Set<String> = []
 
     init(plant: Plant) { self.plant = plant }
 
@@ -63,6 +69,8 @@ struct GatewayEncoder {
                 : head + ",\"tags\":[\(tags.joined(separator: ","))]}"
             return [OutgoingMessage(topic: topic(g, filling: [n.node, n.group]), payload: Array(body.utf8),
                                     eventTime: nil, device: di, readings: count)]
+        case .sparkplug:
+            return sparkplug(device: di, d, g, values: values, atMs: t)
         case .plain:
             guard let template = g.topicTemplate else { return [] }
             var out: [OutgoingMessage] = []
@@ -79,6 +87,63 @@ struct GatewayEncoder {
                 out.append(OutgoingMessage(topic: topic, payload: Array(text.utf8), eventTime: String(t), device: di, readings: 1))
             }
             return out
+        }
+    }
+
+    /// A Sparkplug B edge node: NBIRTH (with its bdSeq) and a DBIRTH per device the first time,
+    /// then DDATA (or NDATA) by alias, one sequence number per edge node across them all.
+    mutating func sparkplug(device di: Int, _ d: Device, _ g: Gateway, values: [SimulatedValue?], atMs t: Int64) -> [OutgoingMessage] {
+        guard let address = d.sparkplug, let group = g.sparkplugGroup else { return [] }
+        var out: [OutgoingMessage] = []
+        let node = "\(group)/\(address.edgeNode)"
+        func next() -> UInt64 {
+            let s = sparkplugSeq[node, default: 0]
+            sparkplugSeq[node] = (s + 1) % 256
+            return s
+        }
+        func message(_ type: SparkplugMessageType, device: String?, _ metrics: [SparkplugMetric], readings: Int) {
+            let topic = SparkplugTopic(group: group, type: type, edgeNode: address.edgeNode, device: device).text
+            guard let bytes = try? SparkplugPayload.encode(timestamp: UInt64(t), seq: next(), metrics: metrics) else { return }
+            out.append(OutgoingMessage(topic: topic, payload: bytes, eventTime: nil, device: di, readings: readings,
+                                       reliable: type == .nbirth || type == .dbirth))
+        }
+        if !sparkplugBorn.contains(node) {
+            sparkplugBorn.insert(node)
+            sparkplugSeq[node] = 0
+            message(.nbirth, device: nil, [SparkplugMetric(name: "bdSeq", alias: nil, timestamp: UInt64(t), datatype: .int64, value: .number(0))], readings: 0)
+        }
+        var metrics: [SparkplugMetric] = []
+        let born = sparkplugBorn.contains("\(node)/\(d.id)")
+        for (k, (m, v)) in zip(d.metrics, values).enumerated() {
+            guard let v else { continue }
+            let alias = UInt64(di * 100 + k + 1)
+            metrics.append(SparkplugMetric(name: born ? nil : m.sourceName, alias: alias, timestamp: UInt64(t),
+                                           datatype: sparkplugType(v, m), value: sparkplugValue(v, m)))
+        }
+        guard !metrics.isEmpty else { return out }
+        let isDevice = address.device != nil
+        if !born {
+            sparkplugBorn.insert("\(node)/\(d.id)")
+            message(isDevice ? .dbirth : .nbirth, device: address.device, metrics, readings: metrics.count)
+        } else {
+            message(isDevice ? .ddata : .ndata, device: address.device, metrics, readings: metrics.count)
+        }
+        return out
+    }
+
+    func sparkplugValue(_ v: SimulatedValue, _ m: Metric) -> SparkplugValue {
+        let raw = json(v, metric: m)
+        if raw == "true" || raw == "false" { return .bool(raw == "true") }
+        if let n = Double(raw) { return .number(n) }
+        return .text(raw.hasPrefix("\"") ? String(raw.dropFirst().dropLast()) : raw)
+    }
+
+    func sparkplugType(_ v: SimulatedValue, _ m: Metric) -> SparkplugDataType {
+        switch sparkplugValue(v, m) {
+        case .bool: .boolean
+        case .text: .string
+        case .number(let n): n == n.rounded() && m.kind != .gauge ? .int64 : .double
+        default: .string
         }
     }
 

@@ -184,19 +184,22 @@ public final class Simulator: @unchecked Sendable {
             if options.imperfect {
                 var i = 0
                 while i + 1 < tickMessages.count {
-                    if imperfections.chance(0.005) { tickMessages.swapAt(i, i + 1); report.outOfOrder += 1; i += 1 }
+                    if !tickMessages[i].reliable && !tickMessages[i + 1].reliable && imperfections.chance(0.005) {
+                        tickMessages.swapAt(i, i + 1); report.outOfOrder += 1; i += 1
+                    }
                     i += 1
                 }
             }
             for var m in tickMessages {
-                if options.imperfect && imperfections.chance(0.003) {
+                if options.imperfect && !m.reliable && imperfections.chance(0.003) {
                     held.append((report.ticks + 2 + Int(imperfections.next() % 18), m))
                     report.late += 1
                     continue
                 }
-                if options.imperfect && imperfections.chance(0.001) {
-                    // A gateway glitch: the payload is cut short. Its readings are lost.
-                    m.payload = m.eventTime == nil ? Array(m.payload.prefix(m.payload.count / 2)) : []
+                if options.imperfect && !m.reliable && imperfections.chance(0.001) {
+                    // A gateway glitch: the payload is cut short (a Sparkplug one garbled). Its readings are lost.
+                    m.payload = m.topic.hasPrefix("spBv1.0/") ? [0xFF, 0xFF, 0xFF]
+                        : m.eventTime == nil ? Array(m.payload.prefix(m.payload.count / 2)) : []
                     m.readings = 0
                     report.malformed += 1
                 }

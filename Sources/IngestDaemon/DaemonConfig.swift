@@ -1,5 +1,6 @@
 import Foundation
 public import MQTTClient
+import PayloadDecoders
 import PlantRegistry
 public import ReadingStore
 import Yams
@@ -138,7 +139,12 @@ public struct DaemonConfig: Sendable {
         guard let f = YAMLFields(root, file: file, log: log, context: "the config file") else {
             throw ConfigError(log.problems.map(\.description).joined(separator: "\n"))
         }
-        f.rejectUnknownKeys(allowed: ["broker", "store", "devices", "ingest", "log_level", "metrics"])
+        f.rejectUnknownKeys(allowed: ["broker", "store", "devices", "ingest", "log_level", "metrics", "sparkplug"])
+        if let sp = f.value("sparkplug").flatMap({ YAMLFields($0, file: file, log: log, context: "`sparkplug`") }) {
+            sp.rejectUnknownKeys(allowed: ["host_id", "reorder_timeout_ms"])
+            if let id = sp.string("host_id") { ingest.sparkplug.hostID = id }
+            if let t = sp.double("reorder_timeout_ms") { ingest.sparkplug.reorderTimeoutMs = Int64(max(0, t)) }
+        }
         if let m = f.value("metrics").flatMap({ YAMLFields($0, file: file, log: log, context: "`metrics`") }) {
             m.rejectUnknownKeys(allowed: ["enabled", "listen"])
             if m.bool("enabled", default: m.has("listen")) { metricsListen = m.string("listen") ?? "127.0.0.1:9464" }
@@ -219,6 +225,8 @@ public struct IngestLimits: Sendable {
     public var maxPayloadBytes = 256 * 1024
     public var maxFutureSkewSeconds = 300
     public var quarantinePayloadBytes = 1024
+    /// The Sparkplug B primary host's id and sequence-gap patience.
+    public var sparkplug = SparkplugSession.Settings()
 
     public init() {}
 }

@@ -56,7 +56,7 @@ public final class IngestLoop: @unchecked Sendable {
         var limits = config.ingest
         var decoder = Self.decoder(plant, limits)
         let connection = try MQTTConnection(options: config.mqtt)
-        var filters = config.subscriptions(for: plant.gateways.map(\.topic))
+        var filters = config.subscriptions(for: plant.gateways.filter { $0.decoder != .sparkplug }.map(\.topic))
         connection.subscribe(to: filters, qos: 1)
         var link = LinkLog(logger: logger, broker: "\(config.mqtt.host):\(config.mqtt.port)", filters: filters)
         var announcedReady = false
@@ -78,11 +78,17 @@ public final class IngestLoop: @unchecked Sendable {
 
         var batch = IngestBatch()
         batch.readings.reserveCapacity(limits.batchMaxReadings + 256)
-        connection.onMessage { message in
+        let onMessage: (MQTTMessage) -> Void = { message in
             if batch.messages == 0 { batch.openedAtNs = Clock.monotonicNs() }
             decoder.decode(topic: message.topic, payload: message.payload, receivedAtMs: Clock.wallMs(),
                            eventTime: message.eventTime, into: &batch)
+            if let states = decoder.sparkplug?.takeStates(), !states.isEmpty { batch.deviceStates += states }
         }
+        connection.onMessage(onMessage)
+        // Sparkplug B gateways: Zhizao is their primary host, on a session of its own.
+        let host = try decoder.sparkplug.map { try SparkplugHostLink(options: config.mqtt, session: $0, logger: logger) }
+        host?.start(onMessage: onMessage)
+        host?.ensureConnected()
         var maxDelayNs = UInt64(limits.batchMaxDelayMs) * 1_000_000
         let batchIsFull = { batch.readings.count >= limits.batchMaxReadings || batch.messages >= limits.batchMaxReadings }
 
@@ -102,9 +108,9 @@ public final class IngestLoop: @unchecked Sendable {
                 plant = newPlant
                 limits = newConfig.ingest
                 config.ingest = limits
-                decoder = Self.decoder(newPlant, limits)
+                decoder = Self.decoder(newPlant, limits, keeping: decoder.sparkplug)
                 maxDelayNs = UInt64(limits.batchMaxDelayMs) * 1_000_000
-                filters = newConfig.subscriptions(for: newPlant.gateways.map(\.topic))
+                filters = newConfig.subscriptions(for: newPlant.gateways.filter { $0.decoder != .sparkplug }.map(\.topic))
                 connection.updateSubscriptions(to: filters)
                 logger.notice("reloaded the registry and ingest settings", metadata: [
                     "devices": "\(newPlant.devices.count)", "series": "\(newPlant.series.count)", "filters": "\(filters.joined(separator: " "))"])
@@ -136,11 +142,17 @@ public final class IngestLoop: @unchecked Sendable {
                         let age = Clock.monotonicNs() &- batch.openedAtNs
                         timeoutMs = age >= maxDelayNs ? 0 : Int32((maxDelayNs - age) / 1_000_000)
                     }
-                    var p = pollfd(fd: fd, events: events, revents: 0)
-                    let ready = poll(&p, 1, timeoutMs)
+                    var fds = [pollfd(fd: fd, events: events, revents: 0)]
+                    if let hostFD = host?.fd {
+                        fds.append(pollfd(fd: hostFD, events: Int16(POLLIN) | (batch.isEmpty && host!.wantsWrite ? Int16(POLLOUT) : 0), revents: 0))
+                    }
+                    let ready = poll(&fds, nfds_t(fds.count), timeoutMs)
                     var drained = true
-                    if ready > 0 && p.revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
+                    if ready > 0 && fds[0].revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
                         drained = try connection.readAvailable(shouldStop: batchIsFull) == .drained
+                    }
+                    if ready > 0, fds.count > 1, fds[1].revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
+                        host?.read(shouldStop: batchIsFull)
                     }
                     if !batch.isEmpty {
                         let aged = Clock.monotonicNs() &- batch.openedAtNs >= maxDelayNs
@@ -154,12 +166,14 @@ public final class IngestLoop: @unchecked Sendable {
                     }
                     // Only with nothing uncommitted may queued packets (the PUBACKs) leave.
                     if batch.isEmpty && connection.wantsWrite { try connection.flushWrites() }
+                    if batch.isEmpty { host?.flush() }
                     if batch.isEmpty && reloadRequested.exchange(false, ordering: .relaxed) {
                         reload()
                         if connection.wantsWrite { try connection.flushWrites() }
                     }
                     if announcedReady { heartbeat.beat(totals) }
                     try connection.housekeeping()
+                    if batch.isEmpty { host?.housekeeping() }
                 }
             } catch {
                 // The messages of an uncommitted batch were never acknowledged; store them anyway
@@ -176,6 +190,8 @@ public final class IngestLoop: @unchecked Sendable {
         notifier.send("STOPPING=1\nSTATUS=stopping: committing and acknowledging")
         if !batch.isEmpty { commit(&batch) }
         try? connection.flushWrites()
+        host?.flush()
+        host?.stop()
         connection.disconnect()
         logger.info("ingest stopped", metadata: totals.metadata())
     }
@@ -209,10 +225,11 @@ public final class IngestLoop: @unchecked Sendable {
         }
     }
 
-    static func decoder(_ plant: Plant, _ limits: IngestLimits) -> PayloadDecoder {
+    static func decoder(_ plant: Plant, _ limits: IngestLimits, keeping session: SparkplugSession? = nil) -> PayloadDecoder {
         PayloadDecoder(plant: plant, maxPayloadBytes: limits.maxPayloadBytes,
                        maxFutureSkewMs: Int64(limits.maxFutureSkewSeconds) * 1000,
-                       quarantinedPayloadBytes: limits.quarantinePayloadBytes)
+                       quarantinedPayloadBytes: limits.quarantinePayloadBytes,
+                       sparkplug: limits.sparkplug, keeping: session)
     }
 
     private func sleepInterruptibly(ms: Int) {

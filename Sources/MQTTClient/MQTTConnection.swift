@@ -147,6 +147,14 @@ public final class MQTTConnection: @unchecked Sendable {
         for f in added { _ = mosquitto_subscribe(handle, nil, f, subscriptionQoS) }
     }
 
+    /// The message the broker publishes for us if we vanish (set before `connect()`).
+    public func setWill(topic: String, payload: [UInt8], qos: Int, retain: Bool) throws(MQTTError) {
+        let rc = payload.withUnsafeBytes { p in
+            mosquitto_will_set_v5(handle, topic, Int32(p.count), p.baseAddress, Int32(qos), retain, nil)
+        }
+        try MQTTError.check(rc, "setting the will on \(topic)")
+    }
+
     /// Opens the TCP (or TLS) connection and queues CONNECT; `flushWrites()` sends it.
     public func connect() throws(MQTTError) {
         var props: OpaquePointer? = nil

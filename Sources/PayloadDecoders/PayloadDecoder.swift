@@ -14,10 +14,21 @@ public struct PayloadDecoder: Sendable {
     public var maxFutureSkewMs: Int64
     /// How much of a rejected payload the quarantine keeps.
     public var quarantinedPayloadBytes: Int
+    /// The Sparkplug B host state, when the registry has Sparkplug gateways.
+    public let sparkplug: SparkplugSession?
 
     public init(plant: Plant, maxPayloadBytes: Int = 256 * 1024, maxFutureSkewMs: Int64 = 300_000,
-                quarantinedPayloadBytes: Int = 1024) {
+                quarantinedPayloadBytes: Int = 1024, sparkplug: SparkplugSession.Settings = .init(),
+                keeping session: SparkplugSession? = nil) {
         self.plant = plant
+        if plant.gateways.contains(where: { $0.decoder == .sparkplug }) {
+            // A reload keeps the host's session (births, aliases, sequence numbers) with the new registry.
+            let s = session ?? SparkplugSession(plant: plant, settings: sparkplug)
+            s.plant = plant
+            self.sparkplug = s
+        } else {
+            self.sparkplug = nil
+        }
         self.maxPayloadBytes = maxPayloadBytes
         self.maxFutureSkewMs = maxFutureSkewMs
         self.quarantinedPayloadBytes = quarantinedPayloadBytes
@@ -28,6 +39,13 @@ public struct PayloadDecoder: Sendable {
     /// payloads that carry none (plain values), in epoch milliseconds or RFC 3339.
     public func decode(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, receivedAtMs: Int64,
                        eventTime: String? = nil, into batch: inout IngestBatch) {
+        // The Sparkplug host's own STATE (its retained echo, or a will) is control traffic, not
+        // a gateway's message: handled, not counted.
+        if let sparkplug, topic.count == sparkplug.stateTopicBytes.count, topic.elementsEqual(sparkplug.stateTopicBytes) {
+            var out = DecodeOutput(readings: [], nowMs: receivedAtMs, maxFutureSkewMs: maxFutureSkewMs)
+            sparkplug.handle(sparkplug.stateTopic, payload, gateway: nil, into: &out)
+            return
+        }
         batch.messages += 1
         var out = DecodeOutput(readings: batch.readings, nowMs: receivedAtMs, maxFutureSkewMs: maxFutureSkewMs)
         out.eventTime = eventTime
@@ -53,6 +71,8 @@ public struct PayloadDecoder: Sendable {
         case .native: NativeJSONDecoder.decode(payload, plant: plant, into: &out)
         case .neuron: NeuronDecoder.decode(payload, gateway: gateway, plant: plant, into: &out)
         case .plain: PlainValueDecoder.decode(payload, topic: topic, gateway: gateway, plant: plant, into: &out)
+        case .sparkplug:
+            if let sparkplug { sparkplug.handle(String(decoding: topic, as: UTF8.self), payload, gateway: gateway, into: &out) }
         }
     }
 

@@ -222,11 +222,22 @@ struct PlantBuilder {
     }
 
     mutating func readGatewayFile(_ f: YAMLFields) {
-        f.rejectUnknownKeys(allowed: ["gateway", "decoder", "topic", "topic_template", "devices"])
+        f.rejectUnknownKeys(allowed: ["gateway", "decoder", "topic", "topic_template", "group_id", "devices"])
         let gid = f.identifier("gateway", required: true) ?? "?"
         let ctx = "gateway \(gid)"
         let decoder = f.choice("decoder", DecoderKind.self, required: true) ?? .native
-        let topic = f.string("topic", required: true, hint: "add `topic: <MQTT filter>`, e.g. `factory/#`") ?? "#"
+        var sparkplugGroup: String?
+        if decoder == .sparkplug {
+            sparkplugGroup = f.string("group_id", required: true, hint: "add `group_id: <Sparkplug group id>`")
+            if let g = sparkplugGroup, g.contains("/") || g.contains("+") || g.contains("#") {
+                log.add(f.file, f.value("group_id"), "`group_id` \"\(g)\" of \(ctx) may not contain /, + or #")
+            }
+        } else if f.has("group_id") {
+            log.add(f.file, f.keyNode("group_id"), "`group_id` only applies to `decoder: sparkplug`", hint: "remove it")
+        }
+        // A Sparkplug gateway's topic follows from its group; others name theirs.
+        let topic = sparkplugGroup.map { "spBv1.0/\($0)/#" }
+            ?? f.string("topic", required: true, hint: "add `topic: <MQTT filter>`, e.g. `factory/#`") ?? "#"
         let filter = TopicFilter(topic)
         if filter == nil {
             log.add(f.file, f.value("topic"), "`topic` \"\(topic)\" of \(ctx) is not a valid MQTT topic filter",
@@ -251,7 +262,8 @@ struct PlantBuilder {
         }
         let gIndex = gateways.count
         gateways.append(Gateway(id: gid, decoder: decoder, topic: topic, filter: filter ?? TopicFilter("#")!,
-                                topicTemplate: template, neuronDevices: [:], deviceIndices: [], file: f.file))
+                                topicTemplate: template, neuronDevices: [:], sparkplugGroup: sparkplugGroup,
+                                deviceIndices: [], file: f.file))
         for dNode in f.sequence("devices", required: true) {
             guard let d = YAMLFields(dNode, file: f.file, log: log, context: "a device of \(ctx)") else { continue }
             readDevice(d, gateway: gIndex, decoder: decoder)
@@ -259,7 +271,8 @@ struct PlantBuilder {
     }
 
     mutating func readDevice(_ d: YAMLFields, gateway gIndex: Int, decoder: DecoderKind) {
-        d.rejectUnknownKeys(allowed: ["id", "site", "workshop", "line", "process", "nc_capable", "meter_role", "neuron", "metrics"])
+        d.rejectUnknownKeys(allowed: ["id", "site", "workshop", "line", "process", "nc_capable", "meter_role", "neuron",
+                                      "sparkplug", "metrics"])
         let id = d.identifier("id", required: true) ?? "?"
         let ctx = "device \(id)"
         var neuron: NeuronGroup?
@@ -277,6 +290,22 @@ struct PlantBuilder {
         } else if decoder == .neuron {
             log.add(d.file, d.node, "\(ctx) is behind a Neuron gateway but has no `neuron:`",
                     hint: "add `neuron: {node: <south node name>, group: <group name>}`")
+        }
+        var sparkplug: SparkplugAddress?
+        if let sNode = d.value("sparkplug") {
+            if decoder != .sparkplug {
+                log.add(d.file, d.keyNode("sparkplug"), "`sparkplug` on \(ctx) only applies to gateways with `decoder: sparkplug`",
+                        hint: "remove it")
+            }
+            if let sp = YAMLFields(sNode, file: d.file, log: log, context: "`sparkplug` of \(ctx)") {
+                sp.rejectUnknownKeys(allowed: ["edge_node_id", "device_id"])
+                if let edge = sp.string("edge_node_id", required: true) {
+                    sparkplug = SparkplugAddress(edgeNode: edge, device: sp.string("device_id"))
+                }
+            }
+        } else if decoder == .sparkplug {
+            log.add(d.file, d.node, "\(ctx) is behind a Sparkplug gateway but has no `sparkplug:`",
+                    hint: "add `sparkplug: {edge_node_id: <edge node>, device_id: <device>}` (no device_id for the node's own metrics)")
         }
         var metrics: [Metric] = []
         var bySource: [String: Int] = [:]
@@ -299,7 +328,7 @@ struct PlantBuilder {
         let device = Device(id: id, site: d.identifier("site") ?? "", workshop: d.identifier("workshop"),
                             line: d.identifier("line"), process: d.identifier("process"), keyProcess: false,
                             ncCapable: d.bool("nc_capable", default: false),
-                            meterRole: d.choice("meter_role", MeterRole.self), gateway: gIndex, neuron: neuron,
+                            meterRole: d.choice("meter_role", MeterRole.self), gateway: gIndex, neuron: neuron, sparkplug: sparkplug,
                             metrics: metrics, metricBySource: bySource)
         var fields: [String: Node] = [:]
         for k in ["site", "workshop", "line", "process", "id", "meter_role"] { fields[k] = d.value(k) }
@@ -433,6 +462,14 @@ struct PlantBuilder {
                 d.metrics[mi].series = SeriesIndex(series.count)
                 series.append(SeriesKey(device: d.id, metric: d.metrics[mi].name))
                 location.append((index, mi))
+            }
+            if let sp = d.sparkplug {
+                if let other = gateways[d.gateway].sparkplugDevices[sp] {
+                    problem("id", "devices \(devices[other].id) and \(d.id) share Sparkplug edge node \(sp.edgeNode) device \(sp.device ?? "(node)")",
+                            hint: "each Sparkplug edge node or device maps to one device")
+                } else {
+                    gateways[d.gateway].sparkplugDevices[sp] = index
+                }
             }
             if let n = d.neuron {
                 if let other = gateways[d.gateway].neuronDevices[n] {

@@ -128,6 +128,18 @@ public enum DecoderKind: String, Sendable, CaseIterable {
     case native
     case neuron
     case plain
+    case sparkplug
+}
+
+/// A Sparkplug B edge node, or one of its devices (device nil: the node's own metrics).
+public struct SparkplugAddress: Sendable, Hashable {
+    public var edgeNode: String
+    public var device: String?
+
+    public init(edgeNode: String, device: String?) {
+        self.edgeNode = edgeNode
+        self.device = device
+    }
 }
 
 /// A source of payloads: one topic filter, one payload format, the devices behind it.
@@ -141,6 +153,9 @@ public struct Gateway: Sendable {
     public var topicTemplate: TopicTemplate?
     /// Neuron decoder only: (node, group) -> device index.
     public var neuronDevices: [NeuronGroup: Int]
+    /// Sparkplug decoder only: the Sparkplug group id, and (edge node, device) -> device index.
+    public var sparkplugGroup: String? = nil
+    public var sparkplugDevices: [SparkplugAddress: Int] = [:]
     public var deviceIndices: [Int]
     /// The file that declares it, for messages.
     public var file: String
@@ -191,6 +206,7 @@ public struct Device: Sendable {
     public var meterRole: MeterRole?
     public var gateway: Int
     public var neuron: NeuronGroup?
+    public var sparkplug: SparkplugAddress? = nil
     public var metrics: [Metric]
     /// Source tag (or name) -> metric index.
     var metricBySource: [String: Int]

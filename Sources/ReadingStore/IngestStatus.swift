@@ -8,14 +8,20 @@ public struct IngestStatus: Codable, Sendable {
     public struct DeviceSeen: Codable, Sendable {
         public var device: String
         /// Newest event time stored for the device (ms since epoch).
-        public var lastReadingTs: Int64
+        public var lastReadingTs: Int64?
         /// When its newest reading was committed (ms since epoch).
-        public var lastReceivedAt: Int64
+        public var lastReceivedAt: Int64?
+        /// Online or offline where the gateway says (Sparkplug); an offline device's metrics are stale.
+        public var online: Bool?
+        public var stateChangedAt: Int64?
+        public var stateReason: String?
 
         enum CodingKeys: String, CodingKey {
-            case device
+            case device, online
             case lastReadingTs = "last_reading_ts"
             case lastReceivedAt = "last_received_at"
+            case stateChangedAt = "state_changed_at"
+            case stateReason = "state_reason"
         }
     }
 
@@ -74,8 +80,15 @@ public final class StoreReader {
             let since = nowMs / 1000 - 10
             let recent = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(readings), 0) FROM ingest_seconds WHERE second >= ?",
                                             arguments: [since]) ?? 0
-            let devices = try Row.fetchAll(db, sql: "SELECT device, last_reading_ts, last_received_at FROM device_last_seen ORDER BY device")
-                .map { IngestStatus.DeviceSeen(device: $0["device"], lastReadingTs: $0["last_reading_ts"], lastReceivedAt: $0["last_received_at"]) }
+            let devices = try Row.fetchAll(db, sql: """
+                SELECT d.device, l.last_reading_ts, l.last_received_at, s.online, s.changed_at, s.reason
+                FROM (SELECT device FROM device_last_seen UNION SELECT device FROM device_state) d
+                LEFT JOIN device_last_seen l ON l.device = d.device LEFT JOIN device_state s ON s.device = d.device
+                ORDER BY d.device
+                """).map {
+                IngestStatus.DeviceSeen(device: $0["device"], lastReadingTs: $0["last_reading_ts"], lastReceivedAt: $0["last_received_at"],
+                                        online: $0["online"], stateChangedAt: $0["changed_at"], stateReason: $0["reason"])
+            }
             return IngestStatus(database: path, readingsStored: counters["readings_stored"] ?? 0,
                                 readingsDuplicate: counters["readings_duplicate"] ?? 0,
                                 messagesReceived: counters["messages_received"] ?? 0,

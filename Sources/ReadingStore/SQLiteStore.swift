@@ -115,6 +115,14 @@ public final class SQLiteStore: TelemetryStore {
             if let aggregator {
                 try Self.apply(aggregator.takeDelta(), plan: aggregator.plan, seriesIDs: seriesIDs, db: db)
             }
+            if !batch.deviceStates.isEmpty {
+                let state = try db.cachedStatement(sql: """
+                    INSERT INTO device_state(device, online, changed_at, reason) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(device) DO UPDATE SET online = excluded.online, changed_at = excluded.changed_at, reason = excluded.reason
+                    WHERE excluded.changed_at >= changed_at
+                    """)
+                for s in batch.deviceStates { try state.execute(arguments: [s.device, s.online, s.atMs, s.reason]) }
+            }
             let seen = try db.cachedStatement(sql: """
                 INSERT INTO device_last_seen(device, last_reading_ts, last_received_at) VALUES (?, ?, ?)
                 ON CONFLICT(device) DO UPDATE SET last_reading_ts = max(last_reading_ts, excluded.last_reading_ts),

@@ -13,6 +13,9 @@ enum StoreSchema {
         m.registerMigration("v3-value-added") { db in
             try db.execute(sql: v3)
         }
+        m.registerMigration("v4-device-state") { db in
+            try db.execute(sql: v4)
+        }
         return m
     }
 
@@ -106,6 +109,16 @@ enum StoreSchema {
             month  INTEGER NOT NULL,                  -- local month start, ms since epoch
             yuan   REAL NOT NULL,
             PRIMARY KEY (scope, month)
+        ) WITHOUT ROWID;
+        """
+
+    /// Online/offline of devices whose gateways say so (Sparkplug births and deaths).
+    static let v4 = """
+        CREATE TABLE device_state (
+            device      TEXT PRIMARY KEY,
+            online      INTEGER NOT NULL,             -- 1 after a birth, 0 after a death (its metrics stale)
+            changed_at  INTEGER NOT NULL,             -- ms since epoch
+            reason      TEXT NOT NULL                 -- NBIRTH, DBIRTH, NDEATH, DDEATH
         ) WITHOUT ROWID;
         """
 }

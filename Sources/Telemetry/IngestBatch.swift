@@ -22,8 +22,24 @@ public struct IngestBatch: Sendable {
         }
     }
 
+    /// A device going online or offline (Sparkplug births and deaths).
+    public struct DeviceState: Sendable, Equatable {
+        public var device: String
+        public var online: Bool
+        public var atMs: Int64
+        public var reason: String
+
+        public init(device: String, online: Bool, atMs: Int64, reason: String) {
+            self.device = device
+            self.online = online
+            self.atMs = atMs
+            self.reason = reason
+        }
+    }
+
     public var readings: [Reading] = []
     public var quarantined: [Quarantined] = []
+    public var deviceStates: [DeviceState] = []
     /// Messages received into this batch, good or bad.
     public var messages: Int = 0
     /// Monotonic time (ns) when the first message of the batch arrived.
@@ -31,11 +47,12 @@ public struct IngestBatch: Sendable {
 
     public init() {}
 
-    public var isEmpty: Bool { messages == 0 }
+    public var isEmpty: Bool { messages == 0 && deviceStates.isEmpty }
 
     public mutating func reset() {
         readings.removeAll(keepingCapacity: true)
         quarantined.removeAll(keepingCapacity: true)
+        deviceStates.removeAll(keepingCapacity: true)
         messages = 0
         openedAtNs = 0
     }

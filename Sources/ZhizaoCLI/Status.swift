@@ -48,8 +48,12 @@ struct Status: ParsableCommand {
             if status.devices.isEmpty {
                 print("no device has reported yet")
             } else {
-                printTable(["device", "last reading (local)", "last committed (local)"],
-                           status.devices.map { [$0.device, localTime($0.lastReadingTs), localTime($0.lastReceivedAt)] })
+                let anyState = status.devices.contains { $0.online != nil }
+                printTable(["device", "last reading (local)", "last committed (local)"] + (anyState ? ["state"] : []),
+                           status.devices.map { d in
+                               [d.device, d.lastReadingTs.map(localTime) ?? "-", d.lastReceivedAt.map(localTime) ?? "-"]
+                                   + (anyState ? [d.online.map { $0 ? "online" : "OFFLINE (stale, \(d.stateReason ?? ""))" } ?? "-"] : [])
+                           })
             }
         }
     }

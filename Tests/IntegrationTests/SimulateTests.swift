@@ -18,7 +18,7 @@ struct SimulateTests {
         let published = try #require(report["messages_published"] as? Int)
         let malformed = try #require(report["malformed"] as? Int)
         #expect(expected > 10_000)
-        #expect((report["messages_per_format"] as? [String: Int])?.keys.sorted() == ["native", "neuron", "plain"])
+        #expect((report["messages_per_format"] as? [String: Int])?.keys.sorted() == ["native", "neuron", "plain", "sparkplug"])
         try daemon.waitForSettled(Int64(expected))
         try waitUntil(timeout: 20, "every message counted") { try daemon.status().messagesReceived >= Int64(published) }
         let s = try daemon.status()
