@@ -73,7 +73,20 @@ struct DeviceListing: Encodable {
         var source: String?
     }
 
+    struct SparkplugListing: Encodable {
+        var groupID: String
+        var edgeNodeID: String
+        var deviceID: String?
+
+        enum CodingKeys: String, CodingKey {
+            case groupID = "group_id"
+            case edgeNodeID = "edge_node_id"
+            case deviceID = "device_id"
+        }
+    }
+
     var id: String
+    var sparkplug: SparkplugListing?
     var site: String
     var workshop: String?
     var line: String?
@@ -87,7 +100,7 @@ struct DeviceListing: Encodable {
     var metrics: [MetricListing]
 
     enum CodingKeys: String, CodingKey {
-        case id, site, workshop, line, process, gateway, decoder, topic, metrics
+        case id, site, workshop, line, process, gateway, decoder, topic, metrics, sparkplug
         case keyProcess = "key_process"
         case ncCapable = "nc_capable"
         case meterRole = "meter_role"
@@ -98,6 +111,9 @@ struct DeviceListing: Encodable {
         id = d.id; site = d.site; workshop = d.workshop; line = d.line; process = d.process
         keyProcess = d.keyProcess; ncCapable = d.ncCapable; meterRole = d.meterRole?.rawValue
         gateway = g.id; decoder = g.decoder.rawValue; topic = g.topic
+        if let sp = d.sparkplug, let group = g.sparkplugGroup {
+            sparkplug = SparkplugListing(groupID: group, edgeNodeID: sp.edgeNode, deviceID: sp.device)
+        }
         metrics = d.metrics.map {
             MetricListing(name: $0.name, kind: $0.kind.rawValue, unit: $0.unit, measures: $0.measures.rawValue,
                           carrier: $0.carrier?.rawValue, source: $0.source)
@@ -112,5 +128,6 @@ struct DeviceListing: Encodable {
         try c.encodeIfPresent(meterRole, forKey: .meterRole)
         try c.encode(gateway, forKey: .gateway); try c.encode(decoder, forKey: .decoder); try c.encode(topic, forKey: .topic)
         try c.encode(metrics, forKey: .metrics)
+        try c.encodeIfPresent(sparkplug, forKey: .sparkplug)
     }
 }
