@@ -64,7 +64,7 @@ let package = Package(
             "GatewaySimulator", "Aggregation", "Sparkplug",
         ]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "Telemetry", "ReadingStore", "MQTTClient", "Aggregation", "PlantRegistry", "GatewaySimulator",
+            "Telemetry", "ReadingStore", "MQTTClient", "Aggregation", "PlantRegistry", "GatewaySimulator", "Sparkplug",
         ]),
     ]
 )

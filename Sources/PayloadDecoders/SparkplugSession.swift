@@ -131,13 +131,13 @@ public final class SparkplugSession: @unchecked Sendable {
             node.devicesOnline = []
             node.missing = []
             node.gapSinceMs = nil
-            node.lastSeq = decoded.seq
-            node.bdSeq = decoded.metrics.first { $0.name == "bdSeq" }.flatMap { if case .number(let v) = $0.value { UInt64(v) } else { nil } }
+            node.lastSeq = decoded.seq.flatMap { $0 < 256 ? $0 : nil }
+            node.bdSeq = decoded.metrics.first { $0.name == "bdSeq" }.flatMap { if case .number(let v) = $0.value { UInt64(exactly: v) } else { nil } }
             for m in decoded.metrics { if let name = m.name, let alias = m.alias { node.aliases[alias] = (nil, name) } }
             setState(SparkplugAddress(edgeNode: topic.edgeNode, device: nil), true, "NBIRTH")
             emit(decoded, node: &node, topic: topic, gateway: gateway, device: nodeDevice, out: &out)
         case .ndeath:
-            let bd = decoded.metrics.first { $0.name == "bdSeq" }.flatMap { if case .number(let v) = $0.value { UInt64(v) } else { nil } }
+            let bd = decoded.metrics.first { $0.name == "bdSeq" }.flatMap { if case .number(let v) = $0.value { UInt64(exactly: v) } else { nil } }
             // Only the death of the current session counts: a stale will from an earlier one is ignored.
             guard node.online, bd == node.bdSeq else { return }
             node.online = false
@@ -175,7 +175,9 @@ public final class SparkplugSession: @unchecked Sendable {
 
     /// Sequence numbers run 0–255 per edge node across its node and device messages.
     func track(_ seq: UInt64?, node: inout Node, now: Int64) {
-        guard let seq, let last = node.lastSeq else { node.lastSeq = seq; return }
+        // Out of the 0–255 range is no sequence number at all (and must not loop forever below).
+        guard let seq, seq < 256 else { return }
+        guard let last = node.lastSeq, last < 256 else { node.lastSeq = seq; return }
         let expected = (last + 1) % 256
         let ahead = (seq + 256 - expected) % 256
         if seq == expected {
@@ -219,7 +221,8 @@ public final class SparkplugSession: @unchecked Sendable {
                 out.reject(.unknownMetric, "device \(device.id) has no Sparkplug metric \"\(name.prefix(64))\"")
                 continue
             }
-            let ts = Int64(m.timestamp ?? p.timestamp ?? UInt64(out.nowMs))
+            // A timestamp past Int64 (hostile or corrupt) must not trap: it is quarantined as future.
+            let ts = Int64(clamping: m.timestamp ?? p.timestamp ?? UInt64(out.nowMs))
             if out.rejectIfFuture(ts, device: device.id) { continue }
             switch m.value {
             case .number(let v): out.emit(.number(v, v == v.rounded() && abs(v) < 1e15 ? Int64(v) : nil), metric: device.metrics[mi], device: device, ts: ts, seq: nil)

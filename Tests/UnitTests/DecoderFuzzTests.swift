@@ -1,6 +1,7 @@
 import Foundation
 import GatewaySimulator
 import PayloadDecoders
+import Sparkplug
 import PlantRegistry
 import Telemetry
 import Testing
@@ -74,5 +75,43 @@ struct DecoderFuzzTests {
             if !batch.quarantined.isEmpty { quarantined += 1 }
         }
         #expect(stored > 1000 && quarantined > iterations / 2, "the mutations exercise both paths: \(stored) stored, \(quarantined) quarantined")
+    }
+}
+
+@Suite("Sparkplug fuzzing")
+struct SparkplugFuzzTests {
+    @Test func mutatedSparkplugPayloadsNeverCrashOrStoreNonFinite() throws {
+        let plant = try Plant.load(directory: try Fixtures.registry(["gateways/sp.yaml": SparkplugSessionTests.gateway]))
+        let decoder = PayloadDecoder(plant: plant, sparkplug: .init(hostID: "zz", reorderTimeoutMs: 1000, rebirthIntervalMs: 0))
+        func send(_ topic: String, _ payload: [UInt8]) -> IngestBatch {
+            var batch = IngestBatch()
+            var t = topic
+            t.withUTF8 { tb in
+                payload.withUnsafeBytes { pb in decoder.decode(topic: UnsafeRawBufferPointer(tb), payload: pb, receivedAtMs: 1_764_400_000_000, into: &batch) }
+            }
+            return batch
+        }
+        _ = send("spBv1.0/g1/NBIRTH/edge-1", try SparkplugPayload.encode(timestamp: 1, seq: 0, metrics: SparkplugSessionTests.nbirth))
+        _ = send("spBv1.0/g1/DBIRTH/edge-1/pump", try SparkplugPayload.encode(timestamp: 1, seq: 1, metrics: SparkplugSessionTests.dbirth))
+        let seeds = [
+            try SparkplugPayload.encode(timestamp: 1_764_399_000_000, seq: 2, metrics: [
+                SparkplugSessionTests.m(nil, alias: 10, .double, .number(3.5)), SparkplugSessionTests.m(nil, alias: 11, .boolean, .bool(true))]),
+            SparkplugPayloadTests.bytes,
+        ]
+        let iterations = ProcessInfo.processInfo.environment["ZHIZAO_FUZZ_ITERATIONS"].flatMap(Int.init).map { $0 / 4 } ?? 25_000
+        var rng = SeededGenerator(seed: 7)
+        let fuzzer = DecoderFuzzTests()
+        var stored = 0, quarantined = 0
+        for i in 0..<iterations {
+            let topic = ["spBv1.0/g1/DDATA/edge-1/pump", "spBv1.0/g1/NDATA/edge-1", "spBv1.0/g1/DBIRTH/edge-1/pump"][i % 3]
+            let batch = send(topic, fuzzer.mutate(seeds[i % seeds.count], &rng))
+            #expect(batch.messages == 1)
+            #expect(batch.readings.allSatisfy { r in if case .number(let v) = r.value { v.isFinite } else { true } })
+            if !batch.readings.isEmpty { stored += 1 }
+            if !batch.quarantined.isEmpty { quarantined += 1 }
+            _ = decoder.sparkplug?.takeOutbound()
+            _ = decoder.sparkplug?.takeStates()
+        }
+        #expect(stored > 100 && quarantined > 100, "both paths exercised: \(stored) stored, \(quarantined) quarantined")
     }
 }

@@ -152,4 +152,17 @@ struct SparkplugSessionTests {
         #expect(out.count == 1 && out[0].topic == "spBv1.0/STATE/zz" && out[0].retain && out[0].qos == 1)
         #expect(String(decoding: out[0].payload, as: UTF8.self).contains("\"online\":true"))
     }
+
+    /// Found by the fuzzer: a sequence number past 255 looped forever, a timestamp past
+    /// Int64 trapped. Both are now just bad input.
+    @Test func outOfRangeSequenceAndTimestampAreBadInputNotAHangOrACrash() throws {
+        let h = try Host()
+        _ = try h.send(.nbirth, seq: 0, Self.nbirth)
+        _ = try h.send(.dbirth, device: "pump", seq: 1, Self.dbirth)
+        let wild = try h.send(.ddata, device: "pump", seq: 300, [Self.m(nil, alias: 10, .double, .number(1))])
+        #expect(wild.readings.count == 1)
+        let metric = SparkplugMetric(name: nil, alias: 10, timestamp: UInt64.max, datatype: .double, value: .number(2))
+        let future = try h.send(.ddata, device: "pump", seq: 2, [metric])
+        #expect(future.readings.isEmpty && future.quarantined.map(\.rejection.reason) == [.futureTimestamp])
+    }
 }
