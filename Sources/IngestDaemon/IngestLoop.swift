@@ -121,6 +121,8 @@ public final class IngestLoop: @unchecked Sendable {
         }
 
         var backoffMs = 250
+        // The ingest socket, and the Sparkplug host's when there is one; allocated once.
+        var fds = [pollfd](repeating: pollfd(), count: 2)
         while !stopping {
             // Connect (again) with backoff, forever; each state change is logged once by LinkLog.
             do {
@@ -142,16 +144,18 @@ public final class IngestLoop: @unchecked Sendable {
                         let age = Clock.monotonicNs() &- batch.openedAtNs
                         timeoutMs = age >= maxDelayNs ? 0 : Int32((maxDelayNs - age) / 1_000_000)
                     }
-                    var fds = [pollfd(fd: fd, events: events, revents: 0)]
+                    fds[0] = pollfd(fd: fd, events: events, revents: 0)
+                    var watched = 1
                     if let hostFD = host?.fd {
-                        fds.append(pollfd(fd: hostFD, events: Int16(POLLIN) | (batch.isEmpty && host!.wantsWrite ? Int16(POLLOUT) : 0), revents: 0))
+                        fds[1] = pollfd(fd: hostFD, events: Int16(POLLIN) | (batch.isEmpty && host!.wantsWrite ? Int16(POLLOUT) : 0), revents: 0)
+                        watched = 2
                     }
-                    let ready = poll(&fds, nfds_t(fds.count), timeoutMs)
+                    let ready = poll(&fds, nfds_t(watched), timeoutMs)
                     var drained = true
                     if ready > 0 && fds[0].revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
                         drained = try connection.readAvailable(shouldStop: batchIsFull) == .drained
                     }
-                    if ready > 0, fds.count > 1, fds[1].revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
+                    if ready > 0, watched > 1, fds[1].revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
                         host?.read(shouldStop: batchIsFull)
                     }
                     if !batch.isEmpty {
