@@ -39,11 +39,11 @@ public struct PayloadDecoder: Sendable {
     /// payloads that carry none (plain values), in epoch milliseconds or RFC 3339.
     public func decode(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, receivedAtMs: Int64,
                        eventTime: String? = nil, into batch: inout IngestBatch) {
-        // The Sparkplug host's own STATE (its retained echo, or a will) is control traffic, not
-        // a gateway's message: handled, not counted.
-        if let sparkplug, topic.count == sparkplug.stateTopicBytes.count, topic.elementsEqual(sparkplug.stateTopicBytes) {
+        // Sparkplug control traffic (host STATE, NCMD/DCMD commands, our own rebirth requests
+        // echoed back) is handled, not counted as a gateway's message.
+        if let sparkplug, SparkplugSession.isControlTopic(topic) {
             var out = DecodeOutput(readings: [], nowMs: receivedAtMs, maxFutureSkewMs: maxFutureSkewMs)
-            sparkplug.handle(sparkplug.stateTopic, payload, gateway: nil, into: &out)
+            sparkplug.handle(String(decoding: topic, as: UTF8.self), payload, gateway: nil, into: &out)
             return
         }
         batch.messages += 1

@@ -58,7 +58,15 @@ public final class SparkplugSession: @unchecked Sendable {
 
     /// The host's STATE topic and payloads (Sparkplug 3.0: JSON, retained, QoS 1).
     public var stateTopic: String { "spBv1.0/STATE/\(settings.hostID)" }
-    var stateTopicBytes: [UInt8] { Array(stateTopic.utf8) }
+
+    /// `spBv1.0/STATE/…`, `spBv1.0/<group>/NCMD/…` or `…/DCMD/…`: control, not data.
+    static func isControlTopic(_ topic: UnsafeRawBufferPointer) -> Bool {
+        let prefix = Array("spBv1.0/".utf8)
+        guard topic.count > prefix.count, topic.prefix(prefix.count).elementsEqual(prefix) else { return false }
+        let levels = topic.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        if levels.count >= 2, levels[1].elementsEqual("STATE".utf8) { return true }
+        return levels.count >= 3 && (levels[2].elementsEqual("NCMD".utf8) || levels[2].elementsEqual("DCMD".utf8))
+    }
     public func statePayload(online: Bool) -> [UInt8] {
         Array("{\"online\":\(online),\"timestamp\":\(sessionTimestampMs)}".utf8)
     }

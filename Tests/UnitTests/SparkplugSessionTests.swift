@@ -148,6 +148,13 @@ struct SparkplugSessionTests {
             payload.withUnsafeBytes { p in h.decoder.decode(topic: UnsafeRawBufferPointer(t), payload: p, receivedAtMs: Self.now, into: &batch) }
         }
         #expect(batch.messages == 0, "control traffic, not a gateway message")
+        var ncmd = IngestBatch()
+        var ncmdTopic = "spBv1.0/g1/NCMD/edge-1"
+        let request = try SparkplugPayload.encode(timestamp: 1, seq: nil, metrics: [Self.m("Node Control/Rebirth", alias: nil, .boolean, .bool(true))])
+        ncmdTopic.withUTF8 { t in
+            request.withUnsafeBytes { p in h.decoder.decode(topic: UnsafeRawBufferPointer(t), payload: p, receivedAtMs: Self.now, into: &ncmd) }
+        }
+        #expect(ncmd.messages == 0 && ncmd.quarantined.isEmpty, "our own rebirth request echoed back is not counted")
         let out = h.session.takeOutbound()
         #expect(out.count == 1 && out[0].topic == "spBv1.0/STATE/zz" && out[0].retain && out[0].qos == 1)
         #expect(String(decoding: out[0].payload, as: UTF8.self).contains("\"online\":true"))
