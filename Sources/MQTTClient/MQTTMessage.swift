@@ -19,6 +19,4 @@ public struct MQTTMessage {
         self.eventTime = eventTime
     }
 
-    /// The topic as a Swift string (allocates for long topics).
-    public var topicString: String { String(decoding: topic, as: UTF8.self) }
 }

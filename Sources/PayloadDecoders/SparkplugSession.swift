@@ -59,9 +59,11 @@ public final class SparkplugSession: @unchecked Sendable {
     /// The host's STATE topic and payloads (Sparkplug 3.0: JSON, retained, QoS 1).
     public var stateTopic: String { "spBv1.0/STATE/\(settings.hostID)" }
 
+    private static let prefix = Array("spBv1.0/".utf8)
+
     /// `spBv1.0/STATE/…`, `spBv1.0/<group>/NCMD/…` or `…/DCMD/…`: control, not data.
     static func isControlTopic(_ topic: UnsafeRawBufferPointer) -> Bool {
-        let prefix = Array("spBv1.0/".utf8)
+        // Checked for every message when Sparkplug is on: most topics fail the first byte compare.
         guard topic.count > prefix.count, topic.prefix(prefix.count).elementsEqual(prefix) else { return false }
         let levels = topic.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
         if levels.count >= 2, levels[1].elementsEqual("STATE".utf8) { return true }
@@ -77,7 +79,11 @@ public final class SparkplugSession: @unchecked Sendable {
     }
 
     public func takeOutbound() -> [Outbound] { defer { outbound.removeAll() }; return outbound }
-    public func takeStates() -> [IngestBatch.DeviceState] { defer { states.removeAll() }; return states }
+    public func takeStates() -> [IngestBatch.DeviceState] {
+        guard !states.isEmpty else { return [] }  // every message asks: no copy when nothing changed
+        defer { states.removeAll() }
+        return states
+    }
 
     /// Requests rebirths for sequence gaps older than the reorder timeout.
     public func housekeeping(nowMs: Int64) {

@@ -422,7 +422,6 @@ struct PlantBuilder {
         var devices: [Device] = []
         var byID: [String: Int] = [:]
         var series: [SeriesKey] = []
-        var location: [(device: Int, metric: Int)] = []
         for p in pending {
             var d = p.device
             let log = self.log
@@ -461,7 +460,6 @@ struct PlantBuilder {
             for mi in d.metrics.indices {
                 d.metrics[mi].series = SeriesIndex(series.count)
                 series.append(SeriesKey(device: d.id, metric: d.metrics[mi].name))
-                location.append((index, mi))
             }
             if let sp = d.sparkplug {
                 if let other = gateways[d.gateway].sparkplugDevices[sp] {
@@ -483,7 +481,6 @@ struct PlantBuilder {
             byID[d.id] = index
             devices.append(d)
         }
-        return Plant(sites: sites, gateways: gateways, devices: devices, series: series, deviceByID: byID,
-                     seriesLocation: location)
+        return Plant(sites: sites, gateways: gateways, devices: devices, series: series, deviceByID: byID)
     }
 }

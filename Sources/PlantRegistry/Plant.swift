@@ -21,14 +21,6 @@ public struct Plant: Sendable {
         return nil
     }
 
-    /// The metric behind a series index.
-    public func metric(_ series: SeriesIndex) -> (device: Device, metric: Metric) {
-        let key = seriesLocation[Int(series)]
-        let d = devices[key.device]
-        return (d, d.metrics[key.metric])
-    }
-
-    var seriesLocation: [(device: Int, metric: Int)]
 }
 
 /// How a site counts its static key-process control rate (see DOMAIN.md).

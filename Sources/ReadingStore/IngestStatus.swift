@@ -176,11 +176,6 @@ extension StoreReader {
         }
     }
 
-    /// Every scope that has stored totals.
-    public func scopes() throws -> [String] {
-        try db.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT scope FROM scope_rollup ORDER BY scope") }
-    }
-
     /// A series' one-minute rollups in [from, to) (for `zhizao query` and tests).
     public struct MinuteRollup: Sendable, Equatable {
         public var minute: Int64

@@ -134,9 +134,10 @@ final class DaemonProcess: @unchecked Sendable {
 import Testing
 
 extension DaemonProcess {
-    /// Every sequence number 0..<count of `device` stored exactly once.
-    func expectEverySequenceOnce(device: String, count: Int) throws {
-        let rows = try StoreReader(path: database).readings(device: device, limit: count * 2)
+    /// Every sequence number 0..<count of `device` stored exactly once (counting its readings
+    /// from `since` on, when other publishers write the same device earlier in time).
+    func expectEverySequenceOnce(device: String, count: Int, since: Int64 = .min) throws {
+        let rows = try StoreReader(path: database).readings(device: device, limit: count * 20).filter { $0.timestampMs >= since }
         let seqs = Set(rows.compactMap(\.seq))
         #expect(rows.count == count, "\(device): \(rows.count) rows of \(count)")
         #expect(seqs.count == count && seqs.min() == 0 && seqs.max() == Int64(count - 1), "distinct sequence numbers")
