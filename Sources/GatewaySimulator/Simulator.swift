@@ -124,8 +124,8 @@ public final class Simulator: @unchecked Sendable {
         try connection.flushWrites()
         let deadline = Date().addingTimeInterval(10)
         while !connected {
-            if let refused { throw MQTTError(code: 5, message: "the broker refused the simulator: \(refused)") }
-            guard Date() < deadline else { throw MQTTError(code: 4, message: "no CONNACK from \(mqtt.host):\(mqtt.port) within 10 s") }
+            if let refused { throw MQTTError(.refused, message: "the broker refused the simulator: \(refused)") }
+            guard Date() < deadline else { throw MQTTError(.timeout, message: "no CONNACK from \(mqtt.host):\(mqtt.port) within 10 s") }
             try pump(connection, waitMs: 50)
         }
 

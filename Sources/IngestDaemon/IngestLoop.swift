@@ -9,38 +9,64 @@ public import ReadingStore
 import Synchronization
 import Telemetry
 
-/// The hot path, in one place: wait for the socket → read and decode straight into the batch →
-/// commit the batch → release the PUBACKs it earned → housekeeping.
+/// The hot path, in one place: wait for the sockets → read and decode straight into the batch →
+/// commit the batch → release the acknowledgements it earned → housekeeping → reload.
 ///
 /// It runs on one dedicated thread because every step blocks and their order is the whole
-/// point: a QoS 1 message is acknowledged only after the transaction holding its readings
-/// has committed, so a crash at any instant loses nothing the broker considers delivered.
+/// point: a QoS 1 message is acknowledged only after the transaction holding its readings has
+/// committed, so a crash at any instant loses nothing the broker considers delivered. `run()`
+/// is a small loop over named steps on one `LoopState`; the sources (the ingest session, the
+/// Sparkplug host) sit behind `AcknowledgingSource`, and the only place that lets their
+/// acknowledgements go is `release(_:)`, reached only with an empty batch.
 public final class IngestLoop: @unchecked Sendable {
-    // @unchecked: `run()` touches the connection, store and batch from its own thread only;
-    // other threads only call `requestStop()`, which sets an atomic.
+    // @unchecked: `run()` touches the sources, store and state from its own thread only; other
+    // threads only call `requestStop()` and `requestReload()`, which set atomics.
     private var config: DaemonConfig
     private var plant: Plant
+    private let sources: [any AcknowledgingSource]
+    private let sparkplug: SparkplugSession?
     private let store: any TelemetryStore
     private let logger: Logger
     private let notifier: SystemdNotifier
     private let metrics: IngestMetrics?
     /// Loads the configuration and registry anew (SIGHUP); nil when reloading is not offered.
     private let reloadSource: (@Sendable () throws -> (DaemonConfig, Plant))?
+    /// How long a failing commit waits before it tries again (a busy database waits less).
+    private let retryDelayMs: Int
     private let stopRequested = Atomic<Bool>(false)
     private let reloadRequested = Atomic<Bool>(false)
-    private var totals = IngestTotals()
-    private var quarantineLog = QuarantineLog()
 
-    public init(config: DaemonConfig, plant: Plant, store: any TelemetryStore, logger: Logger,
+    /// A loop over the given sources; `sparkplug` is the Sparkplug host's bookkeeping that the
+    /// decoder shares (nil without Sparkplug gateways).
+    public init(config: DaemonConfig, plant: Plant, store: any TelemetryStore, sources: [any AcknowledgingSource],
+                sparkplug: SparkplugSession? = nil, logger: Logger,
                 notifier: SystemdNotifier = SystemdNotifier(environment: [:]), metrics: IngestMetrics? = nil,
-                reloadSource: (@Sendable () throws -> (DaemonConfig, Plant))? = nil) {
-        self.metrics = metrics
+                retryDelayMs: Int = 1000, reloadSource: (@Sendable () throws -> (DaemonConfig, Plant))? = nil) {
         self.config = config
         self.plant = plant
         self.store = store
+        self.sources = sources
+        self.sparkplug = sparkplug
         self.logger = logger
         self.notifier = notifier
+        self.metrics = metrics
+        self.retryDelayMs = retryDelayMs
         self.reloadSource = reloadSource
+    }
+
+    /// A loop over MQTT: the ingest session, and the Sparkplug host when the registry has
+    /// Sparkplug gateways.
+    public convenience init(config: DaemonConfig, plant: Plant, store: any TelemetryStore, logger: Logger,
+                            notifier: SystemdNotifier = SystemdNotifier(environment: [:]), metrics: IngestMetrics? = nil,
+                            reloadSource: (@Sendable () throws -> (DaemonConfig, Plant))? = nil) throws {
+        var sources: [any AcknowledgingSource] = [try IngestSession(config: config, plant: plant, logger: logger, metrics: metrics)]
+        var host: SparkplugHost?
+        if plant.gateways.contains(where: { $0.decoder == .sparkplug }) {
+            host = try SparkplugHost(config: config, plant: plant, logger: logger)
+            sources.append(host!)
+        }
+        self.init(config: config, plant: plant, store: store, sources: sources, sparkplug: host?.session, logger: logger,
+                  notifier: notifier, metrics: metrics, reloadSource: reloadSource)
     }
 
     /// Asks `run()` to stop reading, commit, acknowledge, disconnect and return.
@@ -51,198 +77,259 @@ public final class IngestLoop: @unchecked Sendable {
 
     private var stopping: Bool { stopRequested.load(ordering: .relaxed) }
 
-    /// Runs until `requestStop()`; throws only for faults that retrying cannot fix.
-    public func run() throws {
-        var limits = config.ingest
-        var decoder = Self.decoder(plant, limits)
-        let connection = try MQTTConnection(options: config.mqtt)
-        var filters = config.subscriptions(for: plant.gateways.filter { $0.decoder != .sparkplug }.map(\.topic))
-        connection.subscribe(to: filters, qos: 1)
-        var link = LinkLog(logger: logger, broker: "\(config.mqtt.host):\(config.mqtt.port)", filters: filters)
-        var announcedReady = false
-        let notifier = self.notifier
-        let metrics = self.metrics
-        connection.onEvent { event in
-            link.record(event)
-            switch event {
-            case .connected: metrics?.setConnected(true)
-            case .disconnected: metrics?.setConnected(false)
-            default: break
-            }
-            if case .subscribed = event, !announcedReady {
-                announcedReady = true
-                notifier.send("READY=1\nSTATUS=subscribed to \(filters.count) topic filter(s)")
-            }
-        }
-        var heartbeat = Heartbeat(notifier: notifier)
-
+    /// What the loop carries from one turn to the next.
+    struct LoopState {
         var batch = IngestBatch()
-        batch.readings.reserveCapacity(limits.batchMaxReadings + 256)
-        let onMessage: (MQTTMessage) -> Void = { message in
-            if batch.messages == 0 { batch.openedAtNs = Clock.monotonicNs() }
-            decoder.decode(topic: message.topic, payload: message.payload, receivedAtMs: Clock.wallMs(),
-                           eventTime: message.eventTime, into: &batch)
-            if let states = decoder.sparkplug?.takeStates(), !states.isEmpty { batch.deviceStates += states }
-        }
-        connection.onMessage(onMessage)
-        // Sparkplug B gateways: Zhizao is their primary host, on a session of its own.
-        let host = try decoder.sparkplug.map { try SparkplugHostLink(options: config.mqtt, session: $0, logger: logger) }
-        host?.start(onMessage: onMessage)
-        host?.ensureConnected()
-        var maxDelayNs = UInt64(limits.batchMaxDelayMs) * 1_000_000
-        let batchIsFull = { batch.readings.count >= limits.batchMaxReadings || batch.messages >= limits.batchMaxReadings }
-
-        /// Swaps in a new registry and ingest settings between batches; a bad one is refused
-        /// and the running one kept.
-        func reload() {
-            guard let reloadSource else { return }
-            notifier.reloading()
-            do {
-                let (newConfig, newPlant) = try reloadSource()
-                try store.prepareSeries(newPlant.series)
-                store.enableAggregation(AggregationPlan(plant: newPlant))
-                if newConfig.mqtt.host != config.mqtt.host || newConfig.mqtt.port != config.mqtt.port
-                    || newConfig.mqtt.clientID != config.mqtt.clientID || newConfig.databasePath != config.databasePath {
-                    logger.warning("broker, client id or database changed in the configuration: they take effect at the next restart")
-                }
-                plant = newPlant
-                limits = newConfig.ingest
-                config.ingest = limits
-                decoder = Self.decoder(newPlant, limits, keeping: decoder.sparkplug)
-                maxDelayNs = UInt64(limits.batchMaxDelayMs) * 1_000_000
-                filters = newConfig.subscriptions(for: newPlant.gateways.filter { $0.decoder != .sparkplug }.map(\.topic))
-                connection.updateSubscriptions(to: filters)
-                logger.notice("reloaded the registry and ingest settings", metadata: [
-                    "devices": "\(newPlant.devices.count)", "series": "\(newPlant.series.count)", "filters": "\(filters.joined(separator: " "))"])
-            } catch {
-                logger.error("reload refused; keeping the running registry and settings", metadata: ["reason": "\(error)"])
-            }
-            notifier.send("READY=1\nSTATUS=\(heartbeat.status(totals))")
-        }
-
-        var backoffMs = 250
-        // The ingest socket, and the Sparkplug host's when there is one; allocated once.
-        var fds = [pollfd](repeating: pollfd(), count: 2)
-        while !stopping {
-            // Connect (again) with backoff, forever; each state change is logged once by LinkLog.
-            do {
-                try connection.connect()
-                try connection.flushWrites()
-            } catch {
-                link.connectFailed(error)
-                sleepInterruptibly(ms: backoffMs)
-                backoffMs = min(backoffMs * 2, 30_000)
-                continue
-            }
-            do {
-                while !stopping {
-                    guard let fd = connection.socketDescriptor else { throw MQTTError.notConnected }
-                    var events = Int16(POLLIN)
-                    if batch.isEmpty && connection.wantsWrite { events |= Int16(POLLOUT) }
-                    var timeoutMs: Int32 = 250
-                    if !batch.isEmpty {
-                        let age = Clock.monotonicNs() &- batch.openedAtNs
-                        timeoutMs = age >= maxDelayNs ? 0 : Int32((maxDelayNs - age) / 1_000_000)
-                    }
-                    fds[0] = pollfd(fd: fd, events: events, revents: 0)
-                    var watched = 1
-                    if let hostFD = host?.fd {
-                        fds[1] = pollfd(fd: hostFD, events: Int16(POLLIN) | (batch.isEmpty && host!.wantsWrite ? Int16(POLLOUT) : 0), revents: 0)
-                        watched = 2
-                    }
-                    let ready = poll(&fds, nfds_t(watched), timeoutMs)
-                    var drained = true
-                    if ready > 0 && fds[0].revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
-                        drained = try connection.readAvailable(shouldStop: batchIsFull) == .drained
-                    }
-                    if ready > 0, watched > 1, fds[1].revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
-                        host?.read(shouldStop: batchIsFull)
-                    }
-                    if !batch.isEmpty {
-                        let aged = Clock.monotonicNs() &- batch.openedAtNs >= maxDelayNs
-                        var commitNow = batchIsFull() || aged || stopping
-                        if !commitNow && drained {
-                            // The socket went quiet: linger briefly so a burst lands in one commit.
-                            var q = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                            commitNow = poll(&q, 1, Int32(limits.lingerMs)) <= 0
-                        }
-                        if commitNow { commit(&batch) }
-                    }
-                    // Only with nothing uncommitted may queued packets (the PUBACKs) leave.
-                    if batch.isEmpty && connection.wantsWrite { try connection.flushWrites() }
-                    if batch.isEmpty { host?.flush() }
-                    if batch.isEmpty && reloadRequested.exchange(false, ordering: .relaxed) {
-                        reload()
-                        if connection.wantsWrite { try connection.flushWrites() }
-                    }
-                    if announcedReady { heartbeat.beat(totals) }
-                    try connection.housekeeping()
-                    if batch.isEmpty { host?.housekeeping() }
-                }
-            } catch {
-                // The messages of an uncommitted batch were never acknowledged; store them anyway
-                // (the broker redelivers them and the duplicates are ignored).
-                if !batch.isEmpty { commit(&batch) }
-                // A link that worked reconnects at once; one refused or dropped at login backs off.
-                let wasConnected = link.connected
-                if wasConnected { link.lost(error) } else { link.droppedBeforeConnack(error) }
-                backoffMs = wasConnected ? 250 : min(backoffMs * 2, 30_000)
-                sleepInterruptibly(ms: backoffMs)
-                continue
-            }
-        }
-        notifier.send("STOPPING=1\nSTATUS=stopping: committing and acknowledging")
-        if !batch.isEmpty { commit(&batch) }
-        try? connection.flushWrites()
-        host?.flush()
-        host?.stop()
-        connection.disconnect()
-        logger.info("ingest stopped", metadata: totals.metadata())
+        var limits: IngestLimits
+        var decoder: PayloadDecoder
+        var maxDelayNs: UInt64
+        /// The sockets of the sources that are up; allocated once.
+        var polls: [pollfd]
+        /// Which source each watched entry of `polls` belongs to.
+        var polled: [Int]
+        var watched = 0
+        /// Every source read to the end of what it had (so a quiet moment may close the batch).
+        var drained = true
+        /// A source's link broke: commit what was read before it reconnects.
+        var sourceWentDown = false
+        var announcedReady = false
+        var heartbeat: Heartbeat
+        var totals = IngestTotals()
+        var quarantineLog = QuarantineLog()
     }
 
-    /// Commits until it succeeds: a full disk or locked file must not cost the batch, and its
-    /// messages stay unacknowledged (so safe at the broker) until it does.
-    private func commit(_ batch: inout IngestBatch) {
-        var failures = 0
+    /// Runs until `requestStop()`.
+    public func run() throws {
+        var state = LoopState(limits: config.ingest, decoder: Self.decoder(plant, config.ingest, keeping: sparkplug),
+                              maxDelayNs: UInt64(config.ingest.batchMaxDelayMs) * 1_000_000,
+                              polls: [pollfd](repeating: pollfd(), count: sources.count),
+                              polled: [Int](repeating: 0, count: sources.count),
+                              heartbeat: Heartbeat(notifier: notifier))
+        state.batch.readings.reserveCapacity(config.ingest.batchMaxReadings + 256)
+        housekeeping(&state)
+        while !stopping {
+            wait(&state)
+            read(&state)
+            if !state.batch.isEmpty, batchIsDue(&state) { commit(&state) }
+            if state.batch.isEmpty {
+                // Only with nothing uncommitted may acknowledgements leave or links reconnect.
+                release(&state)
+                housekeeping(&state)
+                if reloadRequested.exchange(false, ordering: .relaxed) { reload(&state) }
+            }
+            if state.announcedReady { state.heartbeat.beat(state.totals) }
+        }
+        shutdown(&state)
+    }
+
+    // MARK: - The steps
+
+    /// Waits until a source's socket is readable (or writable with acknowledgements to send and
+    /// nothing uncommitted), the batch's delay runs out, or a quarter second passes.
+    func wait(_ state: inout LoopState) {
+        var timeoutMs: Int32 = 250
+        if !state.batch.isEmpty {
+            let age = Clock.monotonicNs() &- state.batch.openedAtNs
+            timeoutMs = age >= state.maxDelayNs ? 0 : Int32((state.maxDelayNs - age) / 1_000_000)
+        }
+        state.watched = 0
+        for (i, source) in sources.enumerated() {
+            guard let fd = source.descriptor else { continue }
+            var events = Int16(POLLIN)
+            if state.batch.isEmpty && source.wantsWrite { events |= Int16(POLLOUT) }
+            state.polls[state.watched] = pollfd(fd: fd, events: events, revents: 0)
+            state.polled[state.watched] = i
+            state.watched += 1
+        }
+        // With every source down this only sleeps until the next reconnect attempt.
+        _ = poll(&state.polls, nfds_t(state.watched), timeoutMs)
+    }
+
+    /// Reads every readable source, decoding each message straight into the batch.
+    func read(_ state: inout LoopState) {
+        state.drained = true
+        for w in 0..<state.watched where state.polls[w].revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
+            let limit = state.limits.batchMaxReadings
+            let outcome = sources[state.polled[w]].read(
+                shouldStop: { state.batch.readings.count >= limit || state.batch.messages >= limit },
+                deliver: { message in
+                    if state.batch.messages == 0 { state.batch.openedAtNs = Clock.monotonicNs() }
+                    state.decoder.decode(topic: message.topic, payload: message.payload, receivedAtMs: Clock.wallMs(),
+                                         eventTime: message.eventTime, into: &state.batch)
+                })
+            switch outcome {
+            case .drained: break
+            case .stoppedEarly: state.drained = false
+            case .down: state.sourceWentDown = true
+            }
+        }
+    }
+
+    /// The batch commits when full, when its first message is `batch_max_delay_ms` old, when a
+    /// link broke or the loop stops, or when the sockets stay quiet for `linger_ms` (so a
+    /// burst lands in one commit rather than many small ones).
+    func batchIsDue(_ state: inout LoopState) -> Bool {
+        let limit = state.limits.batchMaxReadings
+        if state.batch.readings.count >= limit || state.batch.messages >= limit || stopping || state.sourceWentDown {
+            return true
+        }
+        if Clock.monotonicNs() &- state.batch.openedAtNs >= state.maxDelayNs { return true }
+        guard state.drained else { return false }
+        for w in 0..<state.watched { state.polls[w].events = Int16(POLLIN); state.polls[w].revents = 0 }
+        return poll(&state.polls, nfds_t(state.watched), Int32(state.limits.lingerMs)) <= 0
+    }
+
+    /// Commits the batch, retrying until it succeeds: a full disk or a locked file must not cost
+    /// it, and its messages stay unacknowledged (so safe at the broker) meanwhile.
+    func commit(_ state: inout LoopState) {
+        var failing = CommitFailures(logger: logger, retryDelayMs: retryDelayMs)
         while true {
             do {
                 let started = Clock.monotonicNs()
                 let committedAt = Clock.wallMs()
-                let outcome = try store.commit(batch, committedAtMs: committedAt)
-                totals.add(batch, outcome)
-                metrics?.record(batch, outcome, commitNs: Clock.monotonicNs() &- started, committedAtMs: committedAt)
-                if !batch.quarantined.isEmpty { quarantineLog.record(batch.quarantined, logger: logger) }
-                if failures > 0 { logger.notice("commit succeeded again", metadata: ["retries": "\(failures)"]) }
-                batch.reset()
+                let outcome = try store.commit(state.batch, committedAtMs: committedAt)
+                state.totals.add(state.batch, outcome)
+                metrics?.record(state.batch, outcome, commitNs: Clock.monotonicNs() &- started, committedAtMs: committedAt)
+                if !state.batch.quarantined.isEmpty { state.quarantineLog.record(state.batch.quarantined, logger: logger) }
+                failing.recovered()
+                let effects = state.batch.outbound
+                state.batch.reset()
+                state.batch.outbound = effects  // published with the release, after the commit
+                state.sourceWentDown = false
                 return
             } catch {
-                // Say why once, then once a minute while it lasts: the broker keeps the messages.
-                if failures % 60 == 0 {
-                    logger.error(failures == 0 ? "commit failed; retrying every second without acknowledging"
-                                               : "commit still failing; still not acknowledging",
-                                 metadata: ["error": "\(error)", "readings": "\(batch.readings.count)", "seconds": "\(failures)"])
-                }
-                failures += 1
-                notifier.send("WATCHDOG=1\nSTATUS=commit failing for \(failures) s; not acknowledging")
-                Glibc.sleep(1)
+                let waitMs = failing.failed(error, readings: state.batch.readings.count)
+                notifier.send("WATCHDOG=1\nSTATUS=commit failing (\(failing.code)) for \(failing.seconds) s; not acknowledging")
+                usleep(UInt32(waitMs) * 1000)
             }
         }
     }
 
-    static func decoder(_ plant: Plant, _ limits: IngestLimits, keeping session: SparkplugSession? = nil) -> PayloadDecoder {
+    /// Lets every source's acknowledgements go and publishes what decoding asked for
+    /// (Sparkplug rebirth requests, STATE). Reached only with nothing uncommitted.
+    func release(_ state: inout LoopState) {
+        precondition(state.batch.isEmpty, "acknowledgements may leave only when everything read is committed")
+        for source in sources {
+            source.release()
+            if !state.batch.outbound.isEmpty { source.publish(state.batch.outbound) }
+        }
+        state.batch.outbound.removeAll(keepingCapacity: true)
+    }
+
+    /// Keep-alives, reconnects, Sparkplug reorder timeouts; tells systemd READY once every
+    /// source is. (The watchdog is fed every turn after READY, reconnecting included: that is
+    /// the loop doing its work.)
+    func housekeeping(_ state: inout LoopState) {
+        for source in sources { source.housekeeping() }
+        if !state.announcedReady, sources.allSatisfy(\.isReady) {
+            state.announcedReady = true
+            notifier.send("READY=1\nSTATUS=subscribed; ingesting")
+        }
+    }
+
+    /// Swaps in a new registry and ingest settings between batches; a bad one is refused and
+    /// the running one kept.
+    func reload(_ state: inout LoopState) {
+        guard let reloadSource else { return }
+        notifier.reloading()
+        do {
+            let (newConfig, newPlant) = try reloadSource()
+            try store.prepareSeries(newPlant.series)
+            store.enableAggregation(AggregationPlan(plant: newPlant))
+            if newConfig.mqtt.host != config.mqtt.host || newConfig.mqtt.port != config.mqtt.port
+                || newConfig.mqtt.clientID != config.mqtt.clientID || newConfig.databasePath != config.databasePath {
+                logger.warning("broker, client id or database changed in the configuration: they take effect at the next restart")
+            }
+            if sparkplug == nil, newPlant.gateways.contains(where: { $0.decoder == .sparkplug }) {
+                logger.warning("a Sparkplug B gateway was added: the Sparkplug host starts at the next restart")
+            }
+            plant = newPlant
+            config.ingest = newConfig.ingest
+            state.limits = newConfig.ingest
+            state.decoder = Self.decoder(newPlant, newConfig.ingest, keeping: sparkplug)
+            state.maxDelayNs = UInt64(newConfig.ingest.batchMaxDelayMs) * 1_000_000
+            for source in sources { source.reload(config: newConfig, plant: newPlant) }
+            logger.notice("reloaded the registry and ingest settings", metadata: [
+                "devices": "\(newPlant.devices.count)", "series": "\(newPlant.series.count)",
+                "filters": "\(IngestSession.filters(newConfig, newPlant).joined(separator: " "))"])
+        } catch {
+            logger.error("reload refused; keeping the running registry and settings", metadata: ["reason": "\(error)"])
+        }
+        notifier.send("READY=1\nSTATUS=\(state.heartbeat.status(state.totals))")
+    }
+
+    /// Stops reading, commits what was read, lets its acknowledgements go, then disconnects.
+    func shutdown(_ state: inout LoopState) {
+        notifier.send("STOPPING=1\nSTATUS=stopping: committing and acknowledging")
+        if !state.batch.isEmpty { commit(&state) }
+        release(&state)
+        for source in sources { source.stop() }
+        logger.info("ingest stopped", metadata: state.totals.metadata())
+    }
+
+    static func decoder(_ plant: Plant, _ limits: IngestLimits, keeping session: SparkplugSession?) -> PayloadDecoder {
         PayloadDecoder(plant: plant, maxPayloadBytes: limits.maxPayloadBytes,
                        maxFutureSkewMs: Int64(limits.maxFutureSkewSeconds) * 1000,
                        quarantinedPayloadBytes: limits.quarantinePayloadBytes,
                        sparkplug: limits.sparkplug, keeping: session)
     }
+}
 
-    private func sleepInterruptibly(ms: Int) {
-        var left = ms
-        while left > 0 && !stopping {
-            usleep(UInt32(min(left, 100)) * 1000)
-            left -= 100
-            // Reconnecting is the loop doing its work: keep the watchdog fed meanwhile.
-            if notifier.watchdogIntervalNs != nil { notifier.send("WATCHDOG=1") }
+/// A commit that keeps failing: says why once per kind of failure and then once a minute, and
+/// decides how long to wait before the next try. A busy database (another writer holds the
+/// lock) is retried soon; a full disk or an unwritable file waits longer, since only a person
+/// or time fixes it.
+struct CommitFailures {
+    let logger: Logger
+    let retryDelayMs: Int
+    private(set) var code: StoreError.Code = .other
+    private var failures = 0
+    private var startedNs: UInt64 = 0
+    private var lastLogNs: UInt64 = 0
+
+    init(logger: Logger, retryDelayMs: Int) {
+        self.logger = logger
+        self.retryDelayMs = retryDelayMs
+    }
+
+    var seconds: Int { failures == 0 ? 0 : Int((Clock.monotonicNs() &- startedNs) / 1_000_000_000) }
+
+    /// Records a failure and returns how long to wait before retrying (ms).
+    mutating func failed(_ error: any Error, readings: Int) -> Int {
+        let now = Clock.monotonicNs()
+        let newCode = (error as? StoreError)?.code ?? .other
+        if failures == 0 { startedNs = now }
+        let changed = failures == 0 || newCode != code
+        code = newCode
+        failures += 1
+        if changed || now &- lastLogNs >= 60_000_000_000 {
+            lastLogNs = now
+            logger.error("\(changed ? "commit failed" : "commit still failing"): \(Self.explain(code)); retrying without acknowledging",
+                         metadata: ["code": "\(code.rawValue)", "error": "\(error)", "readings": "\(readings)",
+                                    "seconds": "\(seconds)"])
+        }
+        switch code {
+        case .busy: return max(1, retryDelayMs / 5)
+        case .diskFull, .readOnly, .corrupt, .cannotOpen, .io: return retryDelayMs * 2
+        case .other: return retryDelayMs
+        }
+    }
+
+    mutating func recovered() {
+        guard failures > 0 else { return }
+        logger.notice("commit succeeded again", metadata: ["retries": "\(failures)", "code": "\(code.rawValue)"])
+        failures = 0
+    }
+
+    static func explain(_ code: StoreError.Code) -> String {
+        switch code {
+        case .diskFull: "the disk holding the database is full; free space and ingest resumes by itself"
+        case .busy: "the database is busy: another program holds its write lock"
+        case .readOnly: "the database cannot be written (read-only file system or file permissions)"
+        case .corrupt: "the database file is damaged; stop the daemon and restore it from a backup"
+        case .cannotOpen: "the database file cannot be opened"
+        case .io: "the disk reported an I/O error"
+        case .other: "the store refused the batch"
         }
     }
 }
@@ -344,7 +431,7 @@ struct IngestTotals {
 struct LinkLog {
     let logger: Logger
     let broker: String
-    let filters: [String]
+    var filters: [String]
     var connected = false
     var subscribed = false
     /// Problems already reported since the last successful connect.

@@ -41,7 +41,7 @@ public final class MQTTConnection: @unchecked Sendable {
     public init(options: MQTTOptions) throws(MQTTError) {
         _ = libraryInitialised
         guard let h = mosquitto_new(options.clientID, options.cleanStart, nil) else {
-            throw MQTTError(code: MOSQ_ERR_NOMEM.rawValue, message: "mosquitto_new failed (errno \(errno))")
+            throw MQTTError(.noMemory, message: "mosquitto_new failed (errno \(errno))")
         }
         self.handle = h
         self.options = options
@@ -167,7 +167,7 @@ public final class MQTTConnection: @unchecked Sendable {
                                            Int32(options.keepAliveSeconds), nil, props)
         if rc == MOSQ_ERR_ERRNO.rawValue {
             let text = String(cString: strerror(errno))
-            throw MQTTError(code: rc, message: "connecting to \(options.host):\(options.port): \(text)")
+            throw MQTTError(.connectionLost, message: "connecting to \(options.host):\(options.port): \(text)")
         }
         try MQTTError.check(rc, "connecting to \(options.host):\(options.port)")
     }
@@ -181,6 +181,18 @@ public final class MQTTConnection: @unchecked Sendable {
     /// True when packets are queued for sending (PUBACKs, PINGREQ, SUBSCRIBE...).
     public var wantsWrite: Bool { mosquitto_want_write(handle) }
 
+    /// Reads packets until the socket would block or `shouldStop()` says so, handing each
+    /// message to `deliver` (not to the `onMessage` handler) while the bytes are valid.
+    public func readAvailable(shouldStop: () -> Bool, deliver: (MQTTMessage) -> Void) throws(MQTTError) -> ReadOutcome {
+        let outcome = withoutActuallyEscaping(deliver) { deliver -> Result<ReadOutcome, MQTTError> in
+            let saved = messageHandler
+            messageHandler = deliver
+            defer { messageHandler = saved }
+            do throws(MQTTError) { return .success(try readAvailable(shouldStop: shouldStop)) } catch { return .failure(error) }
+        }
+        return try outcome.get()
+    }
+
     /// Reads and dispatches packets until the socket would block or `shouldStop()` says so.
     public func readAvailable(shouldStop: () -> Bool) throws(MQTTError) -> ReadOutcome {
         while !shouldStop() {
@@ -191,7 +203,7 @@ public final class MQTTConnection: @unchecked Sendable {
                     let e = zhizao_errno()
                     if e == EAGAIN || e == EWOULDBLOCK { return .drained }
                 }
-                throw MQTTError(code: rc, context: "reading from the broker")
+                throw MQTTError(mosquitto: rc, context: "reading from the broker")
             }
             let e = zhizao_errno()
             if e == EAGAIN || e == EWOULDBLOCK { return .drained }
@@ -204,7 +216,7 @@ public final class MQTTConnection: @unchecked Sendable {
         while mosquitto_want_write(handle) {
             let rc = mosquitto_loop_write(handle, 1)
             if rc != MOSQ_ERR_SUCCESS.rawValue {
-                throw MQTTError(code: rc, context: "writing to the broker")
+                throw MQTTError(mosquitto: rc, context: "writing to the broker")
             }
             if mosquitto_want_write(handle) {
                 // The socket buffer is full: wait until it drains rather than spin.

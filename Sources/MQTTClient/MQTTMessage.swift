@@ -11,7 +11,9 @@ public struct MQTTMessage {
     /// payload that cannot carry it (plain values).
     public let eventTime: String?
 
-    init(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, qos: Int, retained: Bool, eventTime: String?) {
+    /// Wraps borrowed bytes (libmosquitto's, or a test's) as a message.
+    public init(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, qos: Int = 1, retained: Bool = false,
+                eventTime: String? = nil) {
         self.topic = topic
         self.payload = payload
         self.qos = qos

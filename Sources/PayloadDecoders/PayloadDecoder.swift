@@ -44,6 +44,7 @@ public struct PayloadDecoder: Sendable {
         if let sparkplug, SparkplugSession.isControlTopic(topic) {
             var out = DecodeOutput(readings: [], nowMs: receivedAtMs, maxFutureSkewMs: maxFutureSkewMs)
             sparkplug.handle(String(decoding: topic, as: UTF8.self), payload, gateway: nil, into: &out)
+            batch.outbound += out.outbound
             return
         }
         batch.messages += 1
@@ -52,6 +53,9 @@ public struct PayloadDecoder: Sendable {
         batch.readings = []  // hand the buffer over without copying
         decodeMessage(topic: topic, payload: payload, into: &out)
         batch.readings = out.readings
+        // Sparkplug effects travel in the batch: states are committed with it, requests sent after it.
+        if !out.states.isEmpty { batch.deviceStates += out.states }
+        if !out.outbound.isEmpty { batch.outbound += out.outbound }
         if !out.rejections.isEmpty {
             quarantine(out.rejections, topic: topic, payload: payload, receivedAtMs: receivedAtMs, batch: &batch)
         }
@@ -98,6 +102,10 @@ public struct PayloadDecoder: Sendable {
 struct DecodeOutput {
     var readings: [Reading]
     var rejections: [Rejection] = []
+    /// Devices that went online or offline (Sparkplug births and deaths).
+    var states: [IngestBatch.DeviceState] = []
+    /// Messages to publish after the commit (Sparkplug rebirth requests, STATE).
+    var outbound: [IngestBatch.Outbound] = []
     let nowMs: Int64
     let maxFutureSkewMs: Int64
     var eventTime: String?

@@ -4,18 +4,14 @@ import Sparkplug
 import Telemetry
 
 /// Zhizao as a Sparkplug B primary host application: births, aliases, sequence numbers and
-/// deaths per edge node, turned into readings of the registry's devices; rebirth requests and
-/// STATE messages to publish.
+/// deaths per edge node, turned into readings of the registry's devices. Its effects (device
+/// online/offline, rebirth requests and STATE messages to publish) come out of decoding as
+/// values in the batch, so the ingest loop commits and publishes them in its own order.
 ///
 /// Used from the ingest thread only (`@unchecked Sendable` so the decoder can carry it).
 public final class SparkplugSession: @unchecked Sendable {
     /// Something the host must publish (rebirth requests, its STATE).
-    public struct Outbound: Sendable, Equatable {
-        public var topic: String
-        public var payload: [UInt8]
-        public var qos: Int
-        public var retain: Bool
-    }
+    public typealias Outbound = IngestBatch.Outbound
 
     public struct Settings: Sendable {
         public var hostID: String
@@ -46,8 +42,6 @@ public final class SparkplugSession: @unchecked Sendable {
     public var plant: Plant
     public let settings: Settings
     var nodes: [String: Node] = [:]
-    private var outbound: [Outbound] = []
-    private var states: [IngestBatch.DeviceState] = []
     /// The timestamp of the host's current session (its Will and online STATE carry it).
     public var sessionTimestampMs: Int64 = 0
 
@@ -78,33 +72,29 @@ public final class SparkplugSession: @unchecked Sendable {
         plant.gateways.compactMap(\.sparkplugGroup).map { "spBv1.0/\($0)/#" } + [stateTopic]
     }
 
-    public func takeOutbound() -> [Outbound] { defer { outbound.removeAll() }; return outbound }
-    public func takeStates() -> [IngestBatch.DeviceState] {
-        guard !states.isEmpty else { return [] }  // every message asks: no copy when nothing changed
-        defer { states.removeAll() }
-        return states
-    }
-
-    /// Requests rebirths for sequence gaps older than the reorder timeout.
-    public func housekeeping(nowMs: Int64) {
+    /// The rebirth requests for sequence gaps older than the reorder timeout.
+    public func housekeeping(nowMs: Int64) -> [Outbound] {
+        var requests: [Outbound] = []
         for (key, node) in nodes {
             if let since = node.gapSinceMs, nowMs - since >= settings.reorderTimeoutMs {
                 nodes[key]!.gapSinceMs = nil
                 nodes[key]!.missing = []
-                rebirth(key, nowMs: nowMs)
+                if let r = rebirth(key, nowMs: nowMs) { requests.append(r) }
             }
         }
+        return requests
     }
 
-    func rebirth(_ key: String, nowMs: Int64) {
-        guard nowMs - (nodes[key]?.lastRebirthMs ?? .min / 2) >= settings.rebirthIntervalMs else { return }
+    /// An NCMD `Node Control/Rebirth` for the edge node `group/node`, at most one per
+    /// `rebirthIntervalMs`.
+    func rebirth(_ key: String, nowMs: Int64) -> Outbound? {
+        guard nowMs - (nodes[key]?.lastRebirthMs ?? .min / 2) >= settings.rebirthIntervalMs else { return nil }
         nodes[key, default: Node()].lastRebirthMs = nowMs
         let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
         let topic = SparkplugTopic(group: parts[0], type: .ncmd, edgeNode: parts[1]).text
         let metric = SparkplugMetric(name: "Node Control/Rebirth", alias: nil, timestamp: UInt64(nowMs), datatype: .boolean, value: .bool(true))
-        if let bytes = try? SparkplugPayload.encode(timestamp: UInt64(nowMs), seq: nil, metrics: [metric]) {
-            outbound.append(Outbound(topic: topic, payload: bytes, qos: 0, retain: false))
-        }
+        guard let bytes = try? SparkplugPayload.encode(timestamp: UInt64(nowMs), seq: nil, metrics: [metric]) else { return nil }
+        return Outbound(topic: topic, payload: bytes, qos: 0, retain: false)
     }
 
     /// Handles one message on a Sparkplug topic of `gateway`.
@@ -117,7 +107,7 @@ public final class SparkplugSession: @unchecked Sendable {
         if topic.type == .state {
             // Our own STATE turned offline (a will fired for an earlier session): say online again.
             if topic.edgeNode == settings.hostID, String(decoding: payload, as: UTF8.self).contains("\"online\":false") {
-                outbound.append(Outbound(topic: stateTopic, payload: statePayload(online: true), qos: 1, retain: true))
+                out.outbound.append(Outbound(topic: stateTopic, payload: statePayload(online: true), qos: 1, retain: true))
             }
             return
         }
@@ -132,9 +122,9 @@ public final class SparkplugSession: @unchecked Sendable {
         var node = nodes[key] ?? Node()
         defer { nodes[key] = node }
         let nodeDevice = gateway.sparkplugDevices[SparkplugAddress(edgeNode: topic.edgeNode, device: nil)]
-        func setState(_ address: SparkplugAddress, _ online: Bool, _ reason: String) {
+        func setState(_ address: SparkplugAddress, _ online: Bool, _ reason: String, _ out: inout DecodeOutput) {
             if let d = gateway.sparkplugDevices[address] {
-                states.append(.init(device: plant.devices[d].id, online: online, atMs: now, reason: reason))
+                out.states.append(.init(device: plant.devices[d].id, online: online, atMs: now, reason: reason))
             }
         }
 
@@ -148,7 +138,7 @@ public final class SparkplugSession: @unchecked Sendable {
             node.lastSeq = decoded.seq.flatMap { $0 < 256 ? $0 : nil }
             node.bdSeq = decoded.metrics.first { $0.name == "bdSeq" }.flatMap { if case .number(let v) = $0.value { UInt64(exactly: v) } else { nil } }
             for m in decoded.metrics { if let name = m.name, let alias = m.alias { node.aliases[alias] = (nil, name) } }
-            setState(SparkplugAddress(edgeNode: topic.edgeNode, device: nil), true, "NBIRTH")
+            setState(SparkplugAddress(edgeNode: topic.edgeNode, device: nil), true, "NBIRTH", &out)
             emit(decoded, node: &node, topic: topic, gateway: gateway, device: nodeDevice, out: &out)
         case .ndeath:
             let bd = decoded.metrics.first { $0.name == "bdSeq" }.flatMap { if case .number(let v) = $0.value { UInt64(exactly: v) } else { nil } }
@@ -156,13 +146,13 @@ public final class SparkplugSession: @unchecked Sendable {
             guard node.online, bd == node.bdSeq else { return }
             node.online = false
             node.aliases = [:]
-            setState(SparkplugAddress(edgeNode: topic.edgeNode, device: nil), false, "NDEATH")
-            for device in node.devicesOnline { setState(SparkplugAddress(edgeNode: topic.edgeNode, device: device), false, "NDEATH") }
+            setState(SparkplugAddress(edgeNode: topic.edgeNode, device: nil), false, "NDEATH", &out)
+            for device in node.devicesOnline { setState(SparkplugAddress(edgeNode: topic.edgeNode, device: device), false, "NDEATH", &out) }
             node.devicesOnline = []
         default:
             guard node.online else {
                 out.reject(.unknownDevice, "Sparkplug \(topic.type.rawValue) from edge node \(topic.edgeNode) before its NBIRTH; rebirth requested")
-                rebirth(key, nowMs: now)
+                if let r = rebirth(key, nowMs: now) { out.outbound.append(r) }
                 return
             }
             track(decoded.seq, node: &node, now: now)
@@ -172,11 +162,11 @@ public final class SparkplugSession: @unchecked Sendable {
                 guard let device = topic.device else { return }
                 node.devicesOnline.insert(device)
                 for m in decoded.metrics { if let name = m.name, let alias = m.alias { node.aliases[alias] = (device, name) } }
-                setState(address, true, "DBIRTH")
+                setState(address, true, "DBIRTH", &out)
                 emit(decoded, node: &node, topic: topic, gateway: gateway, device: gateway.sparkplugDevices[address], out: &out)
             case .ddeath:
                 if let device = topic.device { node.devicesOnline.remove(device) }
-                setState(address, false, "DDEATH")
+                setState(address, false, "DDEATH", &out)
             case .ndata, .ddata:
                 emit(decoded, node: &node, topic: topic, gateway: gateway, device: gateway.sparkplugDevices[address], out: &out)
             default:
@@ -224,7 +214,7 @@ public final class SparkplugSession: @unchecked Sendable {
             if name == nil, let alias = m.alias {
                 guard let known = node.aliases[alias], known.device == topic.device else {
                     out.reject(.unknownMetric, "Sparkplug \(topic.edgeNode)\(topic.device.map { "/\($0)" } ?? ""): alias \(alias) is not in its birth; rebirth requested")
-                    rebirth(key, nowMs: out.nowMs)
+                    if let r = rebirth(key, nowMs: out.nowMs) { out.outbound.append(r) }
                     continue
                 }
                 name = known.name

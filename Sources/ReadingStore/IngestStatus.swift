@@ -55,13 +55,13 @@ public final class StoreReader {
     /// Opens an existing database read-only.
     public init(path: String) throws {
         guard FileManager.default.fileExists(atPath: path) else {
-            throw StoreError("no database at \(path): start `zhizao run` first, or pass --db PATH")
+            throw StoreError("no database at \(path): start `zhizao run` first, or pass --db PATH", code: .cannotOpen)
         }
         var config = Configuration()
         config.readonly = true
         config.busyMode = .timeout(5)
         do { db = try DatabaseQueue(path: path, configuration: config) } catch {
-            throw StoreError("cannot open \(path) read-only: \(error)")
+            throw StoreError(wrapping: error, context: "cannot open \(path) read-only")
         }
         self.path = path
     }

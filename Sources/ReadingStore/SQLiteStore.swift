@@ -36,7 +36,7 @@ public final class SQLiteStore: TelemetryStore {
             db = try DatabaseQueue(path: path, configuration: config)
             try StoreSchema.migrator.migrate(db)
         } catch {
-            throw StoreError("cannot open the database \(path): \(error)")
+            throw StoreError(wrapping: error, context: "cannot open the database \(path)")
         }
         self.path = path
     }
@@ -71,7 +71,7 @@ public final class SQLiteStore: TelemetryStore {
             // The transaction rolled back: forget what the aggregator learnt from it.
             aggregator?.resetCache()
             _ = aggregator?.takeDelta()
-            throw error
+            throw StoreError(wrapping: error)
         }
     }
 
@@ -205,8 +205,56 @@ public final class SQLiteStore: TelemetryStore {
     }
 }
 
-/// A store failure with a message fit for a log line or a terminal.
+/// A store failure with a code the ingest loop acts on and a message fit for a log line or a
+/// terminal.
 public struct StoreError: Error, CustomStringConvertible, Sendable {
+    /// What kind of failure this is: a full disk waits for space, a busy database for the other
+    /// writer, a corrupt or read-only file for a person.
+    public enum Code: String, Sendable, CaseIterable {
+        /// The file system holding the database is full (SQLITE_FULL).
+        case diskFull = "disk_full"
+        /// Another connection holds the write lock (SQLITE_BUSY, SQLITE_LOCKED).
+        case busy
+        /// The file or its folder cannot be written (SQLITE_READONLY, SQLITE_PERM).
+        case readOnly = "read_only"
+        /// The file is not a database or is damaged (SQLITE_CORRUPT, SQLITE_NOTADB).
+        case corrupt
+        /// The file cannot be opened (SQLITE_CANTOPEN).
+        case cannotOpen = "cannot_open"
+        /// The disk reported an I/O error (SQLITE_IOERR).
+        case io
+        /// A bad request from our side, or anything else.
+        case other
+    }
+
+    public let code: Code
     public let description: String
-    public init(_ description: String) { self.description = description }
+
+    public init(_ description: String, code: Code = .other) {
+        self.code = code
+        self.description = description
+    }
+
+    /// Wraps whatever the database layer threw, keeping SQLite's primary result code as a `Code`.
+    init(wrapping error: any Error, context: String? = nil) {
+        if let e = error as? StoreError {
+            self = context.map { StoreError("\($0): \(e.description)", code: e.code) } ?? e
+            return
+        }
+        let code: Code
+        if let e = error as? DatabaseError {
+            switch e.resultCode.primaryResultCode {
+            case .SQLITE_FULL: code = .diskFull
+            case .SQLITE_BUSY, .SQLITE_LOCKED: code = .busy
+            case .SQLITE_READONLY, .SQLITE_PERM: code = .readOnly
+            case .SQLITE_CORRUPT, .SQLITE_NOTADB: code = .corrupt
+            case .SQLITE_CANTOPEN: code = .cannotOpen
+            case .SQLITE_IOERR: code = .io
+            default: code = .other
+            }
+        } else {
+            code = .other
+        }
+        self.init(context.map { "\($0): \(error)" } ?? "\(error)", code: code)
+    }
 }

@@ -37,9 +37,27 @@ public struct IngestBatch: Sendable {
         }
     }
 
+    /// A message a source must publish once the batch is committed (a Sparkplug rebirth
+    /// request, the host's STATE): an effect of decoding, carried as a value.
+    public struct Outbound: Sendable, Equatable {
+        public var topic: String
+        public var payload: [UInt8]
+        public var qos: Int
+        public var retain: Bool
+
+        public init(topic: String, payload: [UInt8], qos: Int, retain: Bool) {
+            self.topic = topic
+            self.payload = payload
+            self.qos = qos
+            self.retain = retain
+        }
+    }
+
     public var readings: [Reading] = []
     public var quarantined: [Quarantined] = []
     public var deviceStates: [DeviceState] = []
+    /// Messages to publish after the commit (Sparkplug rebirth requests and STATE).
+    public var outbound: [Outbound] = []
     /// Messages received into this batch, good or bad.
     public var messages: Int = 0
     /// Monotonic time (ns) when the first message of the batch arrived.
@@ -47,12 +65,14 @@ public struct IngestBatch: Sendable {
 
     public init() {}
 
+    /// Nothing to commit (messages and device states); `outbound` alone needs no commit.
     public var isEmpty: Bool { messages == 0 && deviceStates.isEmpty }
 
     public mutating func reset() {
         readings.removeAll(keepingCapacity: true)
         quarantined.removeAll(keepingCapacity: true)
         deviceStates.removeAll(keepingCapacity: true)
+        outbound.removeAll(keepingCapacity: true)
         messages = 0
         openedAtNs = 0
     }

@@ -62,7 +62,7 @@ struct Run: AsyncParsableCommand {
         do {
             let file = config ?? env["ZHIZAO_CONFIG"]
             let overrides = DaemonConfig.Overrides(broker: broker, database: db, devices: devices, clientID: clientID, logLevel: logLevel)
-            group = try Daemon.build(config: resolved, logger: logger) {
+            group = try await Daemon.build(config: resolved, logger: logger) {
                 try DaemonConfig.resolve(file: file, environment: ProcessInfo.processInfo.environment, overrides: overrides)
             }
         } catch {

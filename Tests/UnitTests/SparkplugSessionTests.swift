@@ -26,10 +26,17 @@ struct SparkplugSessionTests {
         """
     static let now: Int64 = 1_764_400_000_000
 
-    struct Host {
+    /// The session behind a decoder, collecting the messages it asks to publish (the batch
+    /// carries them, as it does in the ingest loop).
+    final class Host {
         let plant: Plant
         let decoder: PayloadDecoder
         var session: SparkplugSession { decoder.sparkplug! }
+        private var outbound: [IngestBatch.Outbound] = []
+
+        func takeOutbound() -> [IngestBatch.Outbound] { defer { outbound = [] }; return outbound }
+
+        func housekeeping(nowMs: Int64) { outbound += session.housekeeping(nowMs: nowMs) }
 
         init(reorderTimeoutMs: Int64 = 1000) throws {
             plant = try Plant.load(directory: try Fixtures.registry(["gateways/sp.yaml": SparkplugSessionTests.gateway]))
@@ -47,7 +54,7 @@ struct SparkplugSessionTests {
                     decoder.decode(topic: UnsafeRawBufferPointer(tb), payload: pb, receivedAtMs: now, into: &batch)
                 }
             }
-            batch.deviceStates = session.takeStates()
+            outbound += batch.outbound
             return batch
         }
 
@@ -64,8 +71,8 @@ struct SparkplugSessionTests {
                          m("Cabinet/Temp", alias: 1, .double, .number(31.5))]
     static let dbirth = [m("Flow", alias: 10, .double, .number(4.25)), m("Running", alias: 11, .boolean, .bool(true))]
 
-    func rebirthRequests(_ session: SparkplugSession) throws -> [String] {
-        try session.takeOutbound().filter { $0.topic.contains("/NCMD/") }.map { o in
+    func rebirthRequests(_ host: Host) throws -> [String] {
+        try host.takeOutbound().filter { $0.topic.contains("/NCMD/") }.map { o in
             let p = try SparkplugPayload(serializedBytes: o.payload)
             #expect(p.metrics.contains { $0.name == "Node Control/Rebirth" && $0.value == .bool(true) && $0.datatype == .boolean })
             return o.topic
@@ -86,7 +93,7 @@ struct SparkplugSessionTests {
             Reading(series: h.series("pump-1", "flow"), timestampMs: Self.now - 1000, value: .number(5.5)),
             Reading(series: h.series("pump-1", "running"), timestampMs: Self.now - 1000, value: .state("idle")),
         ])
-        #expect(try rebirthRequests(h.session).isEmpty)
+        #expect(try rebirthRequests(h).isEmpty)
 
         // A death from an earlier session (stale bdSeq) changes nothing; the current one takes all offline.
         let stale = try h.send(.ndeath, seq: nil, [Self.m("bdSeq", alias: nil, .int64, .number(2))])
@@ -96,7 +103,7 @@ struct SparkplugSessionTests {
         // Data after the death: quarantined, and the node asked to rebirth.
         let late = try h.send(.ddata, device: "pump", seq: 3, [Self.m(nil, alias: 10, .double, .number(1))])
         #expect(late.readings.isEmpty && late.quarantined.map(\.rejection.reason) == [.unknownDevice])
-        #expect(try rebirthRequests(h.session) == ["spBv1.0/g1/NCMD/edge-1"])
+        #expect(try rebirthRequests(h) == ["spBv1.0/g1/NCMD/edge-1"])
     }
 
     @Test func aSequenceGapAsksForARebirthAfterTheReorderTimeout() throws {
@@ -104,10 +111,10 @@ struct SparkplugSessionTests {
         _ = try h.send(.nbirth, seq: 0, Self.nbirth)
         _ = try h.send(.dbirth, device: "pump", seq: 1, Self.dbirth)
         _ = try h.send(.ddata, device: "pump", seq: 3, [Self.m(nil, alias: 10, .double, .number(1))])  // 2 is missing
-        h.session.housekeeping(nowMs: Self.now + 500)
-        #expect(try rebirthRequests(h.session).isEmpty, "still within the reorder timeout")
-        h.session.housekeeping(nowMs: Self.now + 1500)
-        #expect(try rebirthRequests(h.session) == ["spBv1.0/g1/NCMD/edge-1"])
+        h.housekeeping(nowMs: Self.now + 500)
+        #expect(try rebirthRequests(h).isEmpty, "still within the reorder timeout")
+        h.housekeeping(nowMs: Self.now + 1500)
+        #expect(try rebirthRequests(h) == ["spBv1.0/g1/NCMD/edge-1"])
     }
 
     @Test func aLateMessageInsideTheTimeoutClosesTheGap() throws {
@@ -117,8 +124,8 @@ struct SparkplugSessionTests {
         _ = try h.send(.ddata, device: "pump", seq: 2, [Self.m(nil, alias: 10, .double, .number(1))])
         let filled = try h.send(.ddata, device: "pump", seq: 1, [Self.m(nil, alias: 10, .double, .number(2))], at: Self.now + 200)
         #expect(filled.readings.count == 1)
-        h.session.housekeeping(nowMs: Self.now + 5000)
-        #expect(try rebirthRequests(h.session).isEmpty)
+        h.housekeeping(nowMs: Self.now + 5000)
+        #expect(try rebirthRequests(h).isEmpty)
     }
 
     @Test func anUnknownAliasIsQuarantinedAndAsksForARebirth() throws {
@@ -128,7 +135,7 @@ struct SparkplugSessionTests {
         let b = try h.send(.ddata, device: "pump", seq: 2, [Self.m(nil, alias: 99, .double, .number(1)), Self.m(nil, alias: 10, .double, .number(7))])
         #expect(b.readings.map(\.value) == [.number(7)])
         #expect(b.quarantined.map(\.rejection.reason) == [.unknownMetric])
-        #expect(try rebirthRequests(h.session) == ["spBv1.0/g1/NCMD/edge-1"])
+        #expect(try rebirthRequests(h) == ["spBv1.0/g1/NCMD/edge-1"])
     }
 
     @Test func unsupportedTypesAreQuarantinedWithAClearReason() throws {
@@ -155,7 +162,7 @@ struct SparkplugSessionTests {
             request.withUnsafeBytes { p in h.decoder.decode(topic: UnsafeRawBufferPointer(t), payload: p, receivedAtMs: Self.now, into: &ncmd) }
         }
         #expect(ncmd.messages == 0 && ncmd.quarantined.isEmpty, "our own rebirth request echoed back is not counted")
-        let out = h.session.takeOutbound()
+        let out = batch.outbound + ncmd.outbound
         #expect(out.count == 1 && out[0].topic == "spBv1.0/STATE/zz" && out[0].retain && out[0].qos == 1)
         #expect(String(decoding: out[0].payload, as: UTF8.self).contains("\"online\":true"))
     }
