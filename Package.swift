@@ -62,6 +62,8 @@ let package = Package(
         .testTarget(name: "UnitTests", dependencies: [
             "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore", "IngestDaemon", "MQTTClient",
             "GatewaySimulator", "Aggregation", "Sparkplug",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "Telemetry", "ReadingStore", "MQTTClient", "Aggregation", "PlantRegistry", "GatewaySimulator", "Sparkplug",

@@ -130,7 +130,7 @@ public final class IngestLoop: @unchecked Sendable {
         var timeoutMs: Int32 = 250
         if !state.batch.isEmpty {
             let age = Clock.monotonicNs() &- state.batch.openedAtNs
-            timeoutMs = age >= state.maxDelayNs ? 0 : Int32((state.maxDelayNs - age) / 1_000_000)
+            timeoutMs = age >= state.maxDelayNs ? 0 : Int32(min(250, (state.maxDelayNs - age) / 1_000_000))
         }
         state.watched = 0
         for (i, source) in sources.enumerated() {

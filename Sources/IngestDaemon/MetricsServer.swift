@@ -13,12 +13,14 @@ public final class MetricsServer: @unchecked Sendable {
     private let listener: Int32
     private let metrics: IngestMetrics
     private let logger: Logger
+    /// `host:port` as bound (the kernel's choice when port 0 was asked for).
     public let address: String
+    public let port: UInt16
 
     /// Binds `host:port` (loopback unless configured otherwise); throws a readable error.
     public init(listen: String, metrics: IngestMetrics, logger: Logger) throws {
         let parts = listen.split(separator: ":")
-        guard parts.count == 2, let port = UInt16(parts[1]) else {
+        guard parts.count == 2, let asked = UInt16(parts[1]) else {
             throw ConfigError("metrics listen address \"\(listen)\" is not host:port", hint: "e.g. 127.0.0.1:9464")
         }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -26,7 +28,7 @@ public final class MetricsServer: @unchecked Sendable {
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(port.bigEndian)
+        addr.sin_port = in_port_t(asked.bigEndian)
         guard inet_pton(AF_INET, String(parts[0]), &addr.sin_addr) == 1 else {
             close(fd)
             throw ConfigError("metrics listen address \"\(listen)\" needs an IPv4 address", hint: "e.g. 127.0.0.1:9464")
@@ -39,10 +41,17 @@ public final class MetricsServer: @unchecked Sendable {
             close(fd)
             throw ConfigError("cannot listen for metrics on \(listen): \(reason)", hint: "pick a free port in metrics.listen")
         }
+        // Port 0 asks the kernel for a free one: report the port actually bound.
+        var actual = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &actual) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
         listener = fd
         self.metrics = metrics
         self.logger = logger
-        address = listen
+        port = UInt16(bigEndian: actual.sin_port)
+        address = "\(parts[0]):\(port)"
     }
 
     /// Serves until `stop()`.
