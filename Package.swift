@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "Aggregation", dependencies: ["Telemetry", "PlantRegistry"]),
         // Durable storage of readings, rollups, quarantine and counters (SQLite through GRDB).
         .target(name: "ReadingStore", dependencies: [
-            "Telemetry", "Aggregation",
+            "Telemetry", "PlantRegistry", "Aggregation",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         // Sparkplug B payloads (protobuf code generated from Schemas/sparkplug_b.proto, committed)
