@@ -35,9 +35,11 @@ let package = Package(
         .target(name: "Aggregation", dependencies: ["Telemetry", "PlantRegistry"]),
         // Durable storage of readings, rollups, quarantine and counters (SQLite through GRDB).
         .target(name: "ReadingStore", dependencies: [
-            "Telemetry", "Aggregation",
+            "Telemetry", "PlantRegistry", "Aggregation",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        // Indicator rows per scope and window (shifts, OEE, value added, baselines) read from the stored totals.
+        .target(name: "Reporting", dependencies: ["Aggregation", "PlantRegistry", "ReadingStore", "Telemetry"]),
         // Sparkplug B payloads (protobuf code generated from Schemas/sparkplug_b.proto, committed)
         // and topics; the primary-host session builds on it.
         .target(name: "Sparkplug", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
@@ -55,13 +57,14 @@ let package = Package(
         // The `zhizao` commands.
         .target(name: "ZhizaoCLI", dependencies: [
             "IngestDaemon", "PlantRegistry", "ReadingStore", "Telemetry", "GatewaySimulator", "MQTTClient", "Aggregation",
+            "Reporting",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "zhizao", dependencies: ["ZhizaoCLI"]),
         .testTarget(name: "UnitTests", dependencies: [
             "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore", "IngestDaemon", "MQTTClient",
-            "GatewaySimulator", "Aggregation", "Sparkplug",
+            "GatewaySimulator", "Aggregation", "Sparkplug", "Reporting",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),

@@ -129,7 +129,7 @@ let benchmarks: @Sendable () -> Void = {
         let from = Int64(Timestamp.parseRFC3339("2025-01-01T00:00:00+08:00")!)
         let to = Int64(Timestamp.parseRFC3339("2026-01-01T00:00:00+08:00")!)
         for _ in benchmark.scaledIterations {
-            let days = try! reader.scopeTotals(scope: "site:s1", period: "day", from: from, to: to)
+            let days = try! reader.scopeTotals(scope: .site("s1"), period: "day", from: from, to: to)
             let rows = days.map { Indicators.compute(totals: $0.totals, site: site, staticRate: 0.7) }
             blackHole(rows)
         }

@@ -2,9 +2,6 @@ import Foundation
 public import PlantRegistry
 import Telemetry
 
-/// A node of the plant whose figures are reported: `site:<id>`, `workshop:<id>` or `line:<id>`.
-public typealias Scope = String
-
 /// What the aggregator does with each series, and which plant totals it feeds; built once
 /// from the registry.
 public struct AggregationPlan: Sendable {
@@ -20,7 +17,7 @@ public struct AggregationPlan: Sendable {
 
     public struct SeriesPlan: Sendable {
         public var kind: Kind
-        /// Scope totals a counter's consumption adds to, e.g. ("line:l1", "good").
+        /// Scope totals a counter's consumption adds to, e.g. (.line("l1"), "good").
         public var targets: [(scope: Scope, quantity: String)]
         /// The machine this state series describes (its machine state or control mode).
         public var machine: Int?
@@ -97,11 +94,7 @@ public struct AggregationPlan: Sendable {
 
     /// The reported scopes a device sits in, innermost first.
     public static func scopes(of d: Device) -> [Scope] {
-        var out: [Scope] = []
-        if let l = d.line { out.append("line:\(l)") }
-        if let w = d.workshop { out.append("workshop:\(w)") }
-        out.append("site:\(d.site)")
-        return out
+        Scope.containing(d)
     }
 
     struct MeterKey: Hashable {
@@ -121,47 +114,54 @@ public struct AggregationPlan: Sendable {
     static func meterScopes(_ plant: Plant) -> [MeterKey: [Scope]] {
         var out: [MeterKey: [Scope]] = [:]
         for c in Carrier.allCases {
-            // Meters of this carrier by the node they attach to ("process:line/p" counts inside its line).
-            var attached: [String: [(device: Int, main: Bool)]] = [:]
+            // Meters of this carrier by the node they attach to (a process counts inside its line).
+            var attached: [MeterNode: [(device: Int, main: Bool)]] = [:]
             for (di, d) in plant.devices.enumerated() {
                 guard d.metrics.contains(where: { $0.carrier == c && ($0.kind == .counter || ($0.kind == .gauge && integrates(d, c))) })
                 else { continue }
-                let node = d.process.map { "process:\(d.line ?? "")/\($0)" } ?? d.line.map { "line:\($0)" }
-                    ?? d.workshop.map { "workshop:\($0)" } ?? "site:\(d.site)"
+                let node = d.process.map { MeterNode.process(line: d.line ?? "", id: $0) } ?? d.line.map { .scope(.line($0)) }
+                    ?? d.workshop.map { .scope(.workshop($0)) } ?? .scope(.site(d.site))
                 attached[node, default: []].append((di, d.meterRole != .sub))
             }
             guard !attached.isEmpty else { continue }
-            var cache: [String: [Int]] = [:]
+            var cache: [MeterNode: [Int]] = [:]
             // The meters that measure a node's total.
-            func measuring(_ node: String, children: [String]) -> [Int] {
+            func measuring(_ node: MeterNode, children: [MeterNode]) -> [Int] {
                 let here = attached[node] ?? []
                 let mains = here.filter(\.main).map(\.device)
                 if !mains.isEmpty { return mains }
                 let subs = here.map(\.device)
                 // A line's own meter already sees the machines of its processes; a workshop's or
                 // site's sub-meters are feeders beside its children.
-                if node.hasPrefix("line:") && !subs.isEmpty { return subs }
+                if case .scope(.line) = node, !subs.isEmpty { return subs }
                 return subs + children.flatMap { child in cache[child] ?? [] }
             }
             for site in plant.sites {
-                var workshopNodes: [String] = []
+                var workshopNodes: [MeterNode] = []
                 for ws in site.workshops {
-                    var lineNodes: [String] = []
+                    var lineNodes: [MeterNode] = []
                     for line in ws.lines {
-                        let processNodes = line.processes.map { "process:\(line.id)/\($0.id)" }
+                        let processNodes = line.processes.map { MeterNode.process(line: line.id, id: $0.id) }
                         for p in processNodes { cache[p] = measuring(p, children: []) }
-                        cache["line:\(line.id)"] = measuring("line:\(line.id)", children: processNodes)
-                        lineNodes.append("line:\(line.id)")
+                        cache[.scope(.line(line.id))] = measuring(.scope(.line(line.id)), children: processNodes)
+                        lineNodes.append(.scope(.line(line.id)))
                     }
-                    cache["workshop:\(ws.id)"] = measuring("workshop:\(ws.id)", children: lineNodes)
-                    workshopNodes.append("workshop:\(ws.id)")
+                    cache[.scope(.workshop(ws.id))] = measuring(.scope(.workshop(ws.id)), children: lineNodes)
+                    workshopNodes.append(.scope(.workshop(ws.id)))
                 }
-                cache["site:\(site.id)"] = measuring("site:\(site.id)", children: workshopNodes)
+                cache[.scope(.site(site.id))] = measuring(.scope(.site(site.id)), children: workshopNodes)
             }
-            for (node, meters) in cache where !node.hasPrefix("process:") {
-                for m in meters { out[MeterKey(device: m, carrier: c), default: []].append(node) }
+            for (node, meters) in cache {
+                guard case .scope(let scope) = node else { continue }
+                for m in meters { out[MeterKey(device: m, carrier: c), default: []].append(scope) }
             }
         }
         return out.mapValues { $0.sorted() }
+    }
+
+    /// A node a meter can attach to: a reported scope, or a process inside a line (never reported).
+    enum MeterNode: Hashable {
+        case scope(Scope)
+        case process(line: String, id: String)
     }
 }

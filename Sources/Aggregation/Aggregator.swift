@@ -1,3 +1,4 @@
+import PlantRegistry
 import Telemetry
 
 /// A reading reduced to what aggregation needs.

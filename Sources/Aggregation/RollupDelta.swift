@@ -1,3 +1,4 @@
+public import PlantRegistry
 import Telemetry
 
 /// Changes to the stored rollups caused by one batch of readings, summed per key so a commit

@@ -1,6 +1,7 @@
 import Aggregation
 import Foundation
 import GRDB
+public import PlantRegistry
 public import Telemetry
 
 /// What `zhizao status` reports, read from the database while the daemon runs.
@@ -149,13 +150,13 @@ public final class StoreReader {
 
 extension StoreReader {
     /// A scope's stored totals per local hour or day in [from, to): `start` → quantity → value.
-    public func scopeTotals(scope: String, period: String, from: Int64, to: Int64) throws -> [(start: Int64, totals: [String: Double])] {
+    public func scopeTotals(scope: Scope, period: String, from: Int64, to: Int64) throws -> [(start: Int64, totals: [String: Double])] {
         try db.read { db in
             var out: [(start: Int64, totals: [String: Double])] = []
             for row in try Row.fetchAll(db, sql: """
                 SELECT start, quantity, value FROM scope_rollup
                 WHERE scope = ? AND period = ? AND start >= ? AND start < ? ORDER BY start
-                """, arguments: [scope, period, from, to]) {
+                """, arguments: [scope.key, period, from, to]) {
                 let start: Int64 = row["start"]
                 if out.last?.start != start { out.append((start, [:])) }
                 out[out.count - 1].totals[row["quantity"]] = row["value"]
@@ -165,11 +166,11 @@ extension StoreReader {
     }
 
     /// Value added recorded for a scope: local month start → yuan, for months in [from, to).
-    public func valueAdded(scope: String, from: Int64, to: Int64) throws -> [Int64: Double] {
+    public func valueAdded(scope: Scope, from: Int64, to: Int64) throws -> [Int64: Double] {
         try db.read { db in
             var out: [Int64: Double] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT month, yuan FROM value_added WHERE scope = ? AND month >= ? AND month < ?",
-                                        arguments: [scope, from, to]) {
+                                        arguments: [scope.key, from, to]) {
                 out[row["month"]] = row["yuan"]
             }
             return out

@@ -1,5 +1,6 @@
 import Aggregation
 import GRDB
+import PlantRegistry
 import Telemetry
 
 /// Rollup maintenance: neighbour look-ups for late readings, and writing a batch's rollup
@@ -54,7 +55,7 @@ extension SQLiteStore {
             ON CONFLICT(scope, period, start, quantity) DO UPDATE SET value = value + excluded.value
             """)
         for (key, value) in delta.scopes where value != 0 {
-            try scope.execute(arguments: [key.scope, key.quantity, key.period.rawValue, key.start, value])
+            try scope.execute(arguments: [key.scope.key, key.quantity, key.period.rawValue, key.start, value])
         }
     }
 

@@ -1,6 +1,7 @@
 import Aggregation
 import Foundation
 import GRDB
+public import PlantRegistry
 public import Telemetry
 
 /// The SQLite store the daemon writes to, through GRDB on the system SQLite.
@@ -183,12 +184,12 @@ public final class SQLiteStore: TelemetryStore {
     }
 
     /// Records a month's industrial value added for a scope (replacing an earlier figure).
-    public func setValueAdded(scope: String, monthStart: Int64, yuan: Double) throws {
+    public func setValueAdded(scope: Scope, monthStart: Int64, yuan: Double) throws {
         try db.write { db in
             try db.execute(sql: """
                 INSERT INTO value_added(scope, month, yuan) VALUES (?, ?, ?)
                 ON CONFLICT(scope, month) DO UPDATE SET yuan = excluded.yuan
-                """, arguments: [scope, monthStart, yuan])
+                """, arguments: [scope.key, monthStart, yuan])
         }
     }
 

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import PlantRegistry
 import ReadingStore
+import Reporting
 
 /// `zhizao export`: readings or one-minute rollups to a CSV or JSON file, streamed.
 struct Export: ParsableCommand {
@@ -25,11 +26,17 @@ struct Export: ParsableCommand {
         case rollups
     }
 
+    enum Window: TimeWindowDefaults {
+        static let from: String? = nil
+        static let to: String? = nil
+        static let fromHelp = "Start: \(TimeArgument.help)."
+        static let toHelp = "End (exclusive)."
+    }
+
     @Argument(help: "readings or rollups.") var what: What
     @OptionGroup var store: StoreOptions
     @OptionGroup var registry: RegistryOptions
-    @Option(parsing: .unconditional, help: ArgumentHelp("Start: \(TimeArgument.help).", valueName: "T")) var from: String
-    @Option(parsing: .unconditional, help: ArgumentHelp("End (exclusive).", valueName: "T")) var to: String
+    @OptionGroup var window: TimeWindowOptions<Window>
     @Option(help: "Only devices in site, workshop:ID or line:ID.") var scope: String?
     @Option(help: "Only this device.") var device: String?
     @Option(help: "Only this metric.") var metric: String?
@@ -47,12 +54,7 @@ struct Export: ParsableCommand {
         do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
         let plan = AggregationPlan(plant: plant)
         guard let site = plant.sites.first else { throw fail("the registry has no site") }
-        guard let fromMs = TimeArgument.parse(from, calendar: plan.calendar) else {
-            throw fail("--from \(from) is not a time: use \(TimeArgument.help)", code: 2)
-        }
-        guard let toMs = TimeArgument.parse(to, calendar: plan.calendar), toMs > fromMs else {
-            throw fail("--to \(to) is not a time after --from: use \(TimeArgument.help)", code: 2)
-        }
+        let (fromMs, toMs) = try window.window(calendar: plan.calendar)
         var devices: [String]?
         if let device {
             guard plant.deviceIndex(id: device) != nil else {
@@ -60,12 +62,11 @@ struct Export: ParsableCommand {
             }
             devices = [device]
         } else if let scope {
-            let s = scope == "site" ? "site:\(site.id)" : scope
-            devices = plant.devices.filter { AggregationPlan.scopes(of: $0).contains(s) }.map(\.id)
+            let s = site.scope(named: scope)
+            devices = plant.devices.filter { d in s.map { AggregationPlan.scopes(of: d).contains($0) } ?? false }.map(\.id)
             if devices!.isEmpty {
-                var known = ["site:\(site.id)"]
-                for ws in site.workshops { known.append("workshop:\(ws.id)"); known += ws.lines.map { "line:\($0.id)" } }
-                throw fail("unknown scope \(s); nearest: \(nearest(s, in: known).joined(separator: ", "))", code: 2)
+                let typed = s?.key ?? scope
+                throw fail("unknown scope \(typed); nearest: \(nearest(typed, in: site.scopes.map(\.key)).joined(separator: ", "))", code: 2)
             }
         }
         if let metric, !plant.devices.contains(where: { d in (devices.map { $0.contains(d.id) } ?? true) && d.metrics.contains { $0.name == metric } }) {

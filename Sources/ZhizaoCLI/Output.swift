@@ -64,6 +64,25 @@ func printJSON(_ value: some Encodable) throws {
     print(String(decoding: data, as: UTF8.self))
 }
 
+/// Epoch milliseconds in a given zone, with its offset (one formatter per zone and precision:
+/// building a `DateFormatter` costs more than formatting a year of rows).
+func localTime(_ ms: Int64, _ zone: TimeZone, precise: Bool = false) -> String {
+    let key = "\(zone.identifier)|\(precise)"
+    let f: DateFormatter
+    if let cached = formatters[key] {
+        f = cached
+    } else {
+        f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = zone
+        f.dateFormat = precise ? "yyyy-MM-dd'T'HH:mm:ss.SSSxxx" : "yyyy-MM-dd'T'HH:mmxxx"
+        formatters[key] = f
+    }
+    return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
+}
+
+nonisolated(unsafe) private var formatters: [String: DateFormatter] = [:]  // CLI commands run on one thread
+
 /// Epoch milliseconds in the machine's local time zone with its offset, to the millisecond.
 func localTime(_ ms: Int64) -> String { localTime(ms, .current, precise: true) }
 

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import PlantRegistry
 import ReadingStore
+import Reporting
 
 /// `zhizao query`: one series, per window: consumption, min/mean/max, or seconds per state.
 struct Query: ParsableCommand {
@@ -22,10 +23,16 @@ struct Query: ParsableCommand {
     @OptionGroup var registry: RegistryOptions
     @Option(help: "Device id (see `zhizao devices list`).") var device: String
     @Option(help: "Metric name of the device.") var metric: String
-    @Option(parsing: .unconditional, help: ArgumentHelp("Window start: \(TimeArgument.help).", valueName: "T")) var from: String = "-24h"
-    @Option(parsing: .unconditional, help: ArgumentHelp("Window end (exclusive).", valueName: "T")) var to: String = "now"
+    @OptionGroup var window: TimeWindowOptions<Window>
     @Option(help: "1m, 15m, 1h, 1d or 1mo.") var every: WindowCalendar.Every = .hour
     @Option(help: "table, csv or json.") var format: OutputFormat = .table
+
+    enum Window: TimeWindowDefaults {
+        static let from: String? = "-24h"
+        static let to: String? = "now"
+        static let fromHelp = "Window start: \(TimeArgument.help)."
+        static let toHelp = "Window end (exclusive)."
+    }
 
     /// One window of a series (see Schemas/query.schema.json).
     struct Row: Encodable {
@@ -51,12 +58,7 @@ struct Query: ParsableCommand {
         guard let m = dev.metrics.first(where: { $0.name == metric }) else {
             throw fail("device \(device) has no metric \(metric); its metrics: \(dev.metrics.map(\.name).joined(separator: ", "))", code: 2)
         }
-        guard let fromMs = TimeArgument.parse(from, calendar: plan.calendar) else {
-            throw fail("--from \(from) is not a time: use \(TimeArgument.help)", code: 2)
-        }
-        guard let toMs = TimeArgument.parse(to, calendar: plan.calendar), toMs > fromMs else {
-            throw fail("--to \(to) is not a time after --from: use \(TimeArgument.help)", code: 2)
-        }
+        let (fromMs, toMs) = try window.window(calendar: plan.calendar)
         let reader: StoreReader
         do { reader = try StoreReader(path: store.db) } catch { throw fail("\(error)") }
         let zone = plan.calendar.timeZone
@@ -104,7 +106,7 @@ struct Query: ParsableCommand {
 
     private func emit(_ header: [String], _ cells: [[String]]) {
         if cells.isEmpty && format == .table {
-            print("no data for \(device)/\(metric) between \(from) and \(to)")
+            print("no data for \(device)/\(metric) between \(window.from) and \(window.to)")
             return
         }
         printTable(header, format: format, cells)

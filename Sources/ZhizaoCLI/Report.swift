@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import PlantRegistry
 import ReadingStore
+import Reporting
 
 /// `zhizao report`: one self-contained HTML file with charts and the table of figures.
 struct Report: ParsableCommand {
@@ -21,11 +22,17 @@ struct Report: ParsableCommand {
     @OptionGroup var store: StoreOptions
     @OptionGroup var registry: RegistryOptions
     @Option(help: "site, workshop:ID or line:ID.") var scope: String = "site"
-    @Option(parsing: .unconditional, help: ArgumentHelp("Start: \(TimeArgument.help).", valueName: "T")) var from: String = "-7d"
-    @Option(parsing: .unconditional, help: ArgumentHelp("End (exclusive).", valueName: "T")) var to: String = "now"
+    @OptionGroup var window: TimeWindowOptions<Window>
     @Option(help: "Chart points: 1h, 1d or 1mo.") var every: IndicatorTable.Every = .day
     @Option(parsing: .unconditional, help: ArgumentHelp("Baseline window FROM..TO.", valueName: "FROM..TO")) var baseline: String?
     @Option(help: ArgumentHelp("The HTML file to write.", valueName: "FILE")) var out: String
+
+    enum Window: TimeWindowDefaults {
+        static let from: String? = "-7d"
+        static let to: String? = "now"
+        static let fromHelp = "Start: \(TimeArgument.help)."
+        static let toHelp = "End (exclusive)."
+    }
 
     func validate() throws {
         guard out.hasSuffix(".html") || out.hasSuffix(".htm") else { throw ValidationError("--out \(out) must end in .html") }
@@ -34,15 +41,14 @@ struct Report: ParsableCommand {
 
     func run() throws {
         let table = try IndicatorTable.open(registry: registry, store: store)
-        let scope = try table.resolve(scope: self.scope)
-        let (fromMs, toMs) = try table.window(from: from, to: to)
-        let base = try baseline.map { try table.baseline($0) }
-        let lines = table.site.workshops.flatMap { ws in ws.lines.filter { line in
-            scope == "site:\(table.site.id)" || scope == "workshop:\(ws.id)" || scope == "line:\(line.id)"
-        }.map { "line:\($0.id)" } }
-        let series = try table.rows(scopes: lines, from: fromMs, to: toMs, every: every, baseline: base)
-        let totals = try table.rows(scopes: [scope] + lines, from: fromMs, to: toMs, every: .all, baseline: base)
-        let html = ReportPage(site: table.site, scope: scope, lines: lines, series: series, totals: totals,
+        let scope = try table.resolveOrFail(scope: self.scope)
+        let (fromMs, toMs) = try window.window(calendar: table.plan.calendar)
+        let base = try baseline.map { try table.baselineOrFail($0) }
+        let lines = table.lines(within: scope)
+        let series = try table.rowsOrFail(scopes: lines, from: fromMs, to: toMs, every: every, baseline: base)
+        let totals = try table.rowsOrFail(scopes: [scope] + lines, from: fromMs, to: toMs, every: .all, baseline: base)
+        let html = ReportPage(site: table.site, scope: scope.key, lines: lines, series: series, totals: totals,
+                              label: { String(table.label($0).prefix(10)) },
                               from: localTime(fromMs, table.plan.calendar.timeZone), to: localTime(toMs, table.plan.calendar.timeZone),
                               baseline: base.map { "\(localTime($0.0, table.plan.calendar.timeZone)) .. \(localTime($0.1, table.plan.calendar.timeZone))" },
                               generated: localTime(Int64(Date().timeIntervalSince1970 * 1000), table.plan.calendar.timeZone)).render()
@@ -57,9 +63,11 @@ struct Report: ParsableCommand {
 struct ReportPage {
     let site: Site
     let scope: String
-    let lines: [String]
+    let lines: [Scope]
     let series: [IndicatorTable.Row]
     let totals: [IndicatorTable.Row]
+    /// A chart point's label: the day its window starts.
+    let label: (IndicatorTable.Row) -> String
     let from: String
     let to: String
     let baseline: String?
@@ -99,11 +107,11 @@ struct ReportPage {
             """
         for line in lines {
             let points = series.filter { $0.scope == line }
-            h += "<h2>\(esc(line))</h2>\n<div class=\"charts\">\n"
+            h += "<h2>\(esc(line.key))</h2>\n<div class=\"charts\">\n"
             for f in Self.figures {
                 let values = points.map { f.value($0.indicators) }
                 let base = points.first?.baseline.flatMap(f.value)
-                h += chart(title: f.title, unit: f.unit, labels: points.map { String($0.start.prefix(10)) }, values: values, baseline: base)
+                h += chart(title: f.title, unit: f.unit, labels: points.map(label), values: values, baseline: base)
             }
             h += "</div>\n"
         }
@@ -114,7 +122,7 @@ struct ReportPage {
         func f(_ v: Double?, _ d: Int) -> String { v.map { String(format: "%.\(d)f", $0) } ?? "–" }
         for r in totals {
             let i = r.indicators
-            var cells = [r.scope, f(i.electricityKWh, 1), f(i.energyKgce, 1), f(i.goodUnits, 0), f(i.kwhPerGoodUnit, 3),
+            var cells = [r.scope.key, f(i.electricityKWh, 1), f(i.energyKgce, 1), f(i.goodUnits, 0), f(i.kwhPerGoodUnit, 3),
                          f(i.kgcePerGoodUnit, 4), f(i.co2KgPerGoodUnit, 3), f(i.waterM3PerGoodUnit, 4),
                          f(i.staticControlRate.map { $0 * 100 }, 1), f(i.operationalControlRate.map { $0 * 100 }, 1),
                          f(i.oee?.oee.map { $0 * 100 }, 1)]

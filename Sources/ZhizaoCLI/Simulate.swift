@@ -6,6 +6,7 @@ import Glibc
 import IngestDaemon
 import MQTTClient
 import PlantRegistry
+import Reporting
 import Telemetry
 
 /// `zhizao simulate`: the example plant's gateways, played through a broker.
@@ -69,7 +70,7 @@ struct Simulate: ParsableCommand {
         if let s = speed, s != "max", (Double(s) ?? 0) <= 0 {
             throw ValidationError("--speed \(s) is neither a positive number nor `max`")
         }
-        if let d = duration, Self.parseDuration(d) == nil {
+        if let d = duration, TimeArgument.parseDuration(d) == nil {
             throw ValidationError("--duration \(d) is not a duration: use e.g. 90s, 15m, 6h or 7d")
         }
         if let f = from, Self.parseTime(f) == nil {
@@ -97,7 +98,7 @@ struct Simulate: ParsableCommand {
         options.qos = qos
         options.imperfect = !clean
         options.count = count
-        options.durationMs = duration.flatMap(Self.parseDuration)
+        options.durationMs = duration.flatMap(TimeArgument.parseDuration)
         options.fromMs = from.flatMap(Self.parseTime)
         if let rate {
             options.pace = .rate(rate)
@@ -147,15 +148,6 @@ struct Simulate: ParsableCommand {
             print("imperfections    \(report.malformed) malformed, \(report.duplicates) duplicated, \(report.late) late, \(report.outOfOrder) out of order")
             print("wall time        \(String(format: "%.1f", report.wallSeconds)) s")
         }
-    }
-
-    /// `90s`, `15m`, `6h`, `7d` (or plain seconds) in milliseconds.
-    static func parseDuration(_ text: String) -> Int64? {
-        let units: [Character: Int64] = ["s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000]
-        if let unit = text.last, let factor = units[unit], let n = Double(text.dropLast()), n > 0 {
-            return Int64(n * Double(factor))
-        }
-        return Double(text).flatMap { $0 > 0 ? Int64($0 * 1000) : nil }
     }
 
     /// RFC 3339, or a date taken as local midnight in the machine's zone.

@@ -88,8 +88,8 @@ struct RollupStoreTests {
         // Day totals in Shanghai time: the site's electricity is its workshop main meter's, not
         // plus the line sub-meter under it.
         let reader = try StoreReader(path: path)
-        let site = try reader.scopeTotals(scope: "site:sz-baoan", period: "day", from: t0 - 86_400_000, to: t0 + 86_400_000)
-        let shaft = try reader.scopeTotals(scope: "line:line-shaft", period: "day", from: t0 - 86_400_000, to: t0 + 86_400_000)
+        let site = try reader.scopeTotals(scope: .site("sz-baoan"), period: "day", from: t0 - 86_400_000, to: t0 + 86_400_000)
+        let shaft = try reader.scopeTotals(scope: .line("line-shaft"), period: "day", from: t0 - 86_400_000, to: t0 + 86_400_000)
         let siteKWh = site.map { $0.totals["consumption.electricity"] ?? 0 }.reduce(0, +)
         let lineKWh = shaft.map { $0.totals["consumption.electricity"] ?? 0 }.reduce(0, +)
         let sorted = readings.filter { $0.series == index("pm-mach-main", "energy") }.sorted { $0.timestampMs < $1.timestampMs }

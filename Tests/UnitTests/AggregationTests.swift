@@ -196,7 +196,7 @@ struct AggregationTests {
         for (h, v) in direct { #expect(abs(fromMinutes[h]! - v) < 1e-6) }
         // And the scope's stored hour equals the same figure (em-1 is the line's only meter).
         for (h, v) in direct {
-            let scope = totals.scopes[.init(scope: "line:l1", quantity: "consumption.electricity", period: .hour, start: h)] ?? 0
+            let scope = totals.scopes[.init(scope: .line("l1"), quantity: "consumption.electricity", period: .hour, start: h)] ?? 0
             #expect(abs(scope - v) < 1e-6)
         }
     }
@@ -230,7 +230,7 @@ struct IntegratedGaugeTests {
         let p = SeriesIndex(plant.series.firstIndex(of: SeriesKey(device: "pw-1", metric: "p"))!)
         #expect(plan.series[Int(p)].kind == .integratedGauge)
         // The office feeder sits beside the workshop: the site is both, the workshop only its line meter.
-        #expect(plan.series[Int(p)].targets.map(\.scope) == ["site:s1"])
+        #expect(plan.series[Int(p)].targets.map(\.scope) == [.site("s1")])
         let aggregator = Aggregator(plan: plan)
         var store = MemoryStore()
         let t0: Int64 = 1_764_000_000_000
@@ -243,10 +243,10 @@ struct IntegratedGaugeTests {
         let d = aggregator.takeDelta()
         let total = d.minutes.values.map(\.consumption).reduce(0, +)
         #expect(abs(total - 27.5) < 1e-9)
-        let site = d.scopes.filter { $0.key.scope == "site:s1" && $0.key.period == .day }.values.reduce(0, +)
+        let site = d.scopes.filter { $0.key.scope == .site("s1") && $0.key.period == .day }.values.reduce(0, +)
         #expect(abs(site - 27.5) < 1e-9)
         // The line meter (em-1) is a child of the site too.
         #expect(Set(AggregationPlan.meterScopes(plant)[.init(device: plant.deviceIndex(id: "em-1")!, carrier: .electricity)] ?? [])
-                == ["line:l1", "workshop:ws1", "site:s1"])
+                == [.line("l1"), .workshop("ws1"), .site("s1")])
     }
 }

@@ -23,18 +23,18 @@ struct IndicatorTests {
     @Test func subMetersAreNeverCountedTwice() throws {
         let plant = try Plant.load(directory: try Fixtures.registry(["gateways/meters.yaml": Self.meters]))
         let scopes = AggregationPlan.meterScopes(plant)
-        func of(_ id: String, _ c: Carrier) -> [String] {
+        func of(_ id: String, _ c: Carrier) -> [Scope] {
             scopes[.init(device: plant.deviceIndex(id: id)!, carrier: c)] ?? []
         }
         // The workshop and the site are measured by the workshop main meter alone.
-        #expect(of("main-ws1", .electricity) == ["site:s1", "workshop:ws1"])
+        #expect(of("main-ws1", .electricity) == [.site("s1"), .workshop("ws1")])
         // The line sub-meter measures its line only; the compressor sub-meter is inside the main.
-        #expect(of("sub-l1", .electricity) == ["line:l1"])
+        #expect(of("sub-l1", .electricity) == [.line("l1")])
         #expect(of("sub-ws1-compressor", .electricity) == [])
         // The fixture's cnc-1 has its own energy register inside the line's meter: it adds nothing.
         #expect(of("cnc-1", .electricity) == [])
-        #expect(of("water-site", .water) == ["site:s1"])
-        #expect(of("water-wash", .water) == ["line:l1", "workshop:ws1"])
+        #expect(of("water-site", .water) == [.site("s1")])
+        #expect(of("water-wash", .water) == [.line("l1"), .workshop("ws1")])
     }
 
     @Test func handComputedFigures() throws {
@@ -79,13 +79,13 @@ struct IndicatorTests {
     @Test func staticRateOnBothBases() throws {
         let plant = try Plant.load(directory: Fixtures.shippedDevices)
         // Machining: 6 NC-capable of 8 key-process machines; assembly 4 of 7; site 10 of 15.
-        #expect(Indicators.staticControlRate(plant: plant, scope: "workshop:ws-machining") == 6.0 / 8)
-        #expect(Indicators.staticControlRate(plant: plant, scope: "workshop:ws-assembly") == 4.0 / 7)
-        #expect(Indicators.staticControlRate(plant: plant, scope: "site:sz-baoan") == 10.0 / 15)
+        #expect(Indicators.staticControlRate(plant: plant, scope: .workshop("ws-machining")) == 6.0 / 8)
+        #expect(Indicators.staticControlRate(plant: plant, scope: .workshop("ws-assembly")) == 4.0 / 7)
+        #expect(Indicators.staticControlRate(plant: plant, scope: .site("sz-baoan")) == 10.0 / 15)
         var byProcess = plant
         byProcess.sites[0].controlRateBasis = .processCount
         // Every key process of the example plant has an NC-capable machine except none: 9 of 9.
-        let rate = Indicators.staticControlRate(plant: byProcess, scope: "site:sz-baoan")
+        let rate = Indicators.staticControlRate(plant: byProcess, scope: .site("sz-baoan"))
         #expect(rate != nil && rate! <= 1 && rate! > 0)
     }
 }

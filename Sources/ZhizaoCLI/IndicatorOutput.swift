@@ -1,0 +1,76 @@
+import Aggregation
+import ArgumentParser
+import Foundation
+import PlantRegistry
+import ReadingStore
+import Reporting
+
+extension IndicatorTable.Every: ExpressibleByArgument {}
+
+extension IndicatorTable {
+    /// Loads the registry and opens the database read-only, with readable failures.
+    static func open(registry: RegistryOptions, store: StoreOptions) throws -> IndicatorTable {
+        let plant: Plant
+        do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
+        let reader: StoreReader
+        do { reader = try StoreReader(path: store.db) } catch { throw fail("\(error)") }
+        return try failing { try IndicatorTable(plant: plant, reader: reader) }
+    }
+
+    /// `site`, `workshop:ID` or `line:ID` (default: the site); exit 2 naming the nearest otherwise.
+    func resolveOrFail(scope: String?) throws -> Scope {
+        try failing { try resolve(scope: scope) }
+    }
+
+    /// `--baseline FROM..TO` as a window; exit 2 unless FROM is before TO.
+    func baselineOrFail(_ text: String) throws -> (from: Int64, to: Int64) {
+        guard let window = TimeArgument.parseRange(text, calendar: plan.calendar) else {
+            throw fail("--baseline \(text) is not FROM..TO with FROM before TO (each \(TimeArgument.help))", code: 2)
+        }
+        return window
+    }
+
+    /// The rows, with a failure message that names the command's flags.
+    func rowsOrFail(scopes: [Scope], from: Int64, to: Int64, every: Every, baseline: (from: Int64, to: Int64)?) throws -> [Row] {
+        try failing { try rows(scopes: scopes, from: from, to: to, every: every, baseline: baseline) }
+    }
+
+    /// A row's window start in site time, with the shift's name for rows per shift.
+    func label(_ row: Row) -> String {
+        localTime(row.start, plan.calendar.timeZone) + (row.shift.map { " shift \($0)" } ?? "")
+    }
+
+    /// The rows as `indicators --format json` prints them.
+    func json(_ rows: [Row]) -> [IndicatorRowJSON] {
+        rows.map { IndicatorRowJSON(scope: $0.scope.key, start: label($0), indicators: $0.indicators,
+                                    baseline: $0.baseline, changePct: $0.changePct) }
+    }
+}
+
+/// Runs `body`, turning a `ReportingError` into its message on stderr and an exit code.
+private func failing<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as ReportingError {
+        switch error {
+        case .noSite: throw fail("\(error)")
+        case .unknownScope: throw fail("\(error)", code: 2)
+        case .noShiftCalendar(let site):
+            throw fail("--every shift needs a shift calendar: add `shifts:` to site \(site) in plant.yaml", code: 2)
+        }
+    }
+}
+
+/// One indicator row (see Schemas/indicators.schema.json).
+struct IndicatorRowJSON: Encodable {
+    var scope: String
+    var start: String
+    var indicators: Indicators
+    var baseline: Indicators?
+    var changePct: [String: Double]?
+
+    enum CodingKeys: String, CodingKey {
+        case scope, start, indicators, baseline
+        case changePct = "change_pct"
+    }
+}

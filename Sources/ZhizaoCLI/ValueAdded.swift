@@ -1,0 +1,46 @@
+import Aggregation
+import ArgumentParser
+import Foundation
+import PlantRegistry
+import ReadingStore
+import Reporting
+
+/// `zhizao value-added`: the industrial value added a programme divides energy and CO2 by.
+struct ValueAdded: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "value-added",
+        abstract: "Record a month's industrial value added (yuan) for a scope.",
+        discussion: """
+            Value added is not telemetry: the finance department supplies it per month. With it,
+            `zhizao indicators` adds kgce and kgCO2 per 10,000 yuan for windows made of whole months.
+
+            Examples:
+              zhizao value-added --period 2026-11 --scope site --yuan 12500000
+              zhizao value-added --period 2026-11 --scope workshop:ws-machining --yuan 5200000
+            """)
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var registry: RegistryOptions
+    @Option(help: "The month, YYYY-MM (site time).") var period: String
+    @Option(help: "site, workshop:ID or line:ID.") var scope: String = "site"
+    @Option(help: "Value added in yuan.") var yuan: Double
+
+    func run() throws {
+        let plant: Plant
+        do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
+        let plan = AggregationPlan(plant: plant)
+        guard let site = plant.sites.first else { throw fail("the registry has no site") }
+        guard period.count == 7, let month = TimeArgument.parse(period, calendar: plan.calendar) else {
+            throw fail("--period \(period) is not a month: use YYYY-MM, e.g. 2026-11", code: 2)
+        }
+        guard yuan >= 0, yuan.isFinite else { throw fail("--yuan must be a non-negative amount", code: 2) }
+        let known = site.scopes
+        guard let s = site.scope(named: scope), known.contains(s) else {
+            let s = site.scope(named: scope)?.key ?? scope
+            throw fail("unknown scope \(s); nearest: \(nearest(s, in: known.map(\.key)).joined(separator: ", "))", code: 2)
+        }
+        guard FileManager.default.fileExists(atPath: store.db) else { throw fail("no database at \(store.db)") }
+        try SQLiteStore(path: store.db).setValueAdded(scope: s, monthStart: month, yuan: yuan)
+        print("value added of \(s) for \(period): \(yuan) yuan")
+    }
+}
