@@ -1,9 +1,10 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+// Linux only: the daemon speaks to systemd, polls sockets through Glibc and is tested on Debian;
+// no Apple platform is claimed because none is built or tested.
 let package = Package(
     name: "zhizao",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "zhizao", targets: ["zhizao"]),
     ],

@@ -299,12 +299,14 @@ struct CommitFailures {
         let now = Clock.monotonicNs()
         let newCode = (error as? StoreError)?.code ?? .other
         if failures == 0 { startedNs = now }
-        let changed = failures == 0 || newCode != code
+        let first = failures == 0
+        let changed = !first && newCode != code
         code = newCode
         failures += 1
-        if changed || now &- lastLogNs >= 60_000_000_000 {
+        if first || changed || now &- lastLogNs >= 60_000_000_000 {
             lastLogNs = now
-            logger.error("\(changed ? "commit failed" : "commit still failing"): \(Self.explain(code)); retrying without acknowledging",
+            let what = first ? "commit failed" : changed ? "commit still failing, now" : "commit still failing"
+            logger.error("\(what): \(Self.explain(code)); retrying without acknowledging",
                          metadata: ["code": "\(code.rawValue)", "error": "\(error)", "readings": "\(readings)",
                                     "seconds": "\(seconds)"])
         }

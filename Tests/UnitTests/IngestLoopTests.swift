@@ -392,3 +392,44 @@ struct TestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
+
+/// Errors say what happened, as a code the loop acts on.
+@Suite("Error codes")
+struct ErrorCodeTests {
+    @Test func aFileThatIsNotADatabaseIsCorruptNotJustAnError() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("zhizao-notadb-\(UUID().uuidString).sqlite").path
+        try String(repeating: "this is not a database\n", count: 400).write(toFile: path, atomically: true, encoding: .utf8)
+        #expect {
+            _ = try SQLiteStore(path: path)
+        } throws: { error in
+            (error as? StoreError)?.code == .corrupt && "\(error)".contains(path)
+        }
+    }
+
+    @Test func aDatabaseInAMissingFolderCannotBeOpened() throws {
+        #expect {
+            _ = try SQLiteStore(path: "/nonexistent-\(UUID().uuidString)/z.sqlite")
+        } throws: { error in
+            (error as? StoreError)?.code == .cannotOpen
+        }
+    }
+
+    @Test func aClosedPortIsAConnectionFailureThatReconnectingMayFix() throws {
+        // A port nobody listens on: bind one, learn its number, close it.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        close(fd)
+        let connection = try MQTTConnection(options: MQTTOptions(host: "127.0.0.1", port: Int(UInt16(bigEndian: addr.sin_port)), clientID: "t"))
+        #expect {
+            try connection.connect()
+        } throws: { error in
+            guard let e = error as? MQTTError else { return false }
+            return e.code == .connectionLost && e.isConnectionLost && e.message.contains("127.0.0.1")
+        }
+    }
+}
