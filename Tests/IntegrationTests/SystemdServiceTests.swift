@@ -4,43 +4,6 @@ import ReadingStore
 import Telemetry
 import Testing
 
-/// A datagram socket standing in for systemd's notification socket.
-final class NotifySocket {
-    let path: String
-    let fd: Int32
-    private(set) var messages: [String] = []
-
-    init() throws {
-        path = try temporaryDirectory("notify") + "/notify.sock"
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in path.utf8.enumerated() { raw[i] = b } }
-        let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
-        }
-        guard ok else { throw TestFailure("cannot bind \(path)") }
-    }
-
-    deinit { close(fd) }
-
-    /// Collects datagrams until `condition` holds on everything received, or the time-out.
-    @discardableResult
-    func wait(timeout: Double, for condition: ([String]) -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if condition(messages) { return true }
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            if poll(&p, 1, 50) > 0 {
-                var buffer = [UInt8](repeating: 0, count: 4096)
-                let n = recv(fd, &buffer, buffer.count, 0)
-                if n > 0 { messages.append(String(decoding: buffer[0..<n], as: UTF8.self)) }
-            }
-        }
-        return condition(messages)
-    }
-}
-
 /// `zhizao run` under systemd's protocols: notify, watchdog, reload on SIGHUP, stop.
 @Suite("systemd service", .serialized)
 struct SystemdServiceTests {
