@@ -127,20 +127,25 @@ struct FaultTests {
         let count = 20_000
         try withTmpfs(size: "1m") { dir in
             let broker = try TestBroker()
-            let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite", clientID: "zhizao-it-full")
+            // The daemon tells systemd about each failed retry: the test's evidence that retries happened.
+            let notify = try NotifySocket()
+            let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite", clientID: "zhizao-it-full",
+                                           environment: ["NOTIFY_SOCKET": notify.path])
             try daemon.start()
             try Publisher.stream(broker, topic: "zhizao/v1/ws-assembly/prs-401",
                                  lines: sequencedReadings(device: "prs-401", metric: "power", count: count))
             try waitUntil(timeout: 20, "the full disk to stop commits") { daemon.log.contains("commit failed") }
             let stuck = try daemon.status().readingsStored
             #expect(stuck < Int64(count))
-            usleep(2_500_000)
+            // Three more failed retries, each announced on the notify socket, before looking at the log.
+            #expect(notify.wait(timeout: 60) { $0.contains { $0.contains("STATUS=commit failing for 4 s") } },
+                    "the daemon kept retrying the commit")
             #expect(daemon.log.components(separatedBy: "commit failed").count - 1 == 1, "said once, not every second")
             #expect(daemon.process?.isRunning == true)
 
             #expect(try daemon.status().readingsStored == stuck, "nothing commits while the disk is full")
             try remount(dir, "size=64m")
-            try daemon.waitForSettled(Int64(count), quiet: 6)
+            try daemon.waitForSettled(Int64(count))
             try daemon.expectEverySequenceOnce(device: "prs-401", count: count)
             #expect(daemon.log.contains("commit succeeded again"))
             #expect(daemon.terminate() == 0)
@@ -156,27 +161,51 @@ struct FaultTests {
         try Publisher.publish(broker, topic: "zhizao/v1/ws-assembly/prs-401", #"{"device":"prs-401","ts":1,"seq":999999,"metrics":{"power":1}}"#)
         try daemon.waitForReadings(1)
         let baseline = rssKB(daemon.process!.processIdentifier)
-        // Another writer holds the database for 8 s (a stalled disk, a backup): commits wait.
+        // Another writer holds the database (a stalled disk, a backup) until the test releases it:
+        // it creates `locked` once its exclusive transaction has written, then waits for `release`.
         let lock = Process()
         lock.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        lock.arguments = [daemon.database]
+        lock.arguments = ["-bail", daemon.database]
         let script = dir + "/lock.sql"
-        try "BEGIN EXCLUSIVE;\nINSERT INTO ingest_counters(name, value) VALUES ('lock', 1);\n.shell sleep 8\nROLLBACK;\n"
-            .write(toFile: script, atomically: true, encoding: .utf8)
+        try """
+            .timeout 30000
+            BEGIN EXCLUSIVE;
+            INSERT INTO ingest_counters(name, value) VALUES ('lock', 1);
+            .shell touch '\(dir)/locked'; while [ ! -e '\(dir)/release' ]; do sleep 0.05; done
+            ROLLBACK;
+
+            """.write(toFile: script, atomically: true, encoding: .utf8)
         lock.standardInput = FileHandle(forReadingAtPath: script)
         try lock.run()
-        usleep(300_000)
+        defer {
+            _ = FileManager.default.createFile(atPath: dir + "/release", contents: nil)
+            stopProcess(lock, signal: SIGTERM, grace: 5)
+        }
+        try waitUntil(timeout: 30, "the other writer to hold the lock") {
+            guard lock.isRunning else { throw TestFailure("sqlite3 could not take the lock: exit \(lock.terminationStatus)") }
+            return FileManager.default.fileExists(atPath: dir + "/locked")
+        }
         let publisher = try Publisher.startStream(broker, topic: "zhizao/v1/ws-assembly/rbt-411",
                                                   lines: sequencedReadings(device: "rbt-411", metric: "power", count: count))
+        defer { stopProcess(publisher, signal: SIGKILL, grace: 0) }
+        // While the lock is held the whole stream reaches the broker and the daemon's commit fails
+        // (after its 5 s busy timeout): memory is sampled throughout.
         var peak = 0
-        while lock.isRunning {
+        let deadline = Date().addingTimeInterval(120)
+        while (publisher.isRunning || !daemon.log.contains("commit failed")) && Date() < deadline {
             peak = max(peak, rssKB(daemon.process!.processIdentifier))
             usleep(100_000)
         }
-        publisher.waitUntilExit()
+        try #require(daemon.log.contains("commit failed"), "the daemon's commit stalled on the lock")
+        #expect(!publisher.isRunning && publisher.terminationStatus == 0)
+        #expect(try daemon.status().readingsStored == 1, "nothing committed while the other writer held the lock")
         #expect(peak < baseline + 30_000, "resident memory bounded while commits wait: \(baseline) kB → peak \(peak) kB")
-        try daemon.waitForSettled(Int64(count + 1), quiet: 6)
+        _ = FileManager.default.createFile(atPath: dir + "/release", contents: nil)
+        lock.waitUntilExit()
+        #expect(lock.terminationStatus == 0)
+        try daemon.waitForSettled(Int64(count + 1))
         try daemon.expectEverySequenceOnce(device: "rbt-411", count: count)
+        #expect(daemon.log.contains("commit succeeded again"))
         #expect(daemon.terminate() == 0)
     }
 
