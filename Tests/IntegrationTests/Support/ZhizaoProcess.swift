@@ -50,6 +50,8 @@ final class DaemonProcess: @unchecked Sendable {
     let environment: [String: String]
     private(set) var process: Process?
     private var starts = 0
+    /// The registry has a Sparkplug gateway: the daemon opens a host session beside the ingest one.
+    let sparkplugHost: Bool
 
     init(broker: TestBroker, database: String, devices: String = ZhizaoBinary.shippedDevices,
          clientID: String = "zhizao-it-\(UUID().uuidString.prefix(8))", extra: [String] = [],
@@ -58,18 +60,26 @@ final class DaemonProcess: @unchecked Sendable {
         self.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         self.logPath = database + ".log"
         self.clientID = clientID
+        let gateways = (try? FileManager.default.contentsOfDirectory(atPath: devices + "/gateways")) ?? []
+        sparkplugHost = gateways.contains {
+            ((try? String(contentsOfFile: devices + "/gateways/" + $0, encoding: .utf8)) ?? "").contains("decoder: sparkplug")
+        }
         self.arguments = ["run", "--broker", broker.url, "--db", database, "--devices", devices, "--client-id", clientID] + extra
         _ = try createFile(logPath)
     }
 
-    /// Starts the daemon and waits until it has subscribed.
+    /// Starts the daemon and waits until it has subscribed, and so has its Sparkplug host session
+    /// when there is one (it has a clean session: Sparkplug messages published before it
+    /// subscribed are never delivered).
     func start() throws {
         try launch()
         let p = process!
         let expected = starts
-        try waitUntil(timeout: 15, "the daemon to subscribe (log: \(logPath))") {
+        try waitUntil(timeout: 30, "the daemon to subscribe (log: \(logPath))") {
             guard p.isRunning else { throw TestFailure("the daemon exited: \(self.log)") }
-            return self.log.components(separatedBy: "] subscribed").count - 1 >= expected
+            let log = self.log
+            return log.components(separatedBy: "] subscribed").count - 1 >= expected
+                && (!sparkplugHost || log.components(separatedBy: "Sparkplug primary host online").count - 1 >= expected)
         }
     }
 
