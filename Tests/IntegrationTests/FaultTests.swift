@@ -15,10 +15,11 @@ struct FaultTests {
             .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? 0
     }
 
-    /// Three fast publishers with sequence numbers, and the simulated plant as a fourth,
-    /// paced one so that every kill lands while readings are still arriving.
+    /// Three publishers with sequence numbers that keep publishing until the 20th kill is done,
+    /// beside the simulated plant. Every kill waits until the daemon has committed something
+    /// since its last restart, so it lands while readings are arriving by construction, not by
+    /// the machine's speed.
     @Test func twentyKillsAtRandomMomentsWithSeveralPublishers() throws {
-        let perPublisher = 12_000
         let devices = ["prs-401", "rbt-411", "tst-421"]
         let broker = try TestBroker()
         let dir = try temporaryDirectory("kills")
@@ -35,19 +36,20 @@ struct FaultTests {
         simulator.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(report)))
         try simulator.run()
         defer { stopProcess(simulator, signal: SIGKILL, grace: 0) }
-        let publishers = try devices.map {
-            try Publisher.startStream(broker, topic: "zhizao/v1/ws-assembly/\($0)", lines: sequencedReadings(device: $0, metric: "power", count: perPublisher))
-        }
-        defer { for p in publishers { stopProcess(p, signal: SIGKILL, grace: 0) } }
+        let publishers = try devices.map { try PacedPublisher(broker, device: $0, perSecond: 1_000) }
+        defer { for p in publishers { p.abort() } }
         var rng = SeededGenerator(seed: 8)
         var killsMidStream = 0
         for _ in 0..<20 {
-            usleep(UInt32(30_000 + rng.next() % 250_000))
-            if simulator.isRunning { killsMidStream += 1 }
+            let atRestart = try daemon.status().readingsStored
+            try waitUntil(timeout: 60, "a commit since the restart") { try daemon.status().readingsStored > atRestart }
+            usleep(UInt32(rng.next() % 250_000))  // a different moment of the stream each time
+            if publishers.allSatisfy(\.isStreaming) { killsMidStream += 1 }
             daemon.killHard()
             try daemon.start()
         }
-        for p in publishers { p.waitUntilExit(); #expect(p.terminationStatus == 0) }
+        #expect(killsMidStream == 20, "\(killsMidStream) of the 20 kills landed while all three streams were publishing")
+        let published = try publishers.map { try $0.stop() }
         simulator.waitUntilExit()
         #expect(simulator.terminationStatus == 0)
         let simulated = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
@@ -55,14 +57,34 @@ struct FaultTests {
         // edge nodes rebirth on request, which the simulator does not do): count the other formats.
         let persistent = (simulated["devices"] as? [[String: Any]] ?? [])
             .filter { $0["format"] as? String != "sparkplug" }.compactMap { $0["readings"] as? Int }.reduce(0, +)
-        let expected = perPublisher * devices.count + persistent
-        try daemon.waitForSettled(Int64(expected), quiet: 8)
-        let sparkplugStored = try StoreReader(path: daemon.database).readings(limit: 10_000_000).filter { $0.device.hasPrefix("cmp-") }.count
-        for d in devices { try daemon.expectEverySequenceOnce(device: d, count: perPublisher, since: from + 86_400_000) }
-        let stored = try daemon.status().readingsStored - Int64(sparkplugStored)
-        #expect(stored == Int64(expected), "each reading counted once, the simulated plant's too: \(stored) of \(expected)")
-        #expect(killsMidStream >= 15, "\(killsMidStream) of the 20 kills landed while readings were still being published")
+        let expected = published.reduce(0, +) + persistent
+        try daemon.waitForSettled(Int64(expected))
+        // Every stream and the simulator were done at the broker before this: once the sentinel
+        // is stored, nothing of theirs is still on its way.
+        try daemon.passSentinel(broker, device: "em-motor", timeout: 180)
+        for (d, n) in zip(devices, published) { try daemon.expectEverySequenceOnce(device: d, count: n, since: from + 86_400_000) }
+        // The counter less the Sparkplug rows, read in one statement (one snapshot): Sparkplug data
+        // comes on the host's own session and may still be committing.
+        let stored = try sqliteInteger(daemon.database, """
+            SELECT (SELECT value FROM ingest_counters WHERE name = 'readings_stored')
+                 - (SELECT count(*) FROM readings JOIN series ON series.id = readings.series_id WHERE series.device LIKE 'cmp-%')
+            """)
+        #expect(stored == Int64(expected + 1), "each reading counted once, the simulated plant's and the sentinel too: \(stored) of \(expected + 1)")
         #expect(daemon.terminate() == 0)
+    }
+
+    /// One integer from one SQL statement, by the sqlite3 shell.
+    func sqliteInteger(_ database: String, _ sql: String) throws -> Int64 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        p.arguments = ["-readonly", database, sql]
+        let out = try temporaryDirectory("sql") + "/out"
+        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(out)))
+        try p.run()
+        p.waitUntilExit()
+        let text = try String(contentsOfFile: out, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard p.terminationStatus == 0, let n = Int64(text) else { throw TestFailure("sqlite3 \(sql): \(text)") }
+        return n
     }
 
     /// Runs `body` with a tmpfs of `size` mounted at a fresh folder (root only, as CI runs).
@@ -105,20 +127,25 @@ struct FaultTests {
         let count = 20_000
         try withTmpfs(size: "1m") { dir in
             let broker = try TestBroker()
-            let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite", clientID: "zhizao-it-full")
+            // The daemon tells systemd about each failed retry: the test's evidence that retries happened.
+            let notify = try NotifySocket()
+            let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite", clientID: "zhizao-it-full",
+                                           environment: ["NOTIFY_SOCKET": notify.path])
             try daemon.start()
             try Publisher.stream(broker, topic: "zhizao/v1/ws-assembly/prs-401",
                                  lines: sequencedReadings(device: "prs-401", metric: "power", count: count))
             try waitUntil(timeout: 20, "the full disk to stop commits") { daemon.log.contains("commit failed") }
             let stuck = try daemon.status().readingsStored
             #expect(stuck < Int64(count))
-            usleep(2_500_000)
+            // Three more failed retries, each announced on the notify socket, before looking at the log.
+            #expect(notify.wait(timeout: 60) { $0.contains { $0.contains("STATUS=commit failing for 4 s") } },
+                    "the daemon kept retrying the commit")
             #expect(daemon.log.components(separatedBy: "commit failed").count - 1 == 1, "said once, not every second")
             #expect(daemon.process?.isRunning == true)
 
             #expect(try daemon.status().readingsStored == stuck, "nothing commits while the disk is full")
             try remount(dir, "size=64m")
-            try daemon.waitForSettled(Int64(count), quiet: 6)
+            try daemon.waitForSettled(Int64(count))
             try daemon.expectEverySequenceOnce(device: "prs-401", count: count)
             #expect(daemon.log.contains("commit succeeded again"))
             #expect(daemon.terminate() == 0)
@@ -134,27 +161,51 @@ struct FaultTests {
         try Publisher.publish(broker, topic: "zhizao/v1/ws-assembly/prs-401", #"{"device":"prs-401","ts":1,"seq":999999,"metrics":{"power":1}}"#)
         try daemon.waitForReadings(1)
         let baseline = rssKB(daemon.process!.processIdentifier)
-        // Another writer holds the database for 8 s (a stalled disk, a backup): commits wait.
+        // Another writer holds the database (a stalled disk, a backup) until the test releases it:
+        // it creates `locked` once its exclusive transaction has written, then waits for `release`.
         let lock = Process()
         lock.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        lock.arguments = [daemon.database]
+        lock.arguments = ["-bail", daemon.database]
         let script = dir + "/lock.sql"
-        try "BEGIN EXCLUSIVE;\nINSERT INTO ingest_counters(name, value) VALUES ('lock', 1);\n.shell sleep 8\nROLLBACK;\n"
-            .write(toFile: script, atomically: true, encoding: .utf8)
+        try """
+            .timeout 30000
+            BEGIN EXCLUSIVE;
+            INSERT INTO ingest_counters(name, value) VALUES ('lock', 1);
+            .shell touch '\(dir)/locked'; while [ ! -e '\(dir)/release' ]; do sleep 0.05; done
+            ROLLBACK;
+
+            """.write(toFile: script, atomically: true, encoding: .utf8)
         lock.standardInput = FileHandle(forReadingAtPath: script)
         try lock.run()
-        usleep(300_000)
+        defer {
+            _ = FileManager.default.createFile(atPath: dir + "/release", contents: nil)
+            stopProcess(lock, signal: SIGTERM, grace: 5)
+        }
+        try waitUntil(timeout: 30, "the other writer to hold the lock") {
+            guard lock.isRunning else { throw TestFailure("sqlite3 could not take the lock: exit \(lock.terminationStatus)") }
+            return FileManager.default.fileExists(atPath: dir + "/locked")
+        }
         let publisher = try Publisher.startStream(broker, topic: "zhizao/v1/ws-assembly/rbt-411",
                                                   lines: sequencedReadings(device: "rbt-411", metric: "power", count: count))
+        defer { stopProcess(publisher, signal: SIGKILL, grace: 0) }
+        // While the lock is held the whole stream reaches the broker and the daemon's commit fails
+        // (after its 5 s busy timeout): memory is sampled throughout.
         var peak = 0
-        while lock.isRunning {
+        let deadline = Date().addingTimeInterval(120)
+        while (publisher.isRunning || !daemon.log.contains("commit failed")) && Date() < deadline {
             peak = max(peak, rssKB(daemon.process!.processIdentifier))
             usleep(100_000)
         }
-        publisher.waitUntilExit()
+        try #require(daemon.log.contains("commit failed"), "the daemon's commit stalled on the lock")
+        #expect(!publisher.isRunning && publisher.terminationStatus == 0)
+        #expect(try daemon.status().readingsStored == 1, "nothing committed while the other writer held the lock")
         #expect(peak < baseline + 30_000, "resident memory bounded while commits wait: \(baseline) kB → peak \(peak) kB")
-        try daemon.waitForSettled(Int64(count + 1), quiet: 6)
+        _ = FileManager.default.createFile(atPath: dir + "/release", contents: nil)
+        lock.waitUntilExit()
+        #expect(lock.terminationStatus == 0)
+        try daemon.waitForSettled(Int64(count + 1))
         try daemon.expectEverySequenceOnce(device: "rbt-411", count: count)
+        #expect(daemon.log.contains("commit succeeded again"))
         #expect(daemon.terminate() == 0)
     }
 

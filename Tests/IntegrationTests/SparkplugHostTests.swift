@@ -26,20 +26,36 @@ struct SparkplugHostTests {
         #expect(p.terminationStatus == 0)
     }
 
-    /// The first message on `topic` (retained ones included), or nil after `seconds`.
+    /// The first message on `topic` (retained ones included), or nil after `seconds`. `start`
+    /// runs once mosquitto_sub has provably subscribed: it also subscribes to a probe topic
+    /// holding a retained message, listed after `topic`, and the broker sends retained messages
+    /// only after it has taken the subscriptions before them.
     func firstMessage(_ broker: TestBroker, topic: String, seconds: Int, start: (() throws -> Void)? = nil) throws -> [UInt8]? {
         let dir = try temporaryDirectory("sub")
+        let probe = "zhizao-it/probe/\(UUID().uuidString)"
+        try Publisher.publish(broker, topic: probe, "ready", retain: true)
         let out = dir + "/out"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_sub")
-        p.arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "-t", topic, "-C", "1", "-W", "\(seconds)", "-N"]
+        // One line per message: the topic, a space, the payload in hex.
+        p.arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "-t", topic, "-t", probe, "-C", "2", "-W", "\(seconds)", "-F", "%t %x"]
         p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(out)))
         try p.run()
-        usleep(200_000)
+        defer { stopProcess(p, signal: SIGKILL, grace: 0) }
+        func lines() -> [Substring] {
+            ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n")
+        }
+        try waitUntil(timeout: 15, "mosquitto_sub to subscribe") {
+            guard p.isRunning || lines().contains(where: { $0.hasPrefix(probe + " ") }) else {
+                throw TestFailure("mosquitto_sub exited before subscribing: \(lines())")
+            }
+            return lines().contains { $0.hasPrefix(probe + " ") }
+        }
         try start?()
         p.waitUntilExit()
-        let data = try Data(contentsOf: URL(fileURLWithPath: out))
-        return data.isEmpty ? nil : Array(data)
+        guard let line = lines().first(where: { $0.hasPrefix(topic + " ") }) else { return nil }
+        let hex = Array(line.dropFirst(topic.count + 1).utf8)
+        return stride(from: 0, to: hex.count - 1, by: 2).compactMap { UInt8(String(decoding: hex[$0...$0 + 1], as: UTF8.self), radix: 16) }
     }
 
     func state(_ daemon: DaemonProcess, _ device: String) throws -> (online: Bool?, reason: String?) {
@@ -79,9 +95,18 @@ struct SparkplugHostTests {
         let request = try SparkplugPayload(serializedBytes: try #require(ncmd))
         #expect(request.metrics.contains { $0.name == "Node Control/Rebirth" && $0.value == .bool(true) })
 
-        // A death with a stale bdSeq is ignored; the real one marks the node's devices offline.
+        // A death with a stale bdSeq is ignored: data sent after it, on the same path, is still
+        // stored (after a death that counted it would be quarantined, the node being offline), and
+        // by then the death has been handled. The real one marks the node's devices offline.
         try send(broker, .ndeath, seq: nil, [Self.m("bdSeq", alias: nil, .int64, .number(6))], dir: dir)
-        usleep(700_000)
+        try send(broker, .ddata, device: "compressor-1", seq: 6, [Self.m(nil, alias: 2, .float, .number(41))], dir: dir)
+        try waitUntil(timeout: 15, "the data after the stale death handled") {
+            let reader = try StoreReader(path: daemon.database)
+            return try reader.readings(device: "cmp-1").contains { $0.value == .number(41) }
+                || reader.quarantine().contains { $0.detail.contains("before its NBIRTH") }
+        }
+        #expect(try StoreReader(path: daemon.database).readings(device: "cmp-1").contains { $0.value == .number(41) },
+                "the stale death left the node online")
         #expect(try state(daemon, "cmp-1").online == true)
         try send(broker, .ndeath, seq: nil, [Self.m("bdSeq", alias: nil, .int64, .number(7))], dir: dir)
         try waitUntil(timeout: 10, "cmp-1 offline") { try state(daemon, "cmp-1").online == false }

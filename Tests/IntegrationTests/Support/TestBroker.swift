@@ -64,6 +64,9 @@ final class TestBroker: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
+    /// mosquitto's own log (connections, refusals): evidence of what clients did.
+    var log: String { (try? String(contentsOfFile: directory + "/mosquitto.log", encoding: .utf8)) ?? "" }
+
     /// Set when the listener speaks TLS.
     var secure = false
 

@@ -46,9 +46,12 @@ final class DaemonProcess: @unchecked Sendable {
     let database: String
     let logPath: String
     let arguments: [String]
+    let clientID: String
     let environment: [String: String]
     private(set) var process: Process?
     private var starts = 0
+    /// The registry has a Sparkplug gateway: the daemon opens a host session beside the ingest one.
+    let sparkplugHost: Bool
 
     init(broker: TestBroker, database: String, devices: String = ZhizaoBinary.shippedDevices,
          clientID: String = "zhizao-it-\(UUID().uuidString.prefix(8))", extra: [String] = [],
@@ -56,18 +59,27 @@ final class DaemonProcess: @unchecked Sendable {
         self.database = database
         self.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         self.logPath = database + ".log"
+        self.clientID = clientID
+        let gateways = (try? FileManager.default.contentsOfDirectory(atPath: devices + "/gateways")) ?? []
+        sparkplugHost = gateways.contains {
+            ((try? String(contentsOfFile: devices + "/gateways/" + $0, encoding: .utf8)) ?? "").contains("decoder: sparkplug")
+        }
         self.arguments = ["run", "--broker", broker.url, "--db", database, "--devices", devices, "--client-id", clientID] + extra
         _ = try createFile(logPath)
     }
 
-    /// Starts the daemon and waits until it has subscribed.
+    /// Starts the daemon and waits until it has subscribed, and so has its Sparkplug host session
+    /// when there is one (it has a clean session: Sparkplug messages published before it
+    /// subscribed are never delivered).
     func start() throws {
         try launch()
         let p = process!
         let expected = starts
-        try waitUntil(timeout: 15, "the daemon to subscribe (log: \(logPath))") {
+        try waitUntil(timeout: 30, "the daemon to subscribe (log: \(logPath))") {
             guard p.isRunning else { throw TestFailure("the daemon exited: \(self.log)") }
-            return self.log.components(separatedBy: "] subscribed").count - 1 >= expected
+            let log = self.log
+            return log.components(separatedBy: "] subscribed").count - 1 >= expected
+                && (!sparkplugHost || log.components(separatedBy: "Sparkplug primary host online").count - 1 >= expected)
         }
     }
 
@@ -110,8 +122,9 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     /// Waits until the store holds `count` readings, or its count stops moving for `quiet`
-    /// seconds (so a loss shows as a short, precise failure rather than a long time-out).
-    func waitForSettled(_ count: Int64, quiet: Double = 5, timeout: Double = 120) throws {
+    /// seconds (so a loss shows as a short, precise failure rather than a long time-out). The
+    /// quiet period is generous: a daemon starved of CPU on a loaded machine also stops moving.
+    func waitForSettled(_ count: Int64, quiet: Double = 10, timeout: Double = 180) throws {
         var last: Int64 = -1
         var since = Date()
         try waitUntil(timeout: timeout, "\(count) readings in \(database)") {
@@ -144,14 +157,31 @@ extension DaemonProcess {
     }
 }
 
+extension DaemonProcess {
+    /// Publishes one good reading of `device` (a native JSON device of ws-assembly) and waits
+    /// until it is stored. The broker hands the daemon's session its messages in the order it
+    /// accepted them (redeliveries first), so once the sentinel is stored the daemon has handled
+    /// everything published before it: what did not happen by then is not merely late.
+    /// Adds one reading to `readingsStored` and one message to `messagesReceived`.
+    func passSentinel(_ broker: TestBroker, device: String = "tst-421", timeout: Double = 60) throws {
+        let ts = Int64(Date().timeIntervalSince1970 * 1000) - 60_000
+        try Publisher.publish(broker, topic: "zhizao/v1/ws-assembly/\(device)",
+                              #"{"device":"\#(device)","ts":\#(ts),"metrics":{"power":0.5}}"#)
+        try waitUntil(timeout: timeout, "the sentinel reading of \(device) at \(ts) stored") {
+            try StoreReader(path: database).readings(device: device, limit: 100_000).contains { $0.timestampMs == ts }
+        }
+    }
+}
+
 /// Publishes with mosquitto_pub, the reference MQTT client.
 enum Publisher {
     /// Publishes one message and waits for the broker's acknowledgement.
-    static func publish(_ broker: TestBroker, topic: String, _ payload: String, qos: Int = 1,
+    static func publish(_ broker: TestBroker, topic: String, _ payload: String, qos: Int = 1, retain: Bool = false,
                         login: (String, String)? = nil, eventTime: String? = nil) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try executable("mosquitto_pub", in: ["/usr/bin"]))
         p.arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "\(qos)", "-t", topic, "-m", payload]
+            + (retain ? ["-r"] : [])
             + (login.map { ["-u", $0.0, "-P", $0.1] } ?? [])
             + (eventTime.map { ["-V", "mqttv5", "-D", "publish", "user-property", "ts", $0] } ?? [])
         try p.run()
@@ -181,9 +211,10 @@ enum Publisher {
     }
 }
 
-/// Native JSON readings with sequence numbers, one per message, timestamps in the recent past.
-func sequencedReadings(device: String, metric: String, count: Int, from start: Int = 0) -> [String] {
-    let base = Int64(Date().timeIntervalSince1970 * 1000) - 200_000
+/// Native JSON readings with sequence numbers, one per message, timestamps in the recent past
+/// (`base` + the sequence number; pass the same `base` to calls that continue one stream).
+func sequencedReadings(device: String, metric: String, count: Int, from start: Int = 0,
+                       base: Int64 = Int64(Date().timeIntervalSince1970 * 1000) - 200_000) -> [String] {
     return (start..<(start + count)).map { i in
         #"{"device":"\#(device)","ts":\#(base + Int64(i)),"seq":\#(i),"metrics":{"\#(metric)":\#(Double(i % 1000) / 10)}}"#
     }
