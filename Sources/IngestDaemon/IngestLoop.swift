@@ -93,6 +93,8 @@ public final class IngestLoop: @unchecked Sendable {
         /// A source's link broke: commit what was read before it reconnects.
         var sourceWentDown = false
         var announcedReady = false
+        /// The longest a turn waits for the sockets: a quarter second, or half the watchdog interval.
+        var idleWaitMs: Int32 = 250
         var heartbeat: Heartbeat
         var totals = IngestTotals()
         var quarantineLog = QuarantineLog()
@@ -106,6 +108,7 @@ public final class IngestLoop: @unchecked Sendable {
                               polled: [Int](repeating: 0, count: sources.count),
                               heartbeat: Heartbeat(notifier: notifier))
         state.batch.readings.reserveCapacity(config.ingest.batchMaxReadings + 256)
+        if let half = notifier.watchdogIntervalNs { state.idleWaitMs = Int32(clamping: max(1, min(250, half / 1_000_000))) }
         housekeeping(&state)
         while !stopping {
             wait(&state)
@@ -127,10 +130,12 @@ public final class IngestLoop: @unchecked Sendable {
     /// Waits until a source's socket is readable (or writable with acknowledgements to send and
     /// nothing uncommitted), the batch's delay runs out, or a quarter second passes.
     func wait(_ state: inout LoopState) {
-        var timeoutMs: Int32 = 250
+        // A quarter second at most, and no longer than half the watchdog interval (so WATCHDOG=1
+        // keeps its pace even when nothing arrives).
+        var timeoutMs: Int32 = state.idleWaitMs
         if !state.batch.isEmpty {
             let age = Clock.monotonicNs() &- state.batch.openedAtNs
-            timeoutMs = age >= state.maxDelayNs ? 0 : Int32(min(250, (state.maxDelayNs - age) / 1_000_000))
+            timeoutMs = age >= state.maxDelayNs ? 0 : min(state.idleWaitMs, Int32((state.maxDelayNs - age) / 1_000_000))
         }
         state.watched = 0
         for (i, source) in sources.enumerated() {
