@@ -21,6 +21,17 @@ public struct AggregationPlan: Sendable {
         public var targets: [(scope: Scope, quantity: String)]
         /// The machine this state series describes (its machine state or control mode).
         public var machine: Int?
+        /// The device (index in the registry) the series belongs to.
+        public var device: Int = 0
+        /// An interval between reads longer than this is a gap (estimated use).
+        public var gapMs: Int64 = 1_800_000
+        /// Counters: a drop to at most this fraction of the previous read is a reset.
+        public var resetBelow: Double = 0.1
+        /// Counters with a modulus: how near its top and zero a rollover's reads must be.
+        public var rolloverMargin: Double = 0.1
+        /// States: after this long without any message from the device, the state is unknown;
+        /// nil holds the state until the next value (Sparkplug: until a death certificate).
+        public var staleAfterMs: Int64? = 8 * 3_600_000
     }
 
     /// A key-process machine: producing time, and producing time under NC control, roll up.
@@ -35,7 +46,9 @@ public struct AggregationPlan: Sendable {
     public var series: [SeriesPlan]
     public var machines: [MachinePlan]
     public var calendar: WindowCalendar
-    public var stateHoldMs: Int64
+    /// The state series of each device (index in the registry): a message from the device
+    /// may change how long their states were known.
+    public var deviceStateSeries: [[SeriesIndex]]
 
     /// Plant-level quantity names.
     public static func consumption(_ c: Carrier) -> String { "consumption.\(c.rawValue)" }
@@ -43,18 +56,32 @@ public struct AggregationPlan: Sendable {
     public static let scrap = "scrap"
     public static let producingMs = "producing_ms"
     public static let ncProducingMs = "nc_producing_ms"
+    /// Key-process machine time whose state is unknown (device silent or offline).
+    public static let unknownMs = "unknown_ms"
+    /// The estimated part of a quantity (use spread over gaps).
+    public static func estimated(_ quantity: String) -> String { "\(quantity).estimated" }
+    /// The state booked for time whose state is not known.
+    public static let unknownState = "unknown"
 
     public init(plant: Plant) {
         let site = plant.sites.first
         calendar = WindowCalendar(timeZone: TimeZone(identifier: site?.timeZone ?? "Asia/Shanghai") ?? .current)
-        stateHoldMs = site?.stateHoldMs ?? 3_600_000
         let meterScopes = Self.meterScopes(plant)
         series = plant.series.indices.map { _ in SeriesPlan(kind: .gauge, targets: [], machine: nil) }
         machines = []
+        deviceStateSeries = Array(repeating: [], count: plant.devices.count)
         for (di, d) in plant.devices.enumerated() {
             let place = Self.scopes(of: d)
+            let siteStale = plant.sites.first { $0.id == d.site }?.staleAfterMs ?? site?.staleAfterMs ?? 8 * 3_600_000
             for m in d.metrics {
                 var p = SeriesPlan(kind: .gauge, targets: [], machine: nil)
+                p.device = di
+                p.gapMs = 2 * m.expectedIntervalMs
+                p.resetBelow = m.resetBelow
+                p.rolloverMargin = m.rolloverMargin
+                // Sparkplug devices say when they go offline (death certificates): their states hold until then.
+                p.staleAfterMs = d.sparkplug != nil ? nil : (d.staleAfterMs ?? siteStale)
+                if m.kind == .state { deviceStateSeries[di].append(m.series) }
                 switch m.kind {
                 case .counter:
                     p.kind = .counter(rollover: m.rollover)

@@ -104,7 +104,7 @@ struct PlantBuilder {
         for siteNode in f.sequence("sites", required: true) {
             guard let s = YAMLFields(siteNode, file: f.file, log: log, context: "a site") else { continue }
             s.rejectUnknownKeys(allowed: ["id", "name", "timezone", "control_rate_basis", "workshops", "energy_coefficients",
-                                          "grid_emission_factor", "fuel_emission_factors", "state_hold_s", "shifts"])
+                                          "grid_emission_factor", "fuel_emission_factors", "state_hold_s", "stale_after_s", "shifts"])
             let id = s.identifier("id", required: true) ?? "?"
             let ctx = "site \(id)"
             let tz = s.string("timezone") ?? "Asia/Shanghai"
@@ -215,14 +215,18 @@ struct PlantBuilder {
             log.add(s.file, s.value("shifts"), "the shifts of site \(site.id) overlap (\(covered) minutes a day)",
                     hint: "give each hour of the day to one shift at most")
         }
-        if let hold = s.double("state_hold_s") {
-            if hold <= 0 { log.add(s.file, s.value("state_hold_s"), "`state_hold_s` must be above 0") }
-            site.stateHoldMs = Int64(hold * 1000)
+        // `state_hold_s` is the older name of the site's staleness window.
+        for key in ["state_hold_s", "stale_after_s"] {
+            guard let seconds = s.double(key) else { continue }
+            if seconds <= 0 {
+                log.add(s.file, s.value(key), "`\(key)` must be above 0", hint: "e.g. `stale_after_s: 28800` (8 hours)")
+            }
+            site.staleAfterMs = Int64(seconds * 1000)
         }
     }
 
     mutating func readGatewayFile(_ f: YAMLFields) {
-        f.rejectUnknownKeys(allowed: ["gateway", "decoder", "topic", "topic_template", "group_id", "devices"])
+        f.rejectUnknownKeys(allowed: ["gateway", "decoder", "topic", "topic_template", "group_id", "stale_after_s", "devices"])
         let gid = f.identifier("gateway", required: true) ?? "?"
         let ctx = "gateway \(gid)"
         let decoder = f.choice("decoder", DecoderKind.self, required: true) ?? .native
@@ -266,13 +270,33 @@ struct PlantBuilder {
                                 deviceIndices: [], file: f.file))
         for dNode in f.sequence("devices", required: true) {
             guard let d = YAMLFields(dNode, file: f.file, log: log, context: "a device of \(ctx)") else { continue }
-            readDevice(d, gateway: gIndex, decoder: decoder)
+            readDevice(d, gateway: gIndex, decoder: decoder, staleAfterMs: positiveSeconds(f, "stale_after_s", ctx))
         }
     }
 
-    mutating func readDevice(_ d: YAMLFields, gateway gIndex: Int, decoder: DecoderKind) {
+    /// A `key` in seconds that must be above 0, as milliseconds.
+    func positiveSeconds(_ f: YAMLFields, _ key: String, _ ctx: String) -> Int64? {
+        guard let v = f.double(key) else { return nil }
+        guard v > 0 else {
+            f.log.add(f.file, f.value(key), "`\(key)` of \(ctx) must be above 0", hint: "give seconds, e.g. `\(key): 3600`")
+            return nil
+        }
+        return Int64(v * 1000)
+    }
+
+    /// A fraction strictly between 0 and 1, or nil when absent (or wrong, which is logged).
+    func fraction(_ f: YAMLFields, _ key: String, _ ctx: String) -> Double? {
+        guard let v = f.double(key) else { return nil }
+        guard v > 0 && v < 1 else {
+            f.log.add(f.file, f.value(key), "`\(key)` of \(ctx) must be a fraction between 0 and 1", hint: "e.g. `\(key): 0.1`")
+            return nil
+        }
+        return v
+    }
+
+    mutating func readDevice(_ d: YAMLFields, gateway gIndex: Int, decoder: DecoderKind, staleAfterMs gatewayStale: Int64?) {
         d.rejectUnknownKeys(allowed: ["id", "site", "workshop", "line", "process", "nc_capable", "meter_role", "neuron",
-                                      "sparkplug", "metrics"])
+                                      "sparkplug", "stale_after_s", "metrics"])
         let id = d.identifier("id", required: true) ?? "?"
         let ctx = "device \(id)"
         var neuron: NeuronGroup?
@@ -325,18 +349,20 @@ struct PlantBuilder {
             if metric.source != nil, bySource[metric.name] == nil { bySource[metric.name] = metrics.count }
             metrics.append(metric)
         }
-        let device = Device(id: id, site: d.identifier("site") ?? "", workshop: d.identifier("workshop"),
+        var device = Device(id: id, site: d.identifier("site") ?? "", workshop: d.identifier("workshop"),
                             line: d.identifier("line"), process: d.identifier("process"), keyProcess: false,
                             ncCapable: d.bool("nc_capable", default: false),
                             meterRole: d.choice("meter_role", MeterRole.self), gateway: gIndex, neuron: neuron, sparkplug: sparkplug,
                             metrics: metrics, metricBySource: bySource)
+        device.staleAfterMs = positiveSeconds(d, "stale_after_s", ctx) ?? gatewayStale
         var fields: [String: Node] = [:]
         for k in ["site", "workshop", "line", "process", "id", "meter_role"] { fields[k] = d.value(k) }
         pending.append(PendingDevice(device: device, file: d.file, node: d.node, fields: fields))
     }
 
     func readMetric(_ m: YAMLFields, device: String) -> Metric? {
-        m.rejectUnknownKeys(allowed: ["name", "kind", "unit", "measures", "carrier", "source", "scale", "offset", "rollover", "states"])
+        m.rejectUnknownKeys(allowed: ["name", "kind", "unit", "measures", "carrier", "source", "scale", "offset", "rollover",
+                                      "reset_below", "rollover_margin", "expected_interval_s", "states"])
         guard let name = m.identifier("name", required: true) else { return nil }
         let ctx = "metric \(name) of device \(device)"
         let kind = m.choice("kind", MetricKind.self, required: true) ?? .gauge
@@ -387,9 +413,20 @@ struct PlantBuilder {
                 m.log.add(m.file, sNode, "`states` of \(ctx) must map gateway codes to words", hint: "e.g. `states: {1: producing, 3: idle}`")
             }
         }
-        return Metric(name: name, kind: kind, unit: unit, measures: measures, carrier: carrier,
-                      source: m.string("source"), scale: m.double("scale") ?? 1, offset: m.double("offset") ?? 0,
-                      rollover: rollover, states: states, series: 0)
+        for key in ["reset_below", "rollover_margin"] where m.has(key) && kind != .counter {
+            m.log.add(m.file, m.keyNode(key), "`\(key)` on \(ctx) only applies to counters", hint: "remove it or set `kind: counter`")
+        }
+        if m.has("rollover_margin") && rollover == nil {
+            m.log.add(m.file, m.keyNode("rollover_margin"), "`rollover_margin` on \(ctx) needs the register's modulus",
+                      hint: "add `rollover: <modulus>` or remove it")
+        }
+        var metric = Metric(name: name, kind: kind, unit: unit, measures: measures, carrier: carrier,
+                            source: m.string("source"), scale: m.double("scale") ?? 1, offset: m.double("offset") ?? 0,
+                            rollover: rollover, states: states, series: 0)
+        if let v = fraction(m, "reset_below", ctx) { metric.resetBelow = v }
+        if let v = fraction(m, "rollover_margin", ctx) { metric.rolloverMargin = v }
+        if let v = positiveSeconds(m, "expected_interval_s", ctx) { metric.expectedIntervalMs = v }
+        return metric
     }
 
     /// Checks a device's line and process inside its workshop and copies the key-process flag.

@@ -43,7 +43,8 @@ public struct Site: Sendable {
     /// Scope 1 emission factors, kgCO2 per unit of each fuel.
     public var fuelFactors: [Carrier: Double] = Site.defaultFuelFactors
     /// Longest time a state reading holds when the next one is late (a gap is not invented data).
-    public var stateHoldMs: Int64 = 3_600_000
+    /// The default staleness window of the site's devices (`stale_after_s`; 8 hours).
+    public var staleAfterMs: Int64 = 8 * 3_600_000
     /// The shift calendar (local time, whole hours), repeated every day; empty = round the clock.
     public var shifts: [Shift] = []
 
@@ -200,6 +201,9 @@ public struct Device: Sendable {
     public var neuron: NeuronGroup?
     public var sparkplug: SparkplugAddress? = nil
     public var metrics: [Metric]
+    /// `stale_after_s` of the device, else of its gateway (ms): after this long without any
+    /// message from the device its states are unknown. Nil: the site's default applies.
+    public var staleAfterMs: Int64? = nil
     /// Source tag (or name) -> metric index.
     var metricBySource: [String: Int]
 
@@ -232,8 +236,18 @@ public struct Metric: Sendable {
     public var source: String?
     public var scale: Double
     public var offset: Double
-    /// Counters: the register's maximum before it wraps to zero.
+    /// Counters: the register's modulus, the value at which it wraps to zero (a 5-digit
+    /// totaliser wraps at 100000).
     public var rollover: Double?
+    /// Counters: a drop to at most this fraction of the previous read is a reset (PLC restart,
+    /// meter exchange); a smaller drop is an anomaly (jitter) and books nothing.
+    public var resetBelow: Double = 0.1
+    /// Counters with a modulus: a drop is a rollover when the previous read was within this
+    /// fraction of the modulus from its top and the new one within it from zero.
+    public var rolloverMargin: Double = 0.1
+    /// How often the metric is expected to be read (ms); an interval longer than twice this is
+    /// a gap, whose use is spread over it and marked estimated.
+    public var expectedIntervalMs: Int64 = 900_000
     /// States: gateway code or word -> canonical word.
     public var states: [String: String]
     public var series: SeriesIndex

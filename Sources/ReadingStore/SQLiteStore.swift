@@ -22,6 +22,7 @@ public final class SQLiteStore: TelemetryStore {
     private var seriesDevice: [String] = []
     private var lastPruneSecond: Int64 = 0
     private var aggregator: Aggregator?
+    private var deviceSeriesIDs: [[Int64]] = []
     public let path: String
 
     /// Opens (creating and migrating if needed) the database at `path`.
@@ -63,6 +64,16 @@ public final class SQLiteStore: TelemetryStore {
     /// Keeps rollups from now on, in the same transactions as the readings.
     public func enableAggregation(_ plan: AggregationPlan) {
         aggregator = Aggregator(plan: plan)
+        var byDevice = [[Int64]](repeating: [], count: plan.deviceStateSeries.count)
+        for (i, sp) in plan.series.enumerated() where i < seriesIDs.count && sp.device < byDevice.count {
+            byDevice[sp.device].append(seriesIDs[i])
+        }
+        deviceSeriesIDs = byDevice
+    }
+
+    /// The stored readings as the aggregator may ask for them, inside `db`'s transaction.
+    private func history(_ db: Database) -> SQLiteHistory {
+        SQLiteHistory(db: db, seriesIDs: seriesIDs, deviceSeriesIDs: deviceSeriesIDs)
     }
 
     public func commit(_ batch: IngestBatch, committedAtMs: Int64) throws -> CommitOutcome {
@@ -83,6 +94,7 @@ public final class SQLiteStore: TelemetryStore {
                 INSERT OR IGNORE INTO readings(ts, series_id, value, state, error_code, seq) VALUES (?, ?, ?, ?, ?, ?)
                 """)
             var newest: [String: Int64] = [:]
+            let history = self.history(db)
             for r in batch.readings {
                 let sid = seriesIDs[Int(r.series)]
                 switch r.value {
@@ -93,9 +105,7 @@ public final class SQLiteStore: TelemetryStore {
                 try insert.execute()
                 if db.changesCount > 0 {
                     outcome.inserted += 1
-                    if let aggregator {
-                        try aggregator.add(r) { series, ts in try Self.neighbours(db, series: self.seriesIDs[Int(series)], ts: ts) }
-                    }
+                    try aggregator?.add(r, history: history)
                     let device = seriesDevice[Int(r.series)]
                     if let t = newest[device], t >= r.timestampMs {} else { newest[device] = r.timestampMs }
                 } else {
@@ -114,6 +124,7 @@ public final class SQLiteStore: TelemetryStore {
                 outcome.quarantined = batch.quarantined.count
             }
             if let aggregator {
+                try aggregator.finishMachines(history: history)
                 try Self.apply(aggregator.takeDelta(), plan: aggregator.plan, seriesIDs: seriesIDs, db: db)
             }
             if !batch.deviceStates.isEmpty {
@@ -154,7 +165,6 @@ public final class SQLiteStore: TelemetryStore {
         let calendar = aggregator.plan.calendar
         let start = from.map { calendar.dayStart($0) } ?? Int64.min / 4
         let end = to.map { calendar.dayStart($0 - 1 + 25 * WindowCalendar.hourMs) } ?? Int64.max / 4
-        let hold = aggregator.plan.stateHoldMs
         aggregator.resetCache()
         _ = aggregator.takeDelta()
         aggregator.window = start..<end
@@ -164,19 +174,18 @@ public final class SQLiteStore: TelemetryStore {
                 try db.execute(sql: "DELETE FROM \(table) WHERE minute >= ? AND minute < ?", arguments: [start, end])
             }
             try db.execute(sql: "DELETE FROM scope_rollup WHERE start >= ? AND start < ?", arguments: [start, end])
-            // The window's readings, those a state may still hold into it from, and one
-            // neighbour on each side for the pairs that cross its edges.
-            let inside = try db.cachedStatement(sql: """
-                SELECT ts, value, state FROM readings INDEXED BY readings_by_series
-                WHERE series_id = ? AND ts >= ? AND ts < ? AND error_code IS NULL ORDER BY ts
-                """)
-            for (index, sid) in seriesIDs.enumerated() {
-                func point(_ row: Row) -> SeriesPoint { SeriesPoint(ts: row["ts"], value: row["value"] ?? 0, state: row["state"]) }
-                var points = try Row.fetchAll(inside, arguments: [sid, start - hold, end]).map(point)
-                let edges = try Self.neighbours(db, series: sid, ts: start - hold)
-                if let before = edges.before { points.insert(before, at: 0) }
-                if end < Int64.max / 4, let after = try Self.neighbours(db, series: sid, ts: end - 1).after { points.append(after) }
-                aggregator.addSorted(series: SeriesIndex(index), points)
+            // Quality events belong to the minute their interval ends in.
+            try db.execute(sql: "DELETE FROM quality_event WHERE end_ts >= ? AND end_ts < ?", arguments: [start, end])
+            let history = self.history(db)
+            for index in seriesIDs.indices {
+                let series = SeriesIndex(index)
+                // The window's readings, with two before it (a register's high-water look-back)
+                // and one after, so the pairs across its edges are whole.
+                var points = try history.neighbours(series, around: start, before: 2, after: 0).before
+                points += try history.points(series, from: start, to: end)
+                if end < Int64.max / 4 { points += try history.neighbours(series, around: end - 1, before: 0, after: 1).after }
+                try aggregator.addSorted(series: series, points, history: history)
+                try aggregator.finishMachines(history: history)
                 try Self.apply(aggregator.takeDelta(), plan: aggregator.plan, seriesIDs: seriesIDs, db: db)
                 progress(index + 1, seriesIDs.count)
             }
