@@ -204,7 +204,7 @@ public final class IngestLoop: @unchecked Sendable {
                 return
             } catch {
                 let waitMs = failing.failed(error, readings: state.batch.readings.count)
-                notifier.send("WATCHDOG=1\nSTATUS=commit failing (\(failing.code)) for \(failing.seconds) s; not acknowledging")
+                notifier.send("WATCHDOG=1\nSTATUS=commit failing (\(failing.code.rawValue)): attempt \(failing.attempts), for \(failing.seconds) s; not acknowledging")
                 usleep(UInt32(waitMs) * 1000)
             }
         }
@@ -298,6 +298,8 @@ struct CommitFailures {
     }
 
     var seconds: Int { failures == 0 ? 0 : Int((Clock.monotonicNs() &- startedNs) / 1_000_000_000) }
+    /// Failed attempts so far.
+    var attempts: Int { failures }
 
     /// Records a failure and returns how long to wait before retrying (ms).
     mutating func failed(_ error: any Error, readings: Int) -> Int {

@@ -125,6 +125,13 @@ public final class SparkplugSession: @unchecked Sendable {
         func setState(_ address: SparkplugAddress, _ online: Bool, _ reason: String, _ out: inout DecodeOutput) {
             if let d = gateway.sparkplugDevices[address] {
                 out.states.append(.init(device: plant.devices[d].id, online: online, atMs: now, reason: reason))
+                // A death certificate ends what the device's states said: from now on they are
+                // unknown (not off), until its birth says again.
+                if !online {
+                    for m in plant.devices[d].metrics where m.kind == .state {
+                        out.readings.append(Reading(series: m.series, timestampMs: now, value: .state("unknown")))
+                    }
+                }
             }
         }
 

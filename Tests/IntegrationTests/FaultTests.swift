@@ -138,8 +138,9 @@ struct FaultTests {
             let stuck = try daemon.status().readingsStored
             #expect(stuck < Int64(count))
             // Three more failed retries, each announced on the notify socket, before looking at the log.
-            #expect(notify.wait(timeout: 60) { $0.contains { $0.contains("STATUS=commit failing for 4 s") } },
-                    "the daemon kept retrying the commit")
+            #expect(notify.wait(timeout: 60) { $0.contains { $0.contains("STATUS=commit failing (disk_full): attempt 4,") } },
+                    "the daemon kept retrying the commit, knowing the disk is full")
+            #expect(daemon.log.contains("code=disk_full"), "the log says the disk is full, not just that a commit failed")
             #expect(daemon.log.components(separatedBy: "commit failed").count - 1 == 1, "said once, not every second")
             #expect(daemon.process?.isRunning == true)
 

@@ -100,6 +100,8 @@ struct SparkplugSessionTests {
         #expect(stale.deviceStates.isEmpty)
         let death = try h.send(.ndeath, seq: nil, [Self.m("bdSeq", alias: nil, .int64, .number(3))])
         #expect(Set(death.deviceStates.map(\.device)) == ["edge-1-node", "pump-1"] && death.deviceStates.allSatisfy { !$0.online })
+        // The pump's state is unknown from the death on (not off, not still producing).
+        #expect(death.readings == [Reading(series: h.series("pump-1", "running"), timestampMs: Self.now, value: .state("unknown"))])
         // Data after the death: quarantined, and the node asked to rebirth.
         let late = try h.send(.ddata, device: "pump", seq: 3, [Self.m(nil, alias: 10, .double, .number(1))])
         #expect(late.readings.isEmpty && late.quarantined.map(\.rejection.reason) == [.unknownDevice])
