@@ -95,3 +95,19 @@ CREATE TABLE device_state (
     changed_at  INTEGER NOT NULL,             -- ms since epoch
     reason      TEXT NOT NULL                 -- NBIRTH, DBIRTH, NDEATH, DDEATH
 ) WITHOUT ROWID;
+
+-- Migration "v5-metering": the estimated part of a minute's use, unknown machine time, and the
+-- data-quality events (register drops, estimated gaps, unknown states). Rollups written before
+-- it follow the older booking: `zhizao rebuild` books them anew.
+ALTER TABLE rollup_minute ADD COLUMN estimated REAL NOT NULL DEFAULT 0;  -- use spread over a gap
+ALTER TABLE machine_minute ADD COLUMN unknown_ms INTEGER NOT NULL DEFAULT 0;  -- state unknown (silent or offline)
+CREATE TABLE quality_event (
+    series_id  INTEGER NOT NULL,
+    kind       TEXT NOT NULL,                 -- rollover | reset | anomaly | estimated | stale | offline
+    start_ts   INTEGER NOT NULL,              -- the interval (start, end] it concerns, ms
+    end_ts     INTEGER NOT NULL,
+    n          INTEGER NOT NULL,              -- 1 (0 rows are deleted)
+    amount     REAL NOT NULL,                 -- use booked, or ms unknown
+    PRIMARY KEY (series_id, kind, start_ts, end_ts)
+) WITHOUT ROWID;
+CREATE INDEX quality_by_end ON quality_event(end_ts);

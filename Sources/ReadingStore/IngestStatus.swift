@@ -35,8 +35,11 @@ public struct IngestStatus: Codable, Sendable {
     /// Readings committed per second over the last 10 seconds.
     public var ingestRatePerSecond: Double
     public var devices: [DeviceSeen]
+    /// Data-quality events by kind (register drops, estimated gaps, unknown states): `zhizao quality` lists them.
+    public var qualityEvents: [String: Int64] = [:]
 
     enum CodingKeys: String, CodingKey {
+        case qualityEvents = "quality_events"
         case database
         case readingsStored = "readings_stored"
         case readingsDuplicate = "readings_duplicate"
@@ -67,6 +70,33 @@ public final class StoreReader {
         self.path = path
     }
 
+    /// A data-quality event as stored: a register drop, an estimated gap, an unknown state.
+    public struct QualityEvent: Sendable {
+        public var device: String
+        public var metric: String
+        public var kind: String
+        /// The interval `(start, end]` it concerns, epoch ms.
+        public var startMs: Int64
+        public var endMs: Int64
+        /// The use booked (rollover, reset, estimated), or the milliseconds unknown (stale, offline).
+        public var amount: Double
+    }
+
+    /// Quality events ending in `[from, to)`, of the given devices (all when nil), oldest first.
+    public func qualityEvents(from: Int64, to: Int64, devices: Set<String>? = nil) throws -> [QualityEvent] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT s.device, s.metric, q.kind, q.start_ts, q.end_ts, q.amount FROM quality_event q JOIN series s ON s.id = q.series_id
+                WHERE q.end_ts >= ? AND q.end_ts < ? AND q.n > 0 ORDER BY q.end_ts, s.device, s.metric, q.kind
+                """, arguments: [from, to]).compactMap { row -> QualityEvent? in
+                let device: String = row["device"]
+                if let devices, !devices.contains(device) { return nil }
+                return QualityEvent(device: device, metric: row["metric"], kind: row["kind"], startMs: row["start_ts"],
+                                    endMs: row["end_ts"], amount: row["amount"])
+            }
+        }
+    }
+
     /// Counters, quarantine by reason, per-device last seen and the current rate.
     public func status(nowMs: Int64) throws -> IngestStatus {
         try db.read { db in
@@ -90,11 +120,15 @@ public final class StoreReader {
                 IngestStatus.DeviceSeen(device: $0["device"], lastReadingTs: $0["last_reading_ts"], lastReceivedAt: $0["last_received_at"],
                                         online: $0["online"], stateChangedAt: $0["changed_at"], stateReason: $0["reason"])
             }
-            return IngestStatus(database: path, readingsStored: counters["readings_stored"] ?? 0,
-                                readingsDuplicate: counters["readings_duplicate"] ?? 0,
-                                messagesReceived: counters["messages_received"] ?? 0,
-                                messagesQuarantined: counters["messages_quarantined"] ?? 0,
-                                quarantinedByReason: byReason, ingestRatePerSecond: Double(recent) / 10, devices: devices)
+            var status = IngestStatus(database: path, readingsStored: counters["readings_stored"] ?? 0,
+                                      readingsDuplicate: counters["readings_duplicate"] ?? 0,
+                                      messagesReceived: counters["messages_received"] ?? 0,
+                                      messagesQuarantined: counters["messages_quarantined"] ?? 0,
+                                      quarantinedByReason: byReason, ingestRatePerSecond: Double(recent) / 10, devices: devices)
+            for row in try Row.fetchAll(db, sql: "SELECT kind, SUM(n) AS n FROM quality_event GROUP BY kind") {
+                status.qualityEvents[row["kind"]] = row["n"]
+            }
+            return status
         }
     }
 

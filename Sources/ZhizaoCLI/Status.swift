@@ -33,6 +33,7 @@ struct Status: ParsableCommand {
                         ["messages_received", String(status.messagesReceived)], ["messages_quarantined", String(status.messagesQuarantined)],
                         ["ingest_rate_per_s", String(status.ingestRatePerSecond)]]
             for (reason, n) in status.quarantinedByReason.sorted(by: { $0.key < $1.key }) { rows.append(["quarantined.\(reason)", String(n)]) }
+            for (kind, n) in status.qualityEvents.sorted(by: { $0.key < $1.key }) { rows.append(["quality.\(kind)", String(n)]) }
             printTable(["name", "value"], format: .csv, rows)
         case .table:
             print("database              \(status.database)")
@@ -44,6 +45,11 @@ struct Status: ParsableCommand {
                 print("  \(reason.padding(toLength: 20, withPad: " ", startingAt: 0))\(n)")
             }
             print("ingest rate           \(String(format: "%.1f", status.ingestRatePerSecond)) readings/s (last 10 s)")
+            let events = status.qualityEvents.values.reduce(0, +)
+            print("data-quality events   \(events)\(events > 0 ? " (zhizao quality lists them)" : "")")
+            for (kind, n) in status.qualityEvents.sorted(by: { $0.key < $1.key }) {
+                print("  \(kind.padding(toLength: 20, withPad: " ", startingAt: 0))\(n)")
+            }
             print("")
             if status.devices.isEmpty {
                 print("no device has reported yet")

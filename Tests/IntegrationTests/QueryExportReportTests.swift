@@ -77,6 +77,20 @@ struct QueryExportReportTests {
         #expect(indicatorsJSON.code == 0)
         #expect(try schemaErrors("indicators.schema.json", indicatorsJSON.stdout) == "")
 
+        // quality: the simulated plant's main-meter rollover is listed (its counter reset comes
+        // after 60 h, past these two days); JSON follows its schema.
+        let quality = try run(["quality", "--db", db, "--from", "-30d", "--format", "json"])
+        #expect(quality.code == 0, "\(quality.stderr)")
+        #expect(try schemaErrors("quality.schema.json", quality.stdout) == "")
+        let events = try #require(try JSONSerialization.jsonObject(with: Data(quality.stdout.utf8)) as? [[String: Any]])
+        let kinds = Set(events.compactMap { $0["kind"] as? String })
+        #expect(kinds.contains("rollover"), "\(kinds)")
+        #expect(events.contains { $0["kind"] as? String == "rollover" && $0["device"] as? String == "pm-mach-main" })
+        let shaftOnly = try run(["quality", "--db", db, "--from", "-30d", "--scope", "line:line-shaft", "--format", "csv"])
+        #expect(shaftOnly.code == 0 && shaftOnly.stdout.hasPrefix("device,metric,event,start (site time),end (site time),amount,unit"))
+        #expect(shaftOnly.stdout.split(separator: "\n").dropFirst().allSatisfy { shaftDevices.contains(String($0.split(separator: ",")[0])) })
+        #expect(try run(["quality", "--db", db, "--scope", "line:nope"]).code == 2)
+
         // report: one self-contained HTML file with a chart per figure and line.
         let html = dir + "/report.html"
         let report = try run(["report", "--db", db, "--scope", "workshop:ws-assembly", "--from", "-3d", "--to", "now",
