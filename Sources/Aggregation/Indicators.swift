@@ -1,3 +1,4 @@
+import Foundation
 public import PlantRegistry
 
 /// The green-manufacturing and intelligentisation figures of one scope and window, computed
@@ -31,6 +32,12 @@ public struct Indicators: Codable, Sendable, Equatable {
     public var co2KgPer10kYuan: Double?
     /// ISO 22400-2 OEE, for lines with a planned run time per item.
     public var oee: OEE?
+    /// The estimated part (use spread over meter gaps) of each figure that has one, in percent.
+    public var estimatedPct: [String: Double] = [:]
+    /// Key-process machine time whose state is unknown (device silent or declared dead), hours.
+    public var unknownHours: Double = 0
+    /// That time as a share of the key-process machines' time in the window.
+    public var unknownShare: Double?
     public var notes: [String]
 
     enum CodingKeys: String, CodingKey {
@@ -52,12 +59,16 @@ public struct Indicators: Codable, Sendable, Equatable {
         case kgcePer10kYuan = "kgce_per_10k_yuan"
         case co2KgPer10kYuan = "co2_kg_per_10k_yuan"
         case oee
+        case estimatedPct = "estimated_pct"
+        case unknownHours = "key_process_unknown_h"
+        case unknownShare = "key_process_unknown_share"
         case notes
     }
 
-    /// Computes the figures from a window's totals (`quantity` → value) and the site's factors.
+    /// Computes the figures from a window's totals (`quantity` → value) and the site's factors;
+    /// `keyProcessMs` is the key-process machines' time in the window (machines × length).
     public static func compute(totals: [String: Double], site: Site, staticRate: Double?,
-                               valueAddedYuan: Double? = nil) -> Indicators {
+                               valueAddedYuan: Double? = nil, keyProcessMs: Double? = nil) -> Indicators {
         var notes: [String] = []
         func total(_ c: Carrier) -> Double? { totals[AggregationPlan.consumption(c)] }
         let kwh = total(.electricity)
@@ -86,14 +97,39 @@ public struct Indicators: Codable, Sendable, Equatable {
         let producing = totals[AggregationPlan.producingMs] ?? 0
         let nc = totals[AggregationPlan.ncProducingMs] ?? 0
         if producing == 0 { notes.append("no key-process producing time: the operational control rate is absent") }
-        return Indicators(electricityKWh: kwh, energyKgce: kgce, goodUnits: good, scrapUnits: scrap,
-                          kwhPerGoodUnit: perUnit(kwh), kgcePerGoodUnit: perUnit(kgce), co2Scope2Kg: scope2,
-                          co2Scope1Kg: scope1, co2KgPerGoodUnit: perUnit(co2), waterM3: total(.water),
-                          waterM3PerGoodUnit: perUnit(total(.water)), staticControlRate: staticRate,
-                          operationalControlRate: producing > 0 ? min(1, max(0, nc / producing)) : nil,
-                          producingHours: producing / 3_600_000, valueAddedYuan: valueAddedYuan,
-                          kgcePer10kYuan: per10k(kgce, valueAddedYuan), co2KgPer10kYuan: per10k(co2, valueAddedYuan),
-                          oee: nil, notes: notes)
+        // How much of each figure was spread over meter gaps rather than measured.
+        func estimated(_ q: String) -> Double { totals[AggregationPlan.estimated(q)] ?? 0 }
+        var estimatedPct: [String: Double] = [:]
+        func share(_ key: String, _ part: Double, of whole: Double?) {
+            guard let whole, whole > 0, part > 1e-9 else { return }
+            estimatedPct[key] = min(100, part / whole * 100)
+        }
+        share("electricity_kwh", estimated(AggregationPlan.consumption(.electricity)), of: kwh)
+        share("water_m3", estimated(AggregationPlan.consumption(.water)), of: total(.water))
+        share("good_units", estimated(AggregationPlan.good), of: good)
+        share("energy_kgce", Carrier.allCases.reduce(0) { sum, c in
+            sum + estimated(AggregationPlan.consumption(c)) * (site.energyCoefficients[c] ?? 0)
+        }, of: kgce)
+        if let e = estimatedPct["electricity_kwh"] {
+            notes.append(String(format: "%.1f%% of the electricity is estimated across meter gaps (zhizao quality lists them)", e))
+        }
+        let unknown = totals[AggregationPlan.unknownMs] ?? 0
+        let unknownShare = keyProcessMs.flatMap { $0 > 0 ? min(1, unknown / $0) : nil }
+        if unknown > 0 {
+            notes.append(String(format: "%.1f h of key-process time has an unknown state (devices silent or offline)", unknown / 3_600_000))
+        }
+        var out = Indicators(electricityKWh: kwh, energyKgce: kgce, goodUnits: good, scrapUnits: scrap,
+                             kwhPerGoodUnit: perUnit(kwh), kgcePerGoodUnit: perUnit(kgce), co2Scope2Kg: scope2,
+                             co2Scope1Kg: scope1, co2KgPerGoodUnit: perUnit(co2), waterM3: total(.water),
+                             waterM3PerGoodUnit: perUnit(total(.water)), staticControlRate: staticRate,
+                             operationalControlRate: producing > 0 ? min(1, max(0, nc / producing)) : nil,
+                             producingHours: producing / 3_600_000, valueAddedYuan: valueAddedYuan,
+                             kgcePer10kYuan: per10k(kgce, valueAddedYuan), co2KgPer10kYuan: per10k(co2, valueAddedYuan),
+                             oee: nil, notes: notes)
+        out.estimatedPct = estimatedPct
+        out.unknownHours = unknown / 3_600_000
+        out.unknownShare = unknownShare
+        return out
     }
 
     /// Change of each per-unit figure against a baseline, in percent (negative is a fall: for

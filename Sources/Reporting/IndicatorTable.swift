@@ -111,8 +111,10 @@ public struct IndicatorTable {
             }
             let months = valueAddedByScope[scope]!.filter { $0.key >= start && $0.key < end }
             let covered = months.filter { plan.calendar.nextMonth($0.key) <= end }
+            let machines = plan.machines.filter { $0.scopes.contains(scope) }.count
             return Indicators.compute(totals: totals, site: site, staticRate: rate,
-                                      valueAddedYuan: covered.isEmpty ? nil : covered.values.reduce(0, +))
+                                      valueAddedYuan: covered.isEmpty ? nil : covered.values.reduce(0, +),
+                                      keyProcessMs: Double(machines) * Double(end - start))
         }
         var rows: [Row] = []
         for s in scopes {

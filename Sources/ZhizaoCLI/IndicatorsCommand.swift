@@ -70,6 +70,10 @@ struct IndicatorsCommand: ParsableCommand {
         let anyOEE = rows.contains { $0.indicators.oee != nil }
         if anyOEE { header += ["availability %", "effectiveness %", "quality %", "OEE %"] }
         if baseWindow != nil { header += ["kWh/unit vs base %", "kgce/unit vs base %", "kgCO2/unit vs base %"] }
+        let anyEstimated = rows.contains { !$0.indicators.estimatedPct.isEmpty }
+        if anyEstimated { header += ["kWh estimated %", "kgce estimated %"] }
+        let anyUnknown = rows.contains { $0.indicators.unknownHours > 0 }
+        if anyUnknown { header += ["key-process unknown %"] }
         let cells = rows.map { r in
             let i = r.indicators
             var cells = [r.scope.key, table.label(r), f(i.electricityKWh, 1), f(i.energyKgce, 1), f(i.goodUnits, 0), f(i.kwhPerGoodUnit, 3),
@@ -80,6 +84,8 @@ struct IndicatorsCommand: ParsableCommand {
             if let c = r.changePct {
                 cells += [f(c["kwh_per_good_unit"], 1), f(c["kgce_per_good_unit"], 1), f(c["co2_kg_per_good_unit"], 1)]
             }
+            if anyEstimated { cells += [f(i.estimatedPct["electricity_kwh"] ?? 0, 1), f(i.estimatedPct["energy_kgce"] ?? 0, 1)] }
+            if anyUnknown { cells += [pct(i.unknownShare)] }
             return cells
         }
         printTable(header, format: format, cells)

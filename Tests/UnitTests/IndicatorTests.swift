@@ -37,6 +37,23 @@ struct IndicatorTests {
         #expect(of("water-wash", .water) == [.line("l1"), .workshop("ws1")])
     }
 
+    @Test func estimatedAndUnknownPartsAreReported() throws {
+        let site = try Fixtures.plant().sites[0]
+        // 1,000 kWh of which 250 spread over a meter gap; 10 m3 water, none estimated; 2 h of a
+        // 10 h key-process window unknown (one machine).
+        let i = Indicators.compute(totals: ["consumption.electricity": 1000, "consumption.electricity.estimated": 250,
+                                            "consumption.water": 10, "good": 100, "unknown_ms": 7_200_000],
+                                   site: site, staticRate: nil, keyProcessMs: 36_000_000)
+        #expect(i.estimatedPct["electricity_kwh"] == 25)
+        #expect(i.estimatedPct["water_m3"] == nil)
+        // kgce: electricity 1000 × k_e + water 10 × k_w; estimated 250 × k_e.
+        let ke = site.energyCoefficients[.electricity]!, kw = site.energyCoefficients[.water] ?? 0
+        #expect(abs(i.estimatedPct["energy_kgce"]! - 250 * ke / (1000 * ke + 10 * kw) * 100) < 1e-9)
+        #expect(i.unknownHours == 2 && i.unknownShare == 0.2)
+        #expect(i.notes.contains { $0.contains("25.0% of the electricity is estimated") })
+        #expect(i.notes.contains { $0.contains("2.0 h of key-process time has an unknown state") })
+    }
+
     @Test func handComputedFigures() throws {
         let plant = try Fixtures.plant()
         let site = plant.sites[0]
