@@ -95,3 +95,15 @@ CREATE TABLE device_state (
     changed_at  INTEGER NOT NULL,             -- ms since epoch
     reason      TEXT NOT NULL                 -- NBIRTH, DBIRTH, NDEATH, DDEATH
 ) WITHOUT ROWID;
+
+-- Migration "v5-audit": every change that is not ingest (value added, rebuilds, registry reloads).
+CREATE TABLE audit (
+    id       INTEGER PRIMARY KEY,
+    at       INTEGER NOT NULL,                -- ms since epoch (UTC)
+    command  TEXT NOT NULL,                   -- value-added, rebuild, reload, ...
+    user     TEXT NOT NULL,                   -- the host user who ran it
+    subject  TEXT NOT NULL,                   -- what changed
+    before   TEXT,                            -- its value before, if any
+    after    TEXT                             -- its value after, or what was done
+);
+CREATE INDEX audit_by_time ON audit(at);

@@ -16,6 +16,9 @@ enum StoreSchema {
         m.registerMigration("v4-device-state") { db in
             try db.execute(sql: v4)
         }
+        m.registerMigration("v5-audit") { db in
+            try db.execute(sql: v5)
+        }
         return m
     }
 
@@ -120,5 +123,19 @@ enum StoreSchema {
             changed_at  INTEGER NOT NULL,             -- ms since epoch
             reason      TEXT NOT NULL                 -- NBIRTH, DBIRTH, NDEATH, DDEATH
         ) WITHOUT ROWID;
+        """
+
+    /// The audit trail: every change that is not ingest (value added, rebuilds, registry reloads).
+    static let v5 = """
+        CREATE TABLE audit (
+            id       INTEGER PRIMARY KEY,
+            at       INTEGER NOT NULL,                -- ms since epoch (UTC)
+            command  TEXT NOT NULL,                   -- value-added, rebuild, reload, ...
+            user     TEXT NOT NULL,                   -- the host user who ran it
+            subject  TEXT NOT NULL,                   -- what changed
+            before   TEXT,                            -- its value before, if any
+            after    TEXT                             -- its value after, or what was done
+        );
+        CREATE INDEX audit_by_time ON audit(at);
         """
 }
