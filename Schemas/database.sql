@@ -111,3 +111,15 @@ CREATE TABLE quality_event (
     PRIMARY KEY (series_id, kind, start_ts, end_ts)
 ) WITHOUT ROWID;
 CREATE INDEX quality_by_end ON quality_event(end_ts);
+
+-- Migration "v6-audit": every change that is not ingest (value added, rebuilds, registry reloads).
+CREATE TABLE audit (
+    id       INTEGER PRIMARY KEY,
+    at       INTEGER NOT NULL,                -- ms since epoch (UTC)
+    command  TEXT NOT NULL,                   -- value-added, rebuild, reload, ...
+    user     TEXT NOT NULL,                   -- the host user who ran it
+    subject  TEXT NOT NULL,                   -- what changed
+    before   TEXT,                            -- its value before, if any
+    after    TEXT                             -- its value after, or what was done
+);
+CREATE INDEX audit_by_time ON audit(at);

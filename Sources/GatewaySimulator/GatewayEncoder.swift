@@ -90,6 +90,40 @@ struct GatewayEncoder {
         }
     }
 
+    /// A message the registry's gateway binding refuses (a `foreign_device` quarantine, no
+    /// reading): device `di`'s values sent where they do not belong, as a misconfigured or
+    /// hostile gateway would. A plain device's topic names another line; any other device is
+    /// named in a native payload on a native gateway that does not declare it, or else put on
+    /// another gateway's plain topic. Nil when the plant offers none of these.
+    func foreign(device di: Int, values: [SimulatedValue?], atMs t: Int64) -> OutgoingMessage? {
+        let d = plant.devices[di]
+        let g = plant.gateways[d.gateway]
+        // Reliable: no other imperfection (truncation) may turn it into a malformed message.
+        func plain(_ template: TopicTemplate, site: String, workshop: String?, line: String?) -> OutgoingMessage? {
+            guard let (metric, value) = zip(d.metrics, values).first(where: { $0.1 != nil }), let value else { return nil }
+            let topic = template.filter(site: site, workshop: workshop, line: line, device: d.id)
+                .replacingOccurrences(of: "+", with: metric.sourceName)
+            var text = json(value, metric: metric)
+            if text.hasPrefix("\"") { text = String(text.dropFirst().dropLast()) }
+            return OutgoingMessage(topic: topic, payload: Array(text.utf8), eventTime: String(t), device: di, readings: 0, reliable: true)
+        }
+        if let template = g.topicTemplate, template.namesWorkshop || template.namesLine {
+            let places = plant.sites.flatMap { s in s.workshops.flatMap { w in w.lines.map { (s.id, w.id, $0.id) } } }
+            guard let elsewhere = places.first(where: { $0.1 != d.workshop || $0.2 != d.line }) else { return nil }
+            return plain(template, site: elsewhere.0, workshop: elsewhere.1, line: elsewhere.2)
+        }
+        guard let native = plant.gateways.first(where: { $0.decoder == .native && $0.id != g.id }) else {
+            // A native device's value on another gateway's plain topic, at the device's own place.
+            guard let template = plant.gateways.first(where: { $0.topicTemplate != nil && $0.id != g.id })?.topicTemplate else { return nil }
+            return plain(template, site: d.site, workshop: d.workshop ?? d.site, line: d.line ?? d.site)
+        }
+        let fields = zip(d.metrics, values).compactMap { m, v in v.map { "\"\(m.sourceName)\":\(json($0, metric: m))" } }
+        guard !fields.isEmpty else { return nil }
+        let body = "{\"device\":\"\(d.id)\",\"ts\":\(t),\"metrics\":{\(fields.joined(separator: ","))}}"
+        return OutgoingMessage(topic: topic(native, filling: [d.id]), payload: Array(body.utf8), eventTime: nil,
+                               device: di, readings: 0, reliable: true)
+    }
+
     /// A Sparkplug B edge node: NBIRTH (with its bdSeq) and a DBIRTH per device the first time,
     /// then DDATA (or NDATA) by alias, one sequence number per edge node across them all.
     mutating func sparkplug(device di: Int, _ d: Device, _ g: Gateway, values: [SimulatedValue?], atMs t: Int64) -> [OutgoingMessage] {

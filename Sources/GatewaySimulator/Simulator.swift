@@ -49,6 +49,9 @@ public struct SimulationReport: Codable, Sendable {
     /// Distinct readings in well-formed messages: what the daemon should store.
     public var readingsExpected: Int
     public var malformed: Int
+    /// Messages sent through a gateway that does not declare their device (quarantined as
+    /// `foreign_device`, no reading stored).
+    public var foreign: Int
     public var duplicates: Int
     public var late: Int
     public var outOfOrder: Int
@@ -57,7 +60,7 @@ public struct SimulationReport: Codable, Sendable {
     public var wallSeconds: Double
 
     enum CodingKeys: String, CodingKey {
-        case seed, ticks, malformed, duplicates, late, devices
+        case seed, ticks, malformed, foreign, duplicates, late, devices
         case plantFrom = "plant_from"
         case plantTo = "plant_to"
         case messagesPublished = "messages_published"
@@ -130,7 +133,7 @@ public final class Simulator: @unchecked Sendable {
         }
 
         var report = SimulationReport(seed: options.seed, plantFrom: "", plantTo: "", ticks: 0, messagesPublished: 0,
-                                      readingsExpected: 0, malformed: 0, duplicates: 0, late: 0, outOfOrder: 0,
+                                      readingsExpected: 0, malformed: 0, foreign: 0, duplicates: 0, late: 0, outOfOrder: 0,
                                       perFormat: [:], devices: plant.devices.map {
                                           .init(device: $0.id, format: plant.gateways[$0.gateway].decoder.rawValue, messages: 0, readings: 0)
                                       }, wallSeconds: 0)
@@ -178,8 +181,18 @@ public final class Simulator: @unchecked Sendable {
                 }
             }
             var tickMessages: [OutgoingMessage] = []
-            for (device, values) in world.step(atMs: t, dtMs: options.tickMs) {
+            let step = world.step(atMs: t, dtMs: options.tickMs)
+            for (device, values) in step {
                 tickMessages += encoder.encode(device: device, values: values, atMs: t, rng: &world.rngForEncoding)
+            }
+            // Once an hour of plant time (at a fixed tick, so counts never depend on chance), one
+            // device's values also arrive through a gateway that does not declare it.
+            if options.imperfect, report.ticks % 60 == 30, !step.isEmpty {
+                let (device, values) = step[(report.ticks / 60) % step.count]
+                if let spoof = encoder.foreign(device: device, values: values, atMs: t) {
+                    tickMessages.append(spoof)
+                    report.foreign += 1
+                }
             }
             if options.imperfect {
                 var i = 0

@@ -239,6 +239,11 @@ public final class IngestLoop: @unchecked Sendable {
         notifier.reloading()
         do {
             let (newConfig, newPlant) = try reloadSource()
+            // Every reload is on the audit trail with the registry's digest, and so is each
+            // coefficient or factor it changes (they change computed figures without a reading);
+            // recorded first, so a change the trail cannot hold is not made.
+            let actor = AuditActor.current(command: "reload")
+            try store.recordAudit(newPlant.changes(since: plant).map { actor.entry($0.subject, before: $0.before, after: $0.after) })
             try store.prepareSeries(newPlant.series)
             store.enableAggregation(AggregationPlan(plant: newPlant))
             if newConfig.mqtt.host != config.mqtt.host || newConfig.mqtt.port != config.mqtt.port

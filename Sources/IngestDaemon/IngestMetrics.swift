@@ -34,6 +34,9 @@ public final class IngestMetrics: Sendable {
                                                  buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600])
         connected = registry.makeGauge(descriptor: Self.name("broker_connected", "", "1 while connected to the broker."))
         lastCommit = registry.makeGauge(descriptor: Self.name("last_commit_timestamp", "seconds", "Wall time of the last commit."))
+        // Every reason is exposed from the start (at 0), so an alert on foreign_device or any
+        // other reason has a series to watch before the first one happens.
+        for reason in QuarantineReason.allCases { _ = quarantined(reason) }
     }
 
     func quarantined(_ reason: QuarantineReason) -> Counter {

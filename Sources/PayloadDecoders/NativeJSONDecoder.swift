@@ -5,7 +5,7 @@ import Telemetry
 /// `{"device":"cnc-101","ts":1764288000000,"seq":7,"metrics":{"power":3.2,"state":"producing"}}`
 /// or an array of such objects. `ts` is epoch milliseconds or RFC 3339 with an offset.
 enum NativeJSONDecoder {
-    static func decode(_ payload: UnsafeRawBufferPointer, plant: Plant, into out: inout DecodeOutput) {
+    static func decode(_ payload: UnsafeRawBufferPointer, gateway g: Int, plant: Plant, into out: inout DecodeOutput) {
         var c = JSONCursor(payload)
         let mark = out.readings.count
         do throws(JSONCursor.Failure) {
@@ -14,11 +14,11 @@ enum NativeJSONDecoder {
                 var any = false
                 while try c.nextElement(first: &first) {
                     any = true
-                    try message(&c, plant: plant, into: &out)
+                    try message(&c, gateway: g, plant: plant, into: &out)
                 }
                 if !any { throw c.fail("empty array: no readings") }
             } else {
-                try message(&c, plant: plant, into: &out)
+                try message(&c, gateway: g, plant: plant, into: &out)
             }
             c.skipWhitespace()
             guard c.atEnd else { throw c.fail("unexpected bytes after the JSON value") }
@@ -30,7 +30,7 @@ enum NativeJSONDecoder {
         }
     }
 
-    private static func message(_ c: inout JSONCursor, plant: Plant, into out: inout DecodeOutput) throws(JSONCursor.Failure) {
+    private static func message(_ c: inout JSONCursor, gateway g: Int, plant: Plant, into out: inout DecodeOutput) throws(JSONCursor.Failure) {
         try c.expect(123, "`{` starting a reading object")
         var deviceToken: JSONCursor.StringToken?
         var ts: Int64?
@@ -65,6 +65,11 @@ enum NativeJSONDecoder {
         guard let d = plant.deviceIndex(id: deviceID) else {
             let near = nearest(deviceID, in: plant.devices.map(\.id))
             out.reject(.unknownDevice, "device \"\(deviceID.prefix(64))\" is not in the registry" + (near.isEmpty ? "" : " (nearest: \(near.joined(separator: ", ")))"))
+            return
+        }
+        // The payload names the device; only the gateway whose topic carries it may speak for it.
+        guard plant.gateway(g, binds: d) else {
+            out.reject(.foreignDevice, plant.foreignDetail(device: d, topicGateway: g))
             return
         }
         let device = plant.devices[d]

@@ -9,7 +9,8 @@ import Telemetry
 /// The (node, group) pair names the device; each tag maps to a metric by its `source`. A tag
 /// that carries an error code is stored as an error, never as a value.
 enum NeuronDecoder {
-    static func decode(_ payload: UnsafeRawBufferPointer, gateway: Gateway, plant: Plant, into out: inout DecodeOutput) {
+    static func decode(_ payload: UnsafeRawBufferPointer, gateway g: Int, plant: Plant, into out: inout DecodeOutput) {
+        let gateway = plant.gateways[g]
         var c = JSONCursor(payload)
         let mark = out.readings.count
         do throws(JSONCursor.Failure) {
@@ -54,6 +55,11 @@ enum NeuronDecoder {
 
             let key = NeuronGroup(node: c.text(node), group: c.text(group))
             guard let d = gateway.neuronDevices[key] else {
+                if let other = plant.neuronOwner(key) {
+                    out.reject(.foreignDevice, plant.foreignDetail(device: other, topicGateway: g,
+                                                                   claimed: "does not bind Neuron node \(key.node) group \(key.group)"))
+                    return
+                }
                 out.reject(.unknownDevice, "Neuron node \"\(key.node.prefix(64))\" group \"\(key.group.prefix(64))\" is not mapped to a device in gateway \(gateway.id)")
                 return
             }

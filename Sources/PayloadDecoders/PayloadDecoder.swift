@@ -72,11 +72,11 @@ public struct PayloadDecoder: Sendable {
         }
         let gateway = plant.gateways[g]
         switch gateway.decoder {
-        case .native: NativeJSONDecoder.decode(payload, plant: plant, into: &out)
-        case .neuron: NeuronDecoder.decode(payload, gateway: gateway, plant: plant, into: &out)
-        case .plain: PlainValueDecoder.decode(payload, topic: topic, gateway: gateway, plant: plant, into: &out)
+        case .native: NativeJSONDecoder.decode(payload, gateway: g, plant: plant, into: &out)
+        case .neuron: NeuronDecoder.decode(payload, gateway: g, plant: plant, into: &out)
+        case .plain: PlainValueDecoder.decode(payload, topic: topic, gateway: g, plant: plant, into: &out)
         case .sparkplug:
-            if let sparkplug { sparkplug.handle(String(decoding: topic, as: UTF8.self), payload, gateway: gateway, into: &out) }
+            if let sparkplug { sparkplug.handle(String(decoding: topic, as: UTF8.self), payload, gateway: g, into: &out) }
         }
     }
 

@@ -5,8 +5,9 @@ import Telemetry
 /// and metric through the gateway's `topic_template`. The event time is the MQTT v5 user
 /// property `ts` (epoch ms or RFC 3339) where the publisher sets one, else the receive time.
 enum PlainValueDecoder {
-    static func decode(_ payload: UnsafeRawBufferPointer, topic: UnsafeRawBufferPointer, gateway: Gateway,
+    static func decode(_ payload: UnsafeRawBufferPointer, topic: UnsafeRawBufferPointer, gateway g: Int,
                        plant: Plant, into out: inout DecodeOutput) {
+        let gateway = plant.gateways[g]
         guard let template = gateway.topicTemplate, let where_ = template.capture(topic) else {
             out.reject(.unknownTopic, "topic does not fit the template \(gateway.topicTemplate?.text ?? "?") of gateway \(gateway.id)")
             return
@@ -14,6 +15,16 @@ enum PlainValueDecoder {
         let deviceID = String(decoding: UnsafeRawBufferPointer(rebasing: topic[where_.device]), as: UTF8.self)
         guard let d = plant.deviceIndex(id: deviceID) else {
             out.reject(.unknownDevice, "device \"\(deviceID.prefix(64))\" (from the topic) is not in the registry")
+            return
+        }
+        // The topic must be the device's own gateway's, and its place levels the registry's.
+        guard plant.gateway(g, binds: d) else {
+            out.reject(.foreignDevice, plant.foreignDetail(device: d, topicGateway: g))
+            return
+        }
+        if let mismatch = plant.placeMismatch(device: d, topic: topic, capture: where_) {
+            out.reject(.foreignDevice, plant.foreignDetail(device: d, topicGateway: g, mismatch: mismatch,
+                                                           claimed: "the topic places it elsewhere"))
             return
         }
         let device = plant.devices[d]

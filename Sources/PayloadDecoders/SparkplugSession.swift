@@ -98,7 +98,7 @@ public final class SparkplugSession: @unchecked Sendable {
     }
 
     /// Handles one message on a Sparkplug topic of `gateway`.
-    func handle(_ topicText: String, _ payload: UnsafeRawBufferPointer, gateway: Gateway?, into out: inout DecodeOutput) {
+    func handle(_ topicText: String, _ payload: UnsafeRawBufferPointer, gateway g: Int?, into out: inout DecodeOutput) {
         guard let topic = SparkplugTopic(topicText) else {
             out.reject(.malformed, "not a Sparkplug B topic: \(topicText.prefix(80))")
             return
@@ -112,7 +112,8 @@ public final class SparkplugSession: @unchecked Sendable {
             return
         }
         if topic.type == .ncmd || topic.type == .dcmd { return }  // commands from hosts, not data
-        guard let gateway else { return }
+        guard let g else { return }
+        let gateway = plant.gateways[g]
         let decoded: SparkplugPayload
         do { decoded = try SparkplugPayload(serializedBytes: payload) } catch {
             out.reject(.malformed, "Sparkplug B \(topic.type.rawValue) from \(topic.edgeNode): not a valid protobuf payload")
@@ -146,7 +147,7 @@ public final class SparkplugSession: @unchecked Sendable {
             node.bdSeq = decoded.metrics.first { $0.name == "bdSeq" }.flatMap { if case .number(let v) = $0.value { UInt64(exactly: v) } else { nil } }
             for m in decoded.metrics { if let name = m.name, let alias = m.alias { node.aliases[alias] = (nil, name) } }
             setState(SparkplugAddress(edgeNode: topic.edgeNode, device: nil), true, "NBIRTH", &out)
-            emit(decoded, node: &node, topic: topic, gateway: gateway, device: nodeDevice, out: &out)
+            emit(decoded, node: &node, topic: topic, gateway: g, device: nodeDevice, out: &out)
         case .ndeath:
             let bd = decoded.metrics.first { $0.name == "bdSeq" }.flatMap { if case .number(let v) = $0.value { UInt64(exactly: v) } else { nil } }
             // Only the death of the current session counts: a stale will from an earlier one is ignored.
@@ -170,12 +171,12 @@ public final class SparkplugSession: @unchecked Sendable {
                 node.devicesOnline.insert(device)
                 for m in decoded.metrics { if let name = m.name, let alias = m.alias { node.aliases[alias] = (device, name) } }
                 setState(address, true, "DBIRTH", &out)
-                emit(decoded, node: &node, topic: topic, gateway: gateway, device: gateway.sparkplugDevices[address], out: &out)
+                emit(decoded, node: &node, topic: topic, gateway: g, device: gateway.sparkplugDevices[address], out: &out)
             case .ddeath:
                 if let device = topic.device { node.devicesOnline.remove(device) }
                 setState(address, false, "DDEATH", &out)
             case .ndata, .ddata:
-                emit(decoded, node: &node, topic: topic, gateway: gateway, device: gateway.sparkplugDevices[address], out: &out)
+                emit(decoded, node: &node, topic: topic, gateway: g, device: gateway.sparkplugDevices[address], out: &out)
             default:
                 break
             }
@@ -207,10 +208,18 @@ public final class SparkplugSession: @unchecked Sendable {
         name == "bdSeq" || name.hasPrefix("Node Control/") || name.hasPrefix("Device Control/") || name.hasPrefix("Properties/")
     }
 
-    private func emit(_ p: SparkplugPayload, node: inout Node, topic: SparkplugTopic, gateway: Gateway, device index: Int?,
+    private func emit(_ p: SparkplugPayload, node: inout Node, topic: SparkplugTopic, gateway g: Int, device index: Int?,
                       out: inout DecodeOutput) {
+        let gateway = plant.gateways[g]
         guard p.metrics.contains(where: { m in m.name.map { !Self.isControl($0) } ?? true }) else { return }
         guard let index else {
+            // Group, edge node and device must be the ones the registry binds together.
+            if let other = plant.sparkplugOwner(SparkplugAddress(edgeNode: topic.edgeNode, device: topic.device)) {
+                out.reject(.foreignDevice, plant.foreignDetail(
+                    device: other, topicGateway: g,
+                    claimed: "does not bind edge node \(topic.edgeNode)\(topic.device.map { " device \($0)" } ?? "") in group \(topic.group)"))
+                return
+            }
             out.reject(.unknownDevice, "Sparkplug \(topic.edgeNode)\(topic.device.map { "/\($0)" } ?? "") in group \(topic.group) is not mapped to a device in gateway \(gateway.id)")
             return
         }

@@ -30,12 +30,15 @@ extension Plant {
             return (nil, log.problems)
         }
         var builder = PlantBuilder(log: log)
+        var digest = SHA256()
         for path in files {
             let text: String
             do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
                 log.add(path, nil, "cannot read file: \(error.localizedDescription)")
                 continue
             }
+            // Names relative to the registry, so the same files hash the same wherever they sit.
+            digest.update(Array(path.dropFirst(directory.count).utf8) + [0] + Array(text.utf8) + [0])
             let root: Node?
             do { root = try Yams.compose(yaml: text) } catch let error as YamlError {
                 log.problems.append(yamlSyntaxProblem(error, file: path))
@@ -57,7 +60,8 @@ extension Plant {
                         hint: "start a plant file with `sites:` or a gateway file with `gateway: <id>`")
             }
         }
-        let plant = builder.finish()
+        var plant = builder.finish()
+        plant?.registryDigest = digest.finalizeHex()
         return (plant, log.problems)
     }
 
@@ -96,6 +100,8 @@ struct PlantBuilder {
         var fields: [String: Node]
     }
     var pending: [PendingDevice] = []
+    /// Where each gateway's topic is declared (`topic:`, or `group_id:` for Sparkplug), for messages.
+    var topicNodes: [Node?] = []
 
     init(log: ProblemLog) { self.log = log }
 
@@ -265,6 +271,7 @@ struct PlantBuilder {
             log.add(f.file, f.value("gateway"), "gateway \(gid) is declared twice", hint: "gateway ids must be unique")
         }
         let gIndex = gateways.count
+        topicNodes.append(f.value("topic") ?? f.value("group_id") ?? f.value("gateway"))
         gateways.append(Gateway(id: gid, decoder: decoder, topic: topic, filter: filter ?? TopicFilter("#")!,
                                 topicTemplate: template, neuronDevices: [:], sparkplugGroup: sparkplugGroup,
                                 deviceIndices: [], file: f.file))
@@ -451,6 +458,25 @@ struct PlantBuilder {
         }
     }
 
+    /// Refuses two gateways whose topic filters can match the same topic: the daemon would not
+    /// know which gateway (and so which devices) a message on it speaks for.
+    func checkOverlappingTopics() {
+        for i in gateways.indices {
+            for j in gateways.indices where j > i {
+                let a = gateways[i], b = gateways[j]
+                guard let example = a.filter.commonTopic(with: b.filter) else { continue }
+                let at = { (k: Int) in "\(gateways[k].file):\(topicNodes[k]?.mark?.line ?? 0)" }
+                let hint = "give each gateway a filter of its own, e.g. a literal level naming the gateway or workshop (`\(a.topic)` and `\(b.topic)` overlap)"
+                log.add(a.file, topicNodes[i],
+                        "the topic filter `\(a.topic)` of gateway \(a.id) and `\(b.topic)` of gateway \(b.id) (\(at(j))) both match topics such as `\(example)`: which gateway owns them would be ambiguous",
+                        hint: hint)
+                log.add(b.file, topicNodes[j],
+                        "the topic filter `\(b.topic)` of gateway \(b.id) and `\(a.topic)` of gateway \(a.id) (\(at(i))) both match topics such as `\(example)`: which gateway owns them would be ambiguous",
+                        hint: hint)
+            }
+        }
+    }
+
     /// Resolves each device's place in the tree, checks uniqueness, numbers the series.
     mutating func finish() -> Plant? {
         if sites.isEmpty {
@@ -490,6 +516,15 @@ struct PlantBuilder {
             } else if !d.site.isEmpty {
                 problem("site", "device \(d.id): no site \(d.site)", hint: "sites: \(sites.map(\.id).joined(separator: ", "))")
             }
+            if let template = gateways[d.gateway].topicTemplate {
+                // The daemon checks a topic's {workshop} and {line} against the device's place:
+                // a device without one could never be accepted through this template.
+                for (named, has, key) in [(template.namesWorkshop, d.workshop != nil, "workshop"), (template.namesLine, d.line != nil, "line")]
+                where named && !has {
+                    problem("id", "device \(d.id) has no \(key), but the topic_template of gateway \(gateways[d.gateway].id) names {\(key)}: no topic could carry its readings",
+                            hint: "add `\(key): <id>`, or declare the device in a gateway whose topic_template has no {\(key)}")
+                }
+            }
             if d.meterRole != nil, !d.metrics.contains(where: { $0.measures == .energy }) {
                 problem("meter_role", "device \(d.id) has `meter_role` but no energy metric", hint: "remove `meter_role`")
             }
@@ -518,6 +553,9 @@ struct PlantBuilder {
             byID[d.id] = index
             devices.append(d)
         }
-        return Plant(sites: sites, gateways: gateways, devices: devices, series: series, deviceByID: byID)
+        checkOverlappingTopics()
+        var plant = Plant(sites: sites, gateways: gateways, devices: devices, series: series, deviceByID: byID)
+        plant.binding = GatewayBinding(devices: devices)
+        return plant
     }
 }

@@ -11,6 +11,12 @@ public struct Plant: Sendable {
     /// Every (device, metric) pair; a `SeriesIndex` indexes this array.
     public var series: [SeriesKey]
     var deviceByID: [String: Int]
+    /// Which gateway may speak for which device, precomputed so the hot path checks it without
+    /// allocating (see `Plant+Binding.swift`).
+    var binding = GatewayBinding()
+    /// SHA-256 of the registry's files (names and contents), hex; recorded in the audit trail
+    /// at a reload so a changed registry is never silent.
+    public var registryDigest = ""
 
     /// The device with this id, if the registry has it.
     public func deviceIndex(id: String) -> Int? { deviceByID[id] }

@@ -160,7 +160,9 @@ public final class SQLiteStore: TelemetryStore {
     /// Recomputes rollups from the raw readings, in one transaction; the result equals what
     /// streaming ingest produced, whatever order the readings arrived in. With a range, only
     /// the local days it touches are recomputed (whole days, so hour and day totals stay whole).
-    public func rebuildRollups(from: Int64? = nil, to: Int64? = nil, progress: (Int, Int) -> Void = { _, _ in }) throws {
+    /// `actor` and `window` (the range as the user gave it) go into the audit trail, in the same transaction.
+    public func rebuildRollups(from: Int64? = nil, to: Int64? = nil, by actor: AuditActor, window: String,
+                               progress: (Int, Int) -> Void = { _, _ in }) throws {
         guard let aggregator else { throw StoreError("rebuild needs the device registry (aggregation is not enabled)") }
         let calendar = aggregator.plan.calendar
         let start = from.map { calendar.dayStart($0) } ?? Int64.min / 4
@@ -189,17 +191,34 @@ public final class SQLiteStore: TelemetryStore {
                 try Self.apply(aggregator.takeDelta(), plan: aggregator.plan, seriesIDs: seriesIDs, db: db)
                 progress(index + 1, seriesIDs.count)
             }
+            try Self.insertAudit(db, [actor.entry("rollups \(window)", before: nil,
+                                                  after: "recomputed from raw readings (\(seriesIDs.count) series)")])
         }
     }
 
-    /// Records a month's industrial value added for a scope (replacing an earlier figure).
-    public func setValueAdded(scope: Scope, monthStart: Int64, yuan: Double) throws {
+    /// Records a month's industrial value added for a scope (replacing an earlier figure), and
+    /// in the same transaction the change in the audit trail; `period` names the month there.
+    public func setValueAdded(scope: Scope, monthStart: Int64, period: String, yuan: Double, by actor: AuditActor) throws {
         try db.write { db in
+            let before = try Double.fetchOne(db, sql: "SELECT yuan FROM value_added WHERE scope = ? AND month = ?",
+                                             arguments: [scope.key, monthStart])
             try db.execute(sql: """
                 INSERT INTO value_added(scope, month, yuan) VALUES (?, ?, ?)
                 ON CONFLICT(scope, month) DO UPDATE SET yuan = excluded.yuan
                 """, arguments: [scope.key, monthStart, yuan])
+            try Self.insertAudit(db, [actor.entry("value_added \(scope.key) \(period)", before: before.map { "\($0) yuan" },
+                                                  after: "\(yuan) yuan")])
         }
+    }
+
+    public func recordAudit(_ entries: [AuditEntry]) throws {
+        guard !entries.isEmpty else { return }
+        do { try db.write { db in try Self.insertAudit(db, entries) } } catch { throw StoreError(wrapping: error) }
+    }
+
+    static func insertAudit(_ db: Database, _ entries: [AuditEntry]) throws {
+        let insert = try db.cachedStatement(sql: "INSERT INTO audit(at, command, user, subject, before, after) VALUES (?, ?, ?, ?, ?, ?)")
+        for e in entries { try insert.execute(arguments: [e.atMs, e.command, e.user, e.subject, e.before, e.after]) }
     }
 
     /// Adds to named counters in one statement (one per commit, whatever the batch held).

@@ -19,6 +19,9 @@ enum StoreSchema {
         m.registerMigration("v5-metering") { db in
             try db.execute(sql: v5)
         }
+        m.registerMigration("v6-audit") { db in
+            try db.execute(sql: v6)
+        }
         return m
     }
 
@@ -140,5 +143,19 @@ enum StoreSchema {
             PRIMARY KEY (series_id, kind, start_ts, end_ts)
         ) WITHOUT ROWID;
         CREATE INDEX quality_by_end ON quality_event(end_ts);
+        """
+
+    /// The audit trail: every change that is not ingest (value added, rebuilds, registry reloads).
+    static let v6 = """
+        CREATE TABLE audit (
+            id       INTEGER PRIMARY KEY,
+            at       INTEGER NOT NULL,                -- ms since epoch (UTC)
+            command  TEXT NOT NULL,                   -- value-added, rebuild, reload, ...
+            user     TEXT NOT NULL,                   -- the host user who ran it
+            subject  TEXT NOT NULL,                   -- what changed
+            before   TEXT,                            -- its value before, if any
+            after    TEXT                             -- its value after, or what was done
+        );
+        CREATE INDEX audit_by_time ON audit(at);
         """
 }

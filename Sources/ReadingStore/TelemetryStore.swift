@@ -14,4 +14,7 @@ public protocol TelemetryStore: AnyObject {
     /// Stores a batch in one transaction: readings (duplicates ignored), quarantine, counters.
     /// When it returns, the batch is durable and its messages may be acknowledged.
     func commit(_ batch: IngestBatch, committedAtMs: Int64) throws -> CommitOutcome
+    /// Appends changes that are not ingest (a registry reload, changed coefficients) to the
+    /// audit trail, in one transaction.
+    func recordAudit(_ entries: [AuditEntry]) throws
 }

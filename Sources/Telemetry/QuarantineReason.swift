@@ -19,6 +19,10 @@ public enum QuarantineReason: String, Sendable, CaseIterable, Codable {
     case oversize
     /// Event time further ahead of the receive time than the configured skew.
     case futureTimestamp = "future_timestamp"
+    /// A device sent through a gateway, topic or Sparkplug address the registry does not bind
+    /// it to: another gateway's topic, a topic naming another workshop or line, another group
+    /// or edge node. Only the gateway that declares a device speaks for it.
+    case foreignDevice = "foreign_device"
 }
 
 /// A rejected message or part of one, as the quarantine table keeps it.

@@ -12,7 +12,8 @@ struct Rebuild: ParsableCommand {
         discussion: """
             Stop the daemon first: the rebuild takes the database's write lock. The result is
             identical to what streaming ingest stored, whatever order readings arrived in. With
-            --from/--to only the local days they touch are recomputed.
+            --from/--to only the local days they touch are recomputed. The rebuild is recorded in the
+            audit trail (`zhizao audit`).
 
             Examples:
               zhizao rebuild --db /var/lib/zhizao/zhizao.sqlite --devices /etc/zhizao/devices
@@ -40,7 +41,9 @@ struct Rebuild: ParsableCommand {
         try s.prepareSeries(plant.series)
         s.enableAggregation(plan)
         let terminal = isatty(STDERR_FILENO) == 1
-        try s.rebuildRollups(from: range.0, to: range.1) { done, total in
+        let described = window.from.isEmpty && window.to.isEmpty ? "all"
+            : "from \(window.from.isEmpty ? "the first reading" : window.from) to \(window.to.isEmpty ? "the last" : window.to)"
+        try s.rebuildRollups(from: range.0, to: range.1, by: .current(command: "rebuild"), window: described) { done, total in
             if terminal { FileHandle.standardError.write(Data("\r\u{1B}[Krebuilding: series \(done) of \(total)".utf8)) }
         }
         if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }

@@ -13,6 +13,7 @@ struct Report: ParsableCommand {
             The file is self-contained (inline CSS and SVG, no scripts, no network): it opens in
             any browser and can be mailed or archived as evidence. With --baseline each chart shows
             the baseline period's value as a dashed line and the table gives the change in percent.
+            The audit trail (value added entered, rebuilds, registry reloads) closes the report.
 
             Examples:
               zhizao report --scope site --from=-30d --to today --out report.html
@@ -47,7 +48,11 @@ struct Report: ParsableCommand {
         let lines = table.lines(within: scope)
         let series = try table.rowsOrFail(scopes: lines, from: fromMs, to: toMs, every: every, baseline: base)
         let totals = try table.rowsOrFail(scopes: [scope] + lines, from: fromMs, to: toMs, every: .all, baseline: base)
+        let audit: [AuditEntry]
+        do { audit = try table.reader.audit() } catch { throw fail("\(error)") }
         let html = ReportPage(site: table.site, scope: scope.key, lines: lines, series: series, totals: totals,
+                              audit: audit.map { [localTime($0.atMs, table.plan.calendar.timeZone), $0.command, $0.user, $0.subject,
+                                                  $0.before ?? "–", $0.after ?? "–"] },
                               label: { String(table.label($0).prefix(10)) },
                               from: localTime(fromMs, table.plan.calendar.timeZone), to: localTime(toMs, table.plan.calendar.timeZone),
                               baseline: base.map { "\(localTime($0.0, table.plan.calendar.timeZone)) .. \(localTime($0.1, table.plan.calendar.timeZone))" },
@@ -66,6 +71,9 @@ struct ReportPage {
     let lines: [Scope]
     let series: [IndicatorTable.Row]
     let totals: [IndicatorTable.Row]
+    /// The audit trail's rows (time, command, user, subject, before, after): every change on
+    /// record that was not ingest, so a reader of the figures sees what was changed by hand.
+    let audit: [[String]]
     /// A chart point's label: the day its window starts.
     let label: (IndicatorTable.Row) -> String
     let from: String
@@ -131,6 +139,14 @@ struct ReportPage {
         }
         h += "</table>\n"
         for n in Set(totals.flatMap { $0.indicators.notes }).sorted() { h += "<p class=\"note\">Note: \(esc(n))</p>\n" }
+        h += "<h2>Changes on record (audit trail)</h2>\n"
+        if audit.isEmpty {
+            h += "<p class=\"note\">No change other than ingest is on record.</p>\n"
+        } else {
+            h += "<table>\n<tr>" + ["time", "command", "user", "subject", "before", "after"].map { "<th>\($0)</th>" }.joined() + "</tr>\n"
+            for row in audit { h += "<tr>" + row.map { "<td>\(esc($0))</td>" }.joined() + "</tr>\n" }
+            h += "</table>\n"
+        }
         return h + "</body></html>\n"
     }
 

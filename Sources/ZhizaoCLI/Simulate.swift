@@ -18,7 +18,9 @@ struct Simulate: ParsableCommand {
             quieter), CNC machines switch between NC and manual mode, meters count energy, water
             and gas that follow the load, lines count good and scrap parts, one meter rolls over
             and one counter resets. Gateways now and then send late, duplicated, out-of-order or
-            malformed messages (--clean turns that off). A seed replays the same plant exactly.
+            malformed messages, and once an hour a device's values arrive through a gateway that
+            does not declare it (quarantined as foreign_device); --clean turns all that off. A seed
+            replays the same plant exactly.
             At the end it prints what it published per device and format.
 
             Examples:
@@ -55,7 +57,7 @@ struct Simulate: ParsableCommand {
     @Option(help: "Publish QoS (0 or 1).")
     var qos: Int = 1
 
-    @Flag(help: "No late, duplicated, out-of-order or malformed messages.")
+    @Flag(help: "No late, duplicated, out-of-order, malformed or foreign messages.")
     var clean = false
 
     @Option(help: "table or json.")
@@ -145,7 +147,7 @@ struct Simulate: ParsableCommand {
             print("published        \(report.messagesPublished) messages (" +
                   report.perFormat.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")")
             print("readings sent    \(report.readingsExpected) (what the daemon should store)")
-            print("imperfections    \(report.malformed) malformed, \(report.duplicates) duplicated, \(report.late) late, \(report.outOfOrder) out of order")
+            print("imperfections    \(report.malformed) malformed, \(report.foreign) foreign (another gateway's device), \(report.duplicates) duplicated, \(report.late) late, \(report.outOfOrder) out of order")
             print("wall time        \(String(format: "%.1f", report.wallSeconds)) s")
         }
     }

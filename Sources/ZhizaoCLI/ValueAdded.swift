@@ -13,6 +13,8 @@ struct ValueAdded: ParsableCommand {
         discussion: """
             Value added is not telemetry: the finance department supplies it per month. With it,
             `zhizao indicators` adds kgce and kgCO2 per 10,000 yuan for windows made of whole months.
+            Each entry, with the figure it replaced and who entered it, is kept in the audit trail
+            (`zhizao audit`).
 
             Examples:
               zhizao value-added --period 2026-11 --scope site --yuan 12500000
@@ -40,7 +42,8 @@ struct ValueAdded: ParsableCommand {
             throw fail("unknown scope \(s); nearest: \(nearest(s, in: known.map(\.key)).joined(separator: ", "))", code: 2)
         }
         guard FileManager.default.fileExists(atPath: store.db) else { throw fail("no database at \(store.db)") }
-        try SQLiteStore(path: store.db).setValueAdded(scope: s, monthStart: month, yuan: yuan)
+        try SQLiteStore(path: store.db).setValueAdded(scope: s, monthStart: month, period: period, yuan: yuan,
+                                                      by: .current(command: "value-added"))
         print("value added of \(s) for \(period): \(yuan) yuan")
     }
 }

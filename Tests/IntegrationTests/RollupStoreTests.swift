@@ -10,6 +10,7 @@ import Testing
 /// redeliveries, equal a rebuild from the raw readings.
 @Suite("Rollups in SQLite")
 struct RollupStoreTests {
+    static let tester = AuditActor(command: "test", user: "test")
     /// The rollup tables as text, rounded past floating-point noise.
     func dump(_ path: String) throws -> String {
         let p = Process()
@@ -77,11 +78,11 @@ struct RollupStoreTests {
         #expect(streamed.contains("nc_producing_ms"))
         // A partial rebuild of the second local day (pairs and states cross midnight into it)
         // changes nothing, and neither does one of the first.
-        try store.rebuildRollups(from: t0 + 3_600_000, to: t0 + 3_600_000 + 1)
+        try store.rebuildRollups(from: t0 + 3_600_000, to: t0 + 3_600_000 + 1, by: Self.tester, window: "one hour")
         #expect(try dump(path) == streamed)
-        try store.rebuildRollups(from: t0, to: t0 + 1)
+        try store.rebuildRollups(from: t0, to: t0 + 1, by: Self.tester, window: "one day")
         #expect(try dump(path) == streamed)
-        try store.rebuildRollups()
+        try store.rebuildRollups(by: Self.tester, window: "all")
         let rebuilt = try dump(path)
         #expect(streamed == rebuilt)
 

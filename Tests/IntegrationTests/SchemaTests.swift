@@ -80,6 +80,22 @@ struct SchemaTests {
         #expect(try validate(schema: Self.schema("status.schema.json"), documents: [r.stdout]) == "")
     }
 
+    @Test func auditOutputFollowsItsSchema() throws {
+        let dir = try temporaryDirectory("audit-schema")
+        let store = try SQLiteStore(path: dir + "/z.sqlite")
+        try store.recordAudit([AuditEntry(atMs: 1_764_400_000_000, command: "reload", user: "zhizao", subject: "registry",
+                                          before: "sha256 a", after: "sha256 b"),
+                               AuditEntry(atMs: 1_764_400_000_001, command: "rebuild", user: "root", subject: "rollups all",
+                                          before: nil, after: "recomputed")])
+        let r = try ZhizaoBinary.run(["audit", "--db", dir + "/z.sqlite", "--devices", ZhizaoBinary.shippedDevices, "--format", "json"])
+        #expect(r.code == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("\"before\" : \"sha256 a\""))
+        #expect(try validate(schema: Self.schema("audit.schema.json"), documents: [r.stdout]) == "")
+        // Not vacuous: an entry without its subject fails it.
+        let broken = r.stdout.replacingOccurrences(of: "\"subject\"", with: "\"subjekt\"")
+        #expect(try validate(schema: Self.schema("audit.schema.json"), documents: [broken]) != "")
+    }
+
     @Test func readingSchemaAcceptsWhatTheNativeDecoderAccepts() throws {
         let good = [
             #"{"device":"prs-401","ts":1764400000000,"seq":7,"metrics":{"power":3.5,"state":"producing","on":true}}"#,

@@ -132,6 +132,7 @@ struct IngestLoopTests {
             }
             return try real.commit(batch, committedAtMs: committedAtMs)
         }
+        func recordAudit(_ entries: [AuditEntry]) throws { try real.recordAudit(entries) }
     }
 
     // MARK: - Harness
@@ -306,7 +307,11 @@ struct IngestLoopTests {
                 metrics:
                   - {name: power, kind: gauge, unit: kW, measures: other}
             """
-        let newRegistry = try Fixtures.registry(["gateways/native.yaml": extraDevice, "gateways/sp.yaml": Self.sparkplugGateway])
+        // The new registry also changes a coefficient: the reload records that, and the digest.
+        let plantYAML = Fixtures.plantYAML.replacingOccurrences(of: "timezone: Asia/Shanghai\n",
+                                                                with: "timezone: Asia/Shanghai\n    energy_coefficients: {electricity: 0.5}\n")
+        let newRegistry = try Fixtures.registry(["gateways/native.yaml": extraDevice, "gateways/sp.yaml": Self.sparkplugGateway,
+                                                 "plant.yaml": plantYAML])
         let rig = try Rig(limits: Self.smallBatches()) {
             var c = try DaemonConfig.resolve(file: nil, environment: [:])
             c.ingest = IngestLoopTests.smallBatches()
@@ -324,6 +329,14 @@ struct IngestLoopTests {
         let tally = rig.native.state.withLock { $0 }
         #expect(tally.violations.isEmpty, "the reload came with nothing uncommitted: \(tally.violations.prefix(3))")
         #expect(try StoreReader(path: rig.database).quarantine().isEmpty)
+        let audit = try StoreReader(path: rig.database).audit()
+        let newPlant = try Plant.load(directory: newRegistry)
+        #expect(audit.map(\.command) == ["reload", "reload"])
+        #expect(audit.map(\.subject) == ["registry", "site s1 energy_coefficients.electricity"])
+        #expect(audit.first?.before == "sha256 \(rig.plant.registryDigest)" && audit.first?.after == "sha256 \(newPlant.registryDigest)")
+        #expect(rig.plant.registryDigest != newPlant.registryDigest)
+        #expect(audit.last?.before == "0.1229 kgce/unit" && audit.last?.after == "0.5 kgce/unit")
+        #expect(audit.allSatisfy { !$0.user.isEmpty })
     }
 
     @Test func shutdownCommitsThenAcknowledgesThenDisconnects() throws {

@@ -120,7 +120,8 @@ struct IndicatorTableTests {
         }
         _ = try store.commit(batch, committedAtMs: ms("2025-11-12T00:00:00+08:00"))
         for (scope, month, yuan) in valueAdded {
-            try store.setValueAdded(scope: scope, monthStart: TimeArgument.parse(month, calendar: plan.calendar)!, yuan: yuan)
+            try store.setValueAdded(scope: scope, monthStart: TimeArgument.parse(month, calendar: plan.calendar)!, period: month, yuan: yuan,
+                                   by: AuditActor(command: "test", user: "test"))
         }
         return try IndicatorTable(plant: plant, reader: StoreReader(path: path))
     }

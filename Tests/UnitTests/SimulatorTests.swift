@@ -49,6 +49,28 @@ struct SimulatorTests {
         #expect(formats == Set(DecoderKind.allCases))
     }
 
+    @Test func foreignMessagesAreRefusedByTheBindingAndCarryNoReading() {
+        let decoder = PayloadDecoder(plant: plant)
+        var world = SimulatedPlant(plant: plant, seed: 3)
+        let encoder = GatewayEncoder(plant: plant)
+        let t: Int64 = 1_764_000_000_000
+        var formats: Set<DecoderKind> = []
+        for (d, values) in world.step(atMs: t, dtMs: 60_000) {
+            guard let m = encoder.foreign(device: d, values: values, atMs: t) else { continue }
+            var batch = IngestBatch()
+            var topic = m.topic
+            topic.withUTF8 { tp in
+                m.payload.withUnsafeBytes { p in
+                    decoder.decode(topic: UnsafeRawBufferPointer(tp), payload: p, receivedAtMs: t + 1000, eventTime: m.eventTime, into: &batch)
+                }
+            }
+            #expect(m.readings == 0 && batch.readings.isEmpty, "\(m.topic)")
+            #expect(batch.quarantined.map(\.rejection.reason) == [.foreignDevice], "\(m.topic): \(batch.quarantined.map(\.rejection))")
+            formats.insert(plant.gateways[plant.devices[d].gateway].decoder)
+        }
+        #expect(formats == Set(DecoderKind.allCases), "every kind of device can be spoofed")
+    }
+
     @Test func aWeekBehavesLikeAPlant() {
         var world = SimulatedPlant(plant: plant, seed: 9)
         let from: Int64 = 1_763_913_600_000  // 2025-11-24T00:00:00+08:00, a Monday
