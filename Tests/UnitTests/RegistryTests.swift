@@ -54,6 +54,21 @@ struct RegistryTests {
         #expect(ps.contains { $0.message.contains("missing `carrier`") && $0.line == 12 })
     }
 
+    @Test func meteringThresholdsAreCheckedWithTheirLine() throws {
+        // Line 12 holds the energy register, line 11 the power gauge; the gateway file gains a staleness window.
+        let text = Fixtures.nativeGateway
+            .replacingOccurrences(of: "rollover: 99999.9}", with: "rollover: 99999.9, reset_below: 1.5, expected_interval_s: 0}")
+            .replacingOccurrences(of: "{name: power, kind: gauge, unit: kW, measures: other}",
+                                  with: "{name: power, kind: gauge, unit: kW, measures: other, rollover_margin: 0.2}")
+            .replacingOccurrences(of: "topic: zz/native/#", with: "topic: zz/native/#\nstale_after_s: -5")
+        let ps = try problems(in: "gateways/native.yaml", text)
+        #expect(ps.contains { $0.message.contains("`reset_below`") && $0.message.contains("between 0 and 1") && $0.line == 13 })
+        #expect(ps.contains { $0.message.contains("`expected_interval_s`") && $0.message.contains("above 0") && $0.line == 13 })
+        #expect(ps.contains { $0.message.contains("`rollover_margin` on metric power") && $0.line == 12 })
+        #expect(ps.contains { $0.message.contains("`stale_after_s`") && $0.line == 4 })
+        #expect(ps.count == 5, "\(ps)")  // rollover_margin on a gauge is wrong twice: not a counter, and no modulus
+    }
+
     @Test func placeInThePlantIsChecked() throws {
         let text = Fixtures.nativeGateway.replacingOccurrences(of: "process: turning", with: "process: turnning")
         let ps = try problems(in: "gateways/native.yaml", text)
