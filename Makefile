@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: demo test deps build release bench clean install uninstall fuzz sparkplug-proto
+.PHONY: demo test deps build release bench clean install uninstall fuzz sparkplug-proto format format-check
 
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
@@ -24,6 +24,17 @@ fuzz: deps
 
 deps:
 	@.ci/install-deps
+
+# The Swift files swift-format keeps (the generated protobuf code is left as protoc-gen-swift writes it).
+SWIFT_FILES = $$(git ls-files '*.swift' | grep -v '\.pb\.swift$$')
+
+## format: format the Swift sources in place with swift-format (ships with the toolchain; settings in .swift-format)
+format:
+	swift format format --in-place --parallel $(SWIFT_FILES)
+
+## format-check: fail when a Swift file is not formatted or breaks a lint rule (CI runs it)
+format-check:
+	swift format lint --strict --parallel $(SWIFT_FILES)
 
 build:
 	swift build

@@ -8,11 +8,11 @@ enum PlainValueDecoder {
     static func decode(_ payload: UnsafeRawBufferPointer, topic: UnsafeRawBufferPointer, gateway g: Int,
                        plant: Plant, into out: inout DecodeOutput) {
         let gateway = plant.gateways[g]
-        guard let template = gateway.topicTemplate, let where_ = template.capture(topic) else {
+        guard let template = gateway.topicTemplate, let place = template.capture(topic) else {
             out.reject(.unknownTopic, "topic does not fit the template \(gateway.topicTemplate?.text ?? "?") of gateway \(gateway.id)")
             return
         }
-        let deviceID = String(decoding: UnsafeRawBufferPointer(rebasing: topic[where_.device]), as: UTF8.self)
+        let deviceID = String(decoding: UnsafeRawBufferPointer(rebasing: topic[place.device]), as: UTF8.self)
         guard let d = plant.deviceIndex(id: deviceID) else {
             out.reject(.unknownDevice, "device \"\(deviceID.prefix(64))\" (from the topic) is not in the registry")
             return
@@ -22,13 +22,13 @@ enum PlainValueDecoder {
             out.reject(.foreignDevice, plant.foreignDetail(device: d, topicGateway: g))
             return
         }
-        if let mismatch = plant.placeMismatch(device: d, topic: topic, capture: where_) {
+        if let mismatch = plant.placeMismatch(device: d, topic: topic, capture: place) {
             out.reject(.foreignDevice, plant.foreignDetail(device: d, topicGateway: g, mismatch: mismatch,
                                                            claimed: "the topic places it elsewhere"))
             return
         }
         let device = plant.devices[d]
-        let metricName = String(decoding: UnsafeRawBufferPointer(rebasing: topic[where_.metric]), as: UTF8.self)
+        let metricName = String(decoding: UnsafeRawBufferPointer(rebasing: topic[place.metric]), as: UTF8.self)
         guard let mi = device.metricIndex(source: metricName) else {
             out.reject(.unknownMetric, "device \(device.id) has no metric \"\(metricName.prefix(64))\"")
             return
