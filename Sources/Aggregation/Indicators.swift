@@ -74,15 +74,22 @@ public struct Indicators: Codable, Sendable, Equatable {
         let kwh = total(.electricity)
         var kgce: Double? = nil
         var scope1: Double? = nil
+        var uncounted: [Carrier] = []
         for c in Carrier.allCases {
             guard let used = total(c) else { continue }
             if let k = site.energyCoefficients[c] {
                 kgce = (kgce ?? 0) + used * k
             } else {
-                notes.append("\(c.rawValue) has no kgce coefficient: set energy_coefficients.\(c.rawValue) for site \(site.id)")
+                uncounted.append(c)
             }
             if let f = site.fuelFactors[c] { scope1 = (scope1 ?? 0) + used * f }
         }
+        // Never a partial sum: a metered carrier without a coefficient makes comprehensive
+        // energy (and everything derived from it) absent, with the reason.
+        for c in uncounted {
+            notes.append("comprehensive energy is absent: \(c.rawValue) has no kgce coefficient (set energy_coefficients.\(c.rawValue) for site \(site.id))")
+        }
+        if !uncounted.isEmpty { kgce = nil }
         let good = totals[AggregationPlan.good] ?? 0
         let scrap = totals[AggregationPlan.scrap] ?? 0
         let scope2 = kwh.map { $0 * site.gridFactor.kgCO2PerUnit }

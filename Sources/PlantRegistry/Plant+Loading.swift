@@ -379,17 +379,17 @@ struct PlantBuilder {
             m.log.add(m.file, m.node, "\(ctx) is a \(kind.rawValue) without a `unit`", hint: "add e.g. `unit: kWh`")
         }
         var carrier: Carrier?
-        if measures == .energy {
+        if measures == .energy || measures == .energyTariff || measures == .energyExport {
             carrier = m.choice("carrier", Carrier.self, required: true)
         } else if m.has("carrier") {
-            m.log.add(m.file, m.keyNode("carrier"), "`carrier` on \(ctx) only applies to `measures: energy`", hint: "remove it")
+            m.log.add(m.file, m.keyNode("carrier"), "`carrier` on \(ctx) only applies to `measures: energy`, `energy_tariff` or `energy_export`", hint: "remove it")
         }
         switch measures {
         case .machineState, .controlMode:
             if kind != .state { m.log.add(m.file, m.value("kind"), "\(ctx) measures \(measures.rawValue), so its kind must be state", hint: "set `kind: state`") }
         case .goodCount, .scrapCount:
             if kind == .state { m.log.add(m.file, m.value("kind"), "\(ctx) measures \(measures.rawValue), which is a count", hint: "set `kind: counter`") }
-        case .energy, .other: break
+        case .energy, .energyTariff, .energyExport, .other: break
         }
         let rollover = m.double("rollover")
         if rollover != nil && kind != .counter {
@@ -523,6 +523,22 @@ struct PlantBuilder {
                 where named && !has {
                     problem("id", "device \(d.id) has no \(key), but the topic_template of gateway \(gateways[d.gateway].id) names {\(key)}: no topic could carry its readings",
                             hint: "add `\(key): <id>`, or declare the device in a gateway whose topic_template has no {\(key)}")
+                }
+            }
+            // One consumption register per carrier: tariff and export registers are marked as such.
+            var registers: [Carrier: [String]] = [:]
+            for m in d.metrics where m.measures == .energy && m.kind == .counter {
+                if let c = m.carrier { registers[c, default: []].append(m.name) }
+            }
+            for (c, names) in registers.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where names.count > 1 {
+                problem("id", "device \(d.id) has \(names.count) \(c.rawValue) consumption registers (\(names.joined(separator: ", "))): they would be added",
+                        hint: "keep one `measures: energy`; mark the others `measures: energy_tariff` (peak, valley) or `energy_export`")
+            }
+            // A carrier metered without a kgce coefficient would leave comprehensive energy incomplete.
+            if let site = sites.first(where: { $0.id == d.site }) {
+                for c in Set(d.metrics.filter { $0.measures == .energy }.compactMap(\.carrier)) where site.energyCoefficients[c] == nil {
+                    problem("id", "device \(d.id) meters \(c.rawValue), but site \(site.id) has no kgce coefficient for it: its comprehensive energy could not be computed",
+                            hint: "set `energy_coefficients: {\(c.rawValue): <kgce per \(d.metrics.first { $0.carrier == c }?.unit ?? "unit")>}` for site \(site.id) in plant.yaml")
                 }
             }
             if d.meterRole != nil, !d.metrics.contains(where: { $0.measures == .energy }) {

@@ -48,7 +48,6 @@ public struct Site: Sendable {
     public var gridFactor = EmissionFactor.defaultGrid
     /// Scope 1 emission factors, kgCO2 per unit of each fuel.
     public var fuelFactors: [Carrier: Double] = Site.defaultFuelFactors
-    /// Longest time a state reading holds when the next one is late (a gap is not invented data).
     /// The default staleness window of the site's devices (`stale_after_s`; 8 hours).
     public var staleAfterMs: Int64 = 8 * 3_600_000
     /// The shift calendar (local time, whole hours), repeated every day; empty = round the clock.
@@ -224,7 +223,12 @@ public enum MetricKind: String, Sendable, CaseIterable {
 }
 
 public enum Measure: String, Sendable, CaseIterable {
+    /// A consumption register (or gauge) of a carrier: the one its indicators add.
     case energy
+    /// A tariff register (peak, valley...): stored and queryable, never added to the total.
+    case energyTariff = "energy_tariff"
+    /// An export register (energy sent back to the grid): stored and queryable, never added.
+    case energyExport = "energy_export"
     case goodCount = "good_count"
     case scrapCount = "scrap_count"
     case machineState = "machine_state"

@@ -88,9 +88,13 @@ struct IndicatorTests {
 
     @Test func steamWithoutACoefficientIsNamed() throws {
         let site = try Fixtures.plant().sites[0]
-        let i = Indicators.compute(totals: ["consumption.steam": 3, "good": 1], site: site, staticRate: nil)
-        #expect(i.energyKgce == nil)
-        #expect(i.notes.contains { $0.contains("steam has no kgce coefficient") })
+        // Electricity alone would give a kgce figure: with unpriced steam beside it, none (never a partial sum).
+        let i = Indicators.compute(totals: ["consumption.steam": 3, "consumption.electricity": 100, "good": 1], site: site, staticRate: nil)
+        #expect(i.energyKgce == nil && i.kgcePerGoodUnit == nil)
+        #expect(i.electricityKWh == 100)
+        #expect(i.notes.contains { $0.contains("comprehensive energy is absent: steam has no kgce coefficient") })
+        let base = Indicators.compute(totals: ["consumption.electricity": 100, "good": 1], site: site, staticRate: nil)
+        #expect(i.changePercent(against: base)["kgce_per_good_unit"] == nil, "no change against the baseline either")
     }
 
     @Test func staticRateOnBothBases() throws {

@@ -1,5 +1,7 @@
+import Aggregation
 import Foundation
 import PlantRegistry
+import Telemetry
 import Testing
 
 @Suite("Device registry")
@@ -67,6 +69,35 @@ struct RegistryTests {
         #expect(ps.contains { $0.message.contains("`rollover_margin` on metric power") && $0.line == 12 })
         #expect(ps.contains { $0.message.contains("`stale_after_s`") && $0.line == 4 })
         #expect(ps.count == 5, "\(ps)")  // rollover_margin on a gauge is wrong twice: not a counter, and no modulus
+    }
+
+    @Test func oneConsumptionRegisterPerCarrierAndNoCarrierWithoutACoefficient() throws {
+        let meters = """
+            gateway: gw-meters
+            decoder: native
+            topic: zz/meters/#
+            devices:
+              - id: em-main
+                metrics:
+                  - {name: total, kind: counter, unit: kWh, measures: energy, carrier: electricity}
+                  - {name: peak, kind: counter, unit: kWh, measures: energy, carrier: electricity}
+              - id: steam-1
+                metrics:
+                  - {name: steam, kind: counter, unit: t, measures: energy, carrier: steam}
+            """
+        let ps = try problems(in: "gateways/meters.yaml", meters)
+        #expect(ps.contains { $0.message.contains("em-main has 2 electricity consumption registers (total, peak)") && $0.line == 5 })
+        #expect(ps.contains { $0.message.contains("steam-1 meters steam, but site s1 has no kgce coefficient") && $0.line == 9 })
+        #expect(ps.count == 2, "\(ps)")
+        // Marked as a tariff register it is stored and queryable, and never added.
+        let fixed = meters.replacingOccurrences(of: "{name: peak, kind: counter, unit: kWh, measures: energy,",
+                                                with: "{name: peak, kind: counter, unit: kWh, measures: energy_tariff,")
+            .components(separatedBy: "  - id: steam-1")[0]
+        let plant = try Plant.load(directory: try Fixtures.registry(["gateways/meters.yaml": fixed]))
+        let plan = AggregationPlan(plant: plant)
+        let peak = try #require(plant.series.firstIndex(of: SeriesKey(device: "em-main", metric: "peak")))
+        let total = try #require(plant.series.firstIndex(of: SeriesKey(device: "em-main", metric: "total")))
+        #expect(plan.series[peak].targets.isEmpty && !plan.series[total].targets.isEmpty)
     }
 
     @Test func placeInThePlantIsChecked() throws {
