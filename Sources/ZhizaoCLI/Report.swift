@@ -48,7 +48,7 @@ struct Report: ParsableCommand {
         let series = try table.rowsOrFail(scopes: lines, from: fromMs, to: toMs, every: every, baseline: base)
         let totals = try table.rowsOrFail(scopes: [scope] + lines, from: fromMs, to: toMs, every: .all, baseline: base)
         let html = ReportPage(site: table.site, scope: scope.key, lines: lines, series: series, totals: totals,
-                              label: { String(table.label($0).prefix(10)) },
+                              label: { String(table.label($0, zone: table.plan.calendar.timeZone).prefix(10)) },
                               from: localTime(fromMs, table.plan.calendar.timeZone), to: localTime(toMs, table.plan.calendar.timeZone),
                               baseline: base.map { "\(localTime($0.0, table.plan.calendar.timeZone)) .. \(localTime($0.1, table.plan.calendar.timeZone))" },
                               generated: localTime(Int64(Date().timeIntervalSince1970 * 1000), table.plan.calendar.timeZone)).render()

@@ -44,7 +44,7 @@ struct QueryExportReportTests {
         let state = try run(["query", "--db", db, "--device", "cnc-101", "--metric", "state", "--from", "-3d", "--every", "1d", "--format", "csv"])
         #expect(state.code == 0)
         let stateLines = state.stdout.split(separator: "\n")
-        #expect(stateLines.first?.hasPrefix("from (local),") == true && stateLines.first?.contains("producing s") == true)
+        #expect(stateLines.first?.hasPrefix("from (site time Asia/Shanghai),") == true && stateLines.first?.contains("producing s") == true)
         let perDay = stateLines.dropFirst().map { $0.split(separator: ",").dropFirst().compactMap { Double($0) }.reduce(0, +) }
         #expect(perDay.allSatisfy { $0 <= 86_400 }, "no day holds more than 24 h of state time")
         let power = try run(["query", "--db", db, "--device", "cnc-101", "--metric", "power", "--from", "-6h", "--every", "1h"])
@@ -71,7 +71,9 @@ struct QueryExportReportTests {
 
         // indicators: CSV header with units, JSON to its schema.
         let indicatorsCSV = try run(["indicators", "--db", db, "--by", "line", "--from", "-3d", "--format", "csv"])
-        #expect(indicatorsCSV.stdout.hasPrefix("scope,from (local),electricity kWh,energy kgce,good units,kWh/unit"))
+        #expect(indicatorsCSV.stdout.hasPrefix("scope,from (site time Asia/Shanghai),electricity kWh,energy kgce,good units,kWh/unit"))
+        #expect(!indicatorsCSV.stdout.contains("grid factor"), "notes go to stderr, the CSV stays data")
+        #expect(indicatorsCSV.stderr.contains("grid factor"))
         let indicatorsJSON = try run(["indicators", "--db", db, "--scope", "line:line-motor", "--from", "-3d", "--every", "shift",
                                       "--baseline", "-3d..-1d", "--format", "json"])
         #expect(indicatorsJSON.code == 0)
