@@ -85,10 +85,27 @@ struct QueryExportReportTests {
                               "--baseline", "-3d..-1d", "--out", html])
         #expect(report.code == 0, "\(report.stderr)")
         let page = try String(contentsOfFile: html, encoding: .utf8)
-        #expect(page.components(separatedBy: "<svg ").count - 1 == 2 * 6, "six charts for each of the workshop's two lines")
-        #expect(!page.contains("<script") && !page.contains("src=") && !page.contains("href="), "nothing loaded from elsewhere")
+        #expect(page.components(separatedBy: "<svg ").count - 1 == 3 * 6, "six charts for the workshop and for each of its two lines")
+        #expect(!page.contains("<script") && !page.contains("src="), "nothing loaded from elsewhere")
+        #expect(page.components(separatedBy: "href=").count - 1 == 1 && page.contains("href=\"data:text/csv;"), "one link: the CSV, inline")
         #expect(page.contains("Operational key-process control rate (telemetry)") && page.contains("Static key-process control rate (registry)"))
         #expect(page.contains("stroke-dasharray"), "the baseline is drawn")
+        try ReportChecks.expectLabelsOutsideThePlots(page)
+        try ReportChecks.expectCSVLinkHoldsTheTable(page, rows: 3)
+        // The first page: the workshop against its baseline, each figure with its change in percent.
+        #expect(page.contains("Workshop ws-assembly: Assembly and test workshop") && page.contains("<th>change %</th>"))
+        #expect(page.contains("OEE line-motor (%)") && page.contains("OEE line-pump (%)"))
+
+        // The whole site: the site and its two workshops first, then the four lines.
+        let siteHTML = dir + "/site.html"
+        let site = try run(["report", "--db", db, "--from", "-3d", "--to", "now", "--baseline", "-3d..-1d", "--out", siteHTML])
+        #expect(site.code == 0, "\(site.stderr)")
+        let sitePage = try String(contentsOfFile: siteHTML, encoding: .utf8)
+        #expect(sitePage.components(separatedBy: "<svg ").count - 1 == (1 + 2 + 4) * 6)
+        #expect(sitePage.components(separatedBy: "<div class=\"card\">").count - 1 == 3, "site and two workshop cards")
+        try ReportChecks.expectCSVLinkHoldsTheTable(sitePage, rows: 7)
+        try ReportChecks.expectLabelsOutsideThePlots(sitePage)
+        if ReportChecks.chromium != nil { try ReportChecks.expectChromiumRenders(siteHTML, charts: 42) }
 
         // Errors: unknown device, metric and scope name the nearest and exit 2; empty says so.
         let badDevice = try run(["query", "--db", db, "--device", "cnc-1O1", "--metric", "power"])
