@@ -10,8 +10,8 @@ struct Rebuild: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Recompute all rollups and indicator totals from the raw readings.",
         discussion: """
-            Stop the daemon first: the rebuild takes the database's write lock. The result is
-            identical to what streaming ingest stored, whatever order readings arrived in. With
+            Stop the daemon first: the rebuild takes the database's write lock. The result is \
+            identical to what streaming ingest stored, whatever order readings arrived in. With \
             --from/--to only the local days they touch are recomputed.
 
             Examples:
