@@ -58,7 +58,7 @@ let package = Package(
         // The `zhizao` commands.
         .target(name: "ZhizaoCLI", dependencies: [
             "IngestDaemon", "PlantRegistry", "ReadingStore", "Telemetry", "GatewaySimulator", "MQTTClient", "Aggregation",
-            "Reporting",
+            "Reporting", "Sparkplug",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -10,15 +10,17 @@ struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write readings or one-minute rollups to FILE.csv or FILE.json, in constant memory.",
         discussion: """
-            A readings row is device, metric, time (site time, with offset), value or state (or a
-            gateway error code) and the publisher's sequence number. A rollup row is a device
-            metric's minute: readings, min, mean, max, last and consumption, or seconds in a state.
-            A progress bar shows on a terminal.
+            A readings row is device, metric, time (site time with the offset, or UTC with --utc), \
+            value or state (or a gateway error code) and the publisher's sequence number. A rollup \
+            row is a device metric's minute: readings, min, mean, max, last and consumption, or \
+            seconds in a state. Nothing stored in the window still writes the CSV header row or an \
+            empty JSON array. A progress bar shows on a terminal.
 
             Examples:
               zhizao export readings --from=-24h --to now --device cnc-101 --out cnc-101.csv
               zhizao export readings --from 2026-11-01 --to 2026-12-01 --scope line:line-shaft --out shaft-nov.json
               zhizao export rollups --from yesterday --to today --scope site --metric energy --out energy.csv
+              zhizao export readings --from=-1d --to now --device cnc-101 --utc --out cnc-101-utc.csv
             """)
 
     enum What: String, ExpressibleByArgument, CaseIterable {
@@ -41,6 +43,7 @@ struct Export: ParsableCommand {
     @Option(help: "Only this device.") var device: String?
     @Option(help: "Only this metric.") var metric: String?
     @Option(help: ArgumentHelp("The file to write: its extension (.csv or .json) sets the format.", valueName: "FILE")) var out: String
+    @OptionGroup var time: TimeOptions
 
     func validate() throws {
         if scope != nil && device != nil { throw ValidationError("--scope and --device exclude each other: pick one") }
@@ -81,7 +84,7 @@ struct Export: ParsableCommand {
         guard FileManager.default.createFile(atPath: out, contents: nil), let handle = FileHandle(forWritingAtPath: out) else {
             throw fail("cannot write \(out): check that its folder exists and is writable")
         }
-        var writer = ExportWriter(handle: handle, json: out.hasSuffix(".json"), zone: plan.calendar.timeZone, rollups: what == .rollups)
+        var writer = ExportWriter(handle: handle, json: out.hasSuffix(".json"), zone: time.utc ? SiteClock.utcZone : plan.calendar.timeZone, rollups: what == .rollups)
         var progress = ProgressBar(total: total, label: "exporting \(what.rawValue)")
         let body: (StoreReader.ExportRow) throws -> Void = { row in
             try writer.write(row)

@@ -35,14 +35,23 @@ extension IndicatorTable {
         try failing { try rows(scopes: scopes, from: from, to: to, every: every, baseline: baseline) }
     }
 
-    /// A row's window start in site time, with the shift's name for rows per shift.
-    func label(_ row: Row) -> String {
-        localTime(row.start, plan.calendar.timeZone) + (row.shift.map { " shift \($0)" } ?? "")
+    /// Whether a scope has OEE figures: a line that declares `planned_cycle_s`.
+    func hasOEE(_ scope: Scope) -> Bool {
+        guard case .line(let id) = scope else { return false }
+        return site.workshops.flatMap(\.lines).contains { $0.id == id && $0.plannedCycleSeconds != nil }
+    }
+
+    /// The zone times print in: the site's, or UTC with `--utc`.
+    func zone(_ time: TimeOptions) -> TimeZone { time.utc ? SiteClock.utcZone : plan.calendar.timeZone }
+
+    /// A row's window start in `zone` (site time unless `--utc`), with the shift's name for rows per shift.
+    func label(_ row: Row, zone: TimeZone) -> String {
+        localTime(row.start, zone) + (row.shift.map { " shift \($0)" } ?? "")
     }
 
     /// The rows as `indicators --format json` prints them.
-    func json(_ rows: [Row]) -> [IndicatorRowJSON] {
-        rows.map { IndicatorRowJSON(scope: $0.scope.key, start: label($0), indicators: $0.indicators,
+    func json(_ rows: [Row], zone: TimeZone) -> [IndicatorRowJSON] {
+        rows.map { IndicatorRowJSON(scope: $0.scope.key, start: label($0, zone: zone), indicators: $0.indicators,
                                     baseline: $0.baseline, changePct: $0.changePct) }
     }
 }

@@ -11,16 +11,19 @@ struct IndicatorsCommand: ParsableCommand {
         commandName: "indicators",
         abstract: "Energy, CO2 and water per good unit, and both key-process control rates, per scope and window.",
         discussion: """
-            The static control rate comes from the registry (NC-capable share of key-process
-            machines, or of key processes, as the site chooses); the operational rate from
-            telemetry (key-process producing time under NC control over producing time).
-            Figures come from stored rollups: reading them never rescans raw readings.
+            The static control rate comes from the registry (NC-capable share of key-process \
+            machines, or of key processes, as the site chooses); the operational rate from \
+            telemetry (key-process producing time under NC control over producing time). \
+            Figures come from stored rollups: reading them never rescans raw readings. Windows \
+            start in site time (printed with the offset, or in UTC with --utc). An empty window \
+            prints the header row (CSV) or [] (JSON) with the reason on stderr, and exits 0.
 
             Examples:
               zhizao indicators --scope site --from -7d --to now --every 1d
               zhizao indicators --by workshop --from 2026-11-01 --to 2026-12-01
               zhizao indicators --scope line:line-shaft --from yesterday --to today --every 1h --format json
               zhizao indicators --scope line:line-motor --from=-2d --every shift      # per shift, with OEE
+              zhizao indicators --by line --from=-7d --format csv > lines.csv         # header row even when empty
             """)
 
     enum By: String, ExpressibleByArgument, CaseIterable {
@@ -44,6 +47,7 @@ struct IndicatorsCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Compare with a baseline window FROM..TO (e.g. 2025-11..2025-12).", valueName: "FROM..TO"))
     var baseline: String?
     @Option(help: "table, csv or json.") var format: OutputFormat = .table
+    @OptionGroup var time: TimeOptions
 
     func run() throws {
         let table = try IndicatorTable.open(registry: registry, store: store)
@@ -59,24 +63,32 @@ struct IndicatorsCommand: ParsableCommand {
         }
         let baseWindow = try baseline.map { try table.baselineOrFail($0) }
         let rows = try table.rowsOrFail(scopes: scopes, from: fromMs, to: toMs, every: every, baseline: baseWindow)
-        if format == .json { try printJSON(table.json(rows)); return }
-        if rows.isEmpty { print("no figures stored for \(scopes.map(\.key).joined(separator: ", ")) between \(window.from) and \(window.to)"); return }
+        let zone = table.zone(time)
+        let empty = "no figures stored for \(scopes.map(\.key).joined(separator: ", ")) between \(window.from) and \(window.to)"
+        if format == .json {
+            if rows.isEmpty { return printEmpty(empty, header: [], format: .json) }
+            return try printJSON(table.json(rows, zone: zone))
+        }
         func f(_ v: Double?, _ digits: Int = 2) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "-" }
         func pct(_ v: Double?) -> String { v.map { String(format: "%.1f", $0 * 100) } ?? "-" }
-        var header = ["scope", "from (local)", "electricity kWh", "energy kgce", "good units", "kWh/unit", "kgce/unit",
+        var header = ["scope", "from (\(SiteClock.heading(zone)))", "electricity kWh", "energy kgce", "good units", "kWh/unit", "kgce/unit",
                       "kgCO2/unit", "water m3/unit", "static ctrl rate %", "operational ctrl rate %"]
-        let anyValueAdded = rows.contains { $0.indicators.kgcePer10kYuan != nil }
+        // CSV columns follow from the arguments alone, so files of different windows append;
+        // a table shows only the columns that hold figures.
+        let anyValueAdded = format == .csv ? every == .month || every == .all : rows.contains { $0.indicators.kgcePer10kYuan != nil }
         if anyValueAdded { header += ["kgce/10k yuan", "kgCO2/10k yuan"] }
-        let anyOEE = rows.contains { $0.indicators.oee != nil }
+        let anyOEE = format == .csv ? scopes.contains { table.hasOEE($0) } : rows.contains { $0.indicators.oee != nil }
         if anyOEE { header += ["availability %", "effectiveness %", "quality %", "OEE %"] }
         if baseWindow != nil { header += ["kWh/unit vs base %", "kgce/unit vs base %", "kgCO2/unit vs base %"] }
-        let anyEstimated = rows.contains { !$0.indicators.estimatedPct.isEmpty }
+        // The estimated share of the figures and unknown key-process time: always in CSV.
+        let anyEstimated = format == .csv || rows.contains { !$0.indicators.estimatedPct.isEmpty }
         if anyEstimated { header += ["kWh estimated %", "kgce estimated %"] }
-        let anyUnknown = rows.contains { $0.indicators.unknownHours > 0 }
+        let anyUnknown = format == .csv || rows.contains { $0.indicators.unknownHours > 0 }
         if anyUnknown { header += ["key-process unknown %"] }
+        if rows.isEmpty { return printEmpty(empty, header: header, format: format) }
         let cells = rows.map { r in
             let i = r.indicators
-            var cells = [r.scope.key, table.label(r), f(i.electricityKWh, 1), f(i.energyKgce, 1), f(i.goodUnits, 0), f(i.kwhPerGoodUnit, 3),
+            var cells = [r.scope.key, table.label(r, zone: zone), f(i.electricityKWh, 1), f(i.energyKgce, 1), f(i.goodUnits, 0), f(i.kwhPerGoodUnit, 3),
                          f(i.kgcePerGoodUnit, 4), f(i.co2KgPerGoodUnit, 3), f(i.waterM3PerGoodUnit, 4),
                          pct(i.staticControlRate), pct(i.operationalControlRate)]
             if anyValueAdded { cells += [f(i.kgcePer10kYuan, 2), f(i.co2KgPer10kYuan, 2)] }
@@ -89,9 +101,11 @@ struct IndicatorsCommand: ParsableCommand {
             return cells
         }
         printTable(header, format: format, cells)
-        print("\ngrid factor \(site.gridFactor.kgCO2PerUnit) kgCO2/kWh (\(site.gridFactor.series), \(site.gridFactor.vintage)); "
+        // Notes are for people: on stdout under a table, on stderr beside CSV so the file stays data.
+        func say(_ text: String) { if format == .table { print(text) } else { note(text) } }
+        say("\ngrid factor \(site.gridFactor.kgCO2PerUnit) kgCO2/kWh (\(site.gridFactor.series), \(site.gridFactor.vintage)); "
               + "static = from the registry, operational = from telemetry (key processes only)")
         let notes = Set(rows.flatMap { $0.indicators.notes })
-        for n in notes.sorted() { print("note: \(n)") }
+        for n in notes.sorted() { say("note: \(n)") }
     }
 }

@@ -83,8 +83,20 @@ func localTime(_ ms: Int64, _ zone: TimeZone, precise: Bool = false) -> String {
 
 nonisolated(unsafe) private var formatters: [String: DateFormatter] = [:]  // CLI commands run on one thread
 
-/// Epoch milliseconds in the machine's local time zone with its offset, to the millisecond.
-func localTime(_ ms: Int64) -> String { localTime(ms, .current, precise: true) }
+/// Prints a sentence for a person on standard error, so piped CSV or JSON stays data.
+func note(_ message: String) {
+    FileHandle.standardError.write(Data("\(message)\n".utf8))
+}
+
+/// An empty result: tables say so on stdout; CSV keeps its header row and JSON prints `[]`
+/// on stdout, with the sentence on stderr, so scripts that append or parse never get prose.
+func printEmpty(_ sentence: String, header: [String], format: OutputFormat) {
+    switch format {
+    case .table: print(sentence)
+    case .csv: printTable(header, format: .csv, []); note(sentence)
+    case .json: print("[]"); note(sentence)
+    }
+}
 
 /// Exits with a message on stderr and a non-zero code.
 struct CommandFailure: Error, CustomStringConvertible {

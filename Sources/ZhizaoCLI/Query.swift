@@ -10,13 +10,15 @@ struct Query: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "One device metric per window: counters as consumption, gauges as min/mean/max, states as seconds per state.",
         discussion: """
-            Windows are composed from the stored one-minute rollups, aligned to the site's time
-            zone (days and months are local calendar days and months).
+            Windows are composed from the stored one-minute rollups, aligned to the site's time \
+            zone (days and months are local calendar days and months); their starts print in site \
+            time with the offset, or in UTC with --utc. Units are in the column headings.
 
             Examples:
               zhizao query --device pm-mach-main --metric energy --from yesterday --to today --every 1h
               zhizao query --device cnc-101 --metric state --from=-24h --every 1h --format csv
               zhizao query --device cnc-101 --metric power --from 2026-11-28 --to 2026-11-29 --every 15m --format json
+              zhizao query --device cnc-101 --metric power --from=-6h --utc     # window starts in UTC
             """)
 
     @OptionGroup var store: StoreOptions
@@ -26,6 +28,7 @@ struct Query: ParsableCommand {
     @OptionGroup var window: TimeWindowOptions<Window>
     @Option(help: "1m, 15m, 1h, 1d or 1mo.") var every: WindowCalendar.Every = .hour
     @Option(help: "table, csv or json.") var format: OutputFormat = .table
+    @OptionGroup var time: TimeOptions
 
     enum Window: TimeWindowDefaults {
         static let from: String? = "-24h"
@@ -61,7 +64,8 @@ struct Query: ParsableCommand {
         let (fromMs, toMs) = try window.window(calendar: plan.calendar)
         let reader: StoreReader
         do { reader = try StoreReader(path: store.db) } catch { throw fail("\(error)") }
-        let zone = plan.calendar.timeZone
+        let zone = time.utc ? SiteClock.utcZone : plan.calendar.timeZone
+        let from = "from (\(SiteClock.heading(zone)))"
         let unit = m.unit.map { " \($0)" } ?? ""
         var rows: [Row] = []
         var header: [String]
@@ -69,12 +73,12 @@ struct Query: ParsableCommand {
         case .state:
             let windows = try reader.stateWindows(device: device, metric: metric, from: fromMs, to: toMs, every: every, calendar: plan.calendar)
             let states = Array(Set(windows.values.flatMap(\.keys))).sorted()
-            header = ["from (local)"] + states.map { "\($0) s" }
+            header = [from] + states.map { "\($0) s" }
             for start in windows.keys.sorted() {
                 rows.append(Row(start: localTime(start, zone), seconds: windows[start]!.mapValues { Double($0) / 1000 }))
             }
             if format != .json {
-                emit(header, rows.map { r in [r.start] + states.map { String(format: "%.0f", r.seconds?[$0] ?? 0) } })
+                try emit(header, rows.map { r in [r.start] + states.map { String(format: "%.0f", r.seconds?[$0] ?? 0) } })
                 return
             }
         case .counter, .integratedGauge, .gauge:
@@ -90,25 +94,26 @@ struct Query: ParsableCommand {
             case (.gauge, let u?): " \(u)h"
             default: unit
             }
-            header = counter ? ["from (local)", "consumption\(consumedUnit)", "readings", "last\(unit)"]
-                : ["from (local)", "min\(unit)", "mean\(unit)", "max\(unit)", "last\(unit)", "readings"]
+            header = counter ? [from, "consumption\(consumedUnit)", "readings", "last\(unit)"]
+                : [from, "min\(unit)", "mean\(unit)", "max\(unit)", "last\(unit)", "readings"]
             if format != .json {
                 func f(_ v: Double?) -> String { v.map { abs($0) >= 1000 ? String(format: "%.1f", $0) : String(format: "%.4g", $0) } ?? "-" }
-                emit(header, rows.map { r in
+                try emit(header, rows.map { r in
                     counter ? [r.start, f(r.consumption), String(r.readings ?? 0), f(r.last)]
                         : [r.start, f(r.min), f(r.mean), f(r.max), f(r.last), String(r.readings ?? 0)]
                 })
                 return
             }
         }
+        if rows.isEmpty { return printEmpty(emptySentence, header: [], format: .json) }
         try printJSON(rows)
     }
 
-    private func emit(_ header: [String], _ cells: [[String]]) {
-        if cells.isEmpty && format == .table {
-            print("no data for \(device)/\(metric) between \(window.from) and \(window.to)")
-            return
-        }
+    private var emptySentence: String { "no data for \(device)/\(metric) between \(window.from) and \(window.to)" }
+
+    /// The rows as a table or CSV; an empty result keeps its format (see `printEmpty`).
+    private func emit(_ header: [String], _ cells: [[String]]) throws {
+        if cells.isEmpty { return printEmpty(emptySentence, header: header, format: format) }
         printTable(header, format: format, cells)
     }
 }

@@ -10,10 +10,10 @@ struct Rebuild: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Recompute all rollups and indicator totals from the raw readings.",
         discussion: """
-            Stop the daemon first: the rebuild takes the database's write lock. The result is
-            identical to what streaming ingest stored, whatever order readings arrived in. With
-            --from/--to only the local days they touch are recomputed. The rebuild is recorded in the
-            audit trail (`zhizao audit`).
+            Stop the daemon first: the rebuild takes the database's write lock. The result is \
+            identical to what streaming ingest stored, whatever order readings arrived in. With \
+            --from/--to only the local days they touch are recomputed. The rebuild is recorded in \
+            the audit trail (`zhizao audit`).
 
             Examples:
               zhizao rebuild --db /var/lib/zhizao/zhizao.sqlite --devices /etc/zhizao/devices

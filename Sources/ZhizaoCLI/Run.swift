@@ -10,9 +10,9 @@ struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Subscribe to the broker and store every reading, acknowledging only after commit.",
         discussion: """
-            Flags override the config file, which overrides built-in defaults; ZHIZAO_* environment
-            variables override the file too. The MQTT password comes from broker.password_file,
-            ZHIZAO_MQTT_PASSWORD_FILE or ZHIZAO_MQTT_PASSWORD, never from the command line.
+            Flags override the config file, which overrides built-in defaults; ZHIZAO_* environment \
+            variables override the file too. The MQTT password comes from broker.password_file, \
+            ZHIZAO_MQTT_PASSWORD_FILE or ZHIZAO_MQTT_PASSWORD, never from the command line. \
             SIGTERM or SIGINT stops reading, commits, acknowledges, disconnects and exits 0.
 
             Examples:

@@ -14,13 +14,13 @@ struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Play the plant in Devices/ through the broker, each gateway in its own payload format.",
         discussion: """
-            Machines cycle through producing, setup, idle and down over three shifts (the night one
-            quieter), CNC machines switch between NC and manual mode, meters count energy, water
-            and gas that follow the load, lines count good and scrap parts, one meter rolls over
-            and one counter resets. Gateways now and then send late, duplicated, out-of-order or
-            malformed messages, and once an hour a device's values arrive through a gateway that
-            does not declare it (quarantined as foreign_device); --clean turns all that off. A seed
-            replays the same plant exactly.
+            Machines cycle through producing, setup, idle and down over three shifts (the night one \
+            quieter), CNC machines switch between NC and manual mode, meters count energy, water \
+            and gas that follow the load, lines count good and scrap parts, one meter rolls over \
+            and one counter resets. Gateways now and then send late, duplicated, out-of-order or \
+            malformed messages, and once an hour a device's values arrive through a gateway that \
+            does not declare it (quarantined as foreign_device); --clean turns all that off. A seed \
+            replays the same plant exactly. \
             At the end it prints what it published per device and format.
 
             Examples:

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PlantRegistry
 import ReadingStore
 
 /// `zhizao status`: what the daemon has stored and rejected, read while it runs.
@@ -7,15 +8,20 @@ struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show readings stored, messages received and quarantined, and per-device last seen.",
         discussion: """
-            Opens the database read-only; safe while `zhizao run` writes to it.
+            Opens the database read-only; safe while `zhizao run` writes to it. Times are in the \
+            site time of each device's site (from the registry) with the offset, or UTC with --utc; \
+            JSON keeps epoch milliseconds.
 
             Examples:
               zhizao status
               zhizao status --db /var/lib/zhizao/zhizao.sqlite --format json
+              zhizao status --utc
             """)
 
     @OptionGroup var store: StoreOptions
-    @Option(help: "table or json.") var format: OutputFormat = .table
+    @OptionGroup var registry: RegistryOptions
+    @OptionGroup var time: TimeOptions
+    @Option(help: "table, csv or json.") var format: OutputFormat = .table
 
     func run() throws {
         let status: IngestStatus
@@ -54,10 +60,12 @@ struct Status: ParsableCommand {
             if status.devices.isEmpty {
                 print("no device has reported yet")
             } else {
+                let clock = SiteClock(plant: SiteClock.optionalPlant(registry), utc: time.utc)
                 let anyState = status.devices.contains { $0.online != nil }
-                printTable(["device", "last reading (local)", "last committed (local)"] + (anyState ? ["state"] : []),
+                printTable(["device", "last reading (\(clock.heading))", "last committed (\(clock.heading))"] + (anyState ? ["state"] : []),
                            status.devices.map { d in
-                               [d.device, d.lastReadingTs.map(localTime) ?? "-", d.lastReceivedAt.map(localTime) ?? "-"]
+                               [d.device, d.lastReadingTs.map { clock.time($0, device: d.device) } ?? "-",
+                                d.lastReceivedAt.map { clock.time($0, device: d.device) } ?? "-"]
                                    + (anyState ? [d.online.map { $0 ? "online" : "OFFLINE (stale, \(d.stateReason ?? ""))" } ?? "-"] : [])
                            })
             }

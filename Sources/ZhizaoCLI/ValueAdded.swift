@@ -11,7 +11,7 @@ struct ValueAdded: ParsableCommand {
         commandName: "value-added",
         abstract: "Record a month's industrial value added (yuan) for a scope.",
         discussion: """
-            Value added is not telemetry: the finance department supplies it per month. With it,
+            Value added is not telemetry: the finance department supplies it per month. With it, \
             `zhizao indicators` adds kgce and kgCO2 per 10,000 yuan for windows made of whole months.
             Each entry, with the figure it replaced and who entered it, is kept in the audit trail
             (`zhizao audit`).

@@ -68,8 +68,20 @@ struct CommandLineTests {
         #expect(r.stderr.contains("zhizao run"))
     }
 
+    @Test func helpProseWrapsAsParagraphs() throws {
+        for cmd in [["run"], ["simulate"], ["indicators"], ["report"], ["devices", "discover"]] {
+            let r = try ZhizaoBinary.run(cmd + ["--help"], environment: ["COLUMNS": "80"])
+            let overview = r.stdout.components(separatedBy: "Examples:")[0].components(separatedBy: "\n")
+            #expect(overview.allSatisfy { $0.count <= 80 }, "\(cmd) --help fits 80 columns")
+            // A line followed by more of its paragraph was filled, not cut mid-sentence by a hard break.
+            for (line, next) in zip(overview, overview.dropFirst()) where !line.isEmpty && !next.isEmpty && !line.hasSuffix(":") {
+                #expect(line.count >= 60, "\(cmd) --help breaks early: \(line)")
+            }
+        }
+    }
+
     @Test func helpHasExamples() throws {
-        for cmd in [["run"], ["status"], ["devices", "list"], ["devices", "validate"]] {
+        for cmd in [["run"], ["status"], ["devices", "list"], ["devices", "validate"], ["devices", "discover"], ["readings"], ["quarantine"]] {
             let r = try ZhizaoBinary.run(cmd + ["--help"])
             #expect(r.code == 0)
             #expect(r.stdout.contains("Examples:"), "\(cmd) --help has examples")

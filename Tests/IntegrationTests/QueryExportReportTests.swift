@@ -44,7 +44,7 @@ struct QueryExportReportTests {
         let state = try run(["query", "--db", db, "--device", "cnc-101", "--metric", "state", "--from", "-3d", "--every", "1d", "--format", "csv"])
         #expect(state.code == 0)
         let stateLines = state.stdout.split(separator: "\n")
-        #expect(stateLines.first?.hasPrefix("from (local),") == true && stateLines.first?.contains("producing s") == true)
+        #expect(stateLines.first?.hasPrefix("from (site time Asia/Shanghai),") == true && stateLines.first?.contains("producing s") == true)
         let perDay = stateLines.dropFirst().map { $0.split(separator: ",").dropFirst().compactMap { Double($0) }.reduce(0, +) }
         #expect(perDay.allSatisfy { $0 <= 86_400 }, "no day holds more than 24 h of state time")
         let power = try run(["query", "--db", db, "--device", "cnc-101", "--metric", "power", "--from", "-6h", "--every", "1h"])
@@ -71,7 +71,9 @@ struct QueryExportReportTests {
 
         // indicators: CSV header with units, JSON to its schema.
         let indicatorsCSV = try run(["indicators", "--db", db, "--by", "line", "--from", "-3d", "--format", "csv"])
-        #expect(indicatorsCSV.stdout.hasPrefix("scope,from (local),electricity kWh,energy kgce,good units,kWh/unit"))
+        #expect(indicatorsCSV.stdout.hasPrefix("scope,from (site time Asia/Shanghai),electricity kWh,energy kgce,good units,kWh/unit"))
+        #expect(!indicatorsCSV.stdout.contains("grid factor"), "notes go to stderr, the CSV stays data")
+        #expect(indicatorsCSV.stderr.contains("grid factor"))
         let indicatorsJSON = try run(["indicators", "--db", db, "--scope", "line:line-motor", "--from", "-3d", "--every", "shift",
                                       "--baseline", "-3d..-1d", "--format", "json"])
         #expect(indicatorsJSON.code == 0)
@@ -97,10 +99,27 @@ struct QueryExportReportTests {
                               "--baseline", "-3d..-1d", "--out", html])
         #expect(report.code == 0, "\(report.stderr)")
         let page = try String(contentsOfFile: html, encoding: .utf8)
-        #expect(page.components(separatedBy: "<svg ").count - 1 == 2 * 6, "six charts for each of the workshop's two lines")
-        #expect(!page.contains("<script") && !page.contains("src=") && !page.contains("href="), "nothing loaded from elsewhere")
+        #expect(page.components(separatedBy: "<svg ").count - 1 == 3 * 6, "six charts for the workshop and for each of its two lines")
+        #expect(!page.contains("<script") && !page.contains("src="), "nothing loaded from elsewhere")
+        #expect(page.components(separatedBy: "href=").count - 1 == 1 && page.contains("href=\"data:text/csv;"), "one link: the CSV, inline")
         #expect(page.contains("Operational key-process control rate (telemetry)") && page.contains("Static key-process control rate (registry)"))
         #expect(page.contains("stroke-dasharray"), "the baseline is drawn")
+        try ReportChecks.expectLabelsOutsideThePlots(page)
+        try ReportChecks.expectCSVLinkHoldsTheTable(page, rows: 3)
+        // The first page: the workshop against its baseline, each figure with its change in percent.
+        #expect(page.contains("Workshop ws-assembly: Assembly and test workshop") && page.contains("<th>change %</th>"))
+        #expect(page.contains("OEE line-motor (%)") && page.contains("OEE line-pump (%)"))
+
+        // The whole site: the site and its two workshops first, then the four lines.
+        let siteHTML = dir + "/site.html"
+        let site = try run(["report", "--db", db, "--from", "-3d", "--to", "now", "--baseline", "-3d..-1d", "--out", siteHTML])
+        #expect(site.code == 0, "\(site.stderr)")
+        let sitePage = try String(contentsOfFile: siteHTML, encoding: .utf8)
+        #expect(sitePage.components(separatedBy: "<svg ").count - 1 == (1 + 2 + 4) * 6)
+        #expect(sitePage.components(separatedBy: "<div class=\"card\">").count - 1 == 3, "site and two workshop cards")
+        try ReportChecks.expectCSVLinkHoldsTheTable(sitePage, rows: 7)
+        try ReportChecks.expectLabelsOutsideThePlots(sitePage)
+        if ReportChecks.chromium != nil { try ReportChecks.expectChromiumRenders(siteHTML, charts: 42) }
 
         // Errors: unknown device, metric and scope name the nearest and exit 2; empty says so.
         let badDevice = try run(["query", "--db", db, "--device", "cnc-1O1", "--metric", "power"])

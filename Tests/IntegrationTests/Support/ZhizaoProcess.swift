@@ -17,11 +17,13 @@ enum ZhizaoBinary {
         }
     }
 
-    /// Runs a CLI command to completion and returns its exit code and output.
-    static func run(_ args: [String]) throws -> (code: Int32, stdout: String, stderr: String) {
+    /// Runs a CLI command to completion and returns its exit code and output; `environment`
+    /// adds to (or overrides) the test's own, e.g. `["TZ": "UTC"]`.
+    static func run(_ args: [String], environment: [String: String] = [:]) throws -> (code: Int32, stdout: String, stderr: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try path)
         p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let dir = try temporaryDirectory("cli")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(dir + "/out")))
