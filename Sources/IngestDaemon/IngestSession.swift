@@ -37,8 +37,10 @@ public final class IngestSession: AcknowledgingSource {
         }
     }
 
+    /// The gateways' topic filters and status topics (their Wills), shared-group prefixed if asked.
     static func filters(_ config: DaemonConfig, _ plant: Plant) -> [String] {
-        config.subscriptions(for: plant.gateways.filter { $0.decoder != .sparkplug }.map(\.topic))
+        let gateways = plant.gateways.filter { $0.decoder != .sparkplug }
+        return config.subscriptions(for: gateways.map(\.topic) + gateways.compactMap(\.statusTopic))
     }
 
     public var descriptor: Int32? { up ? connection.socketDescriptor : nil }

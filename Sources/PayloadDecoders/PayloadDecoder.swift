@@ -1,3 +1,4 @@
+import Foundation
 public import PlantRegistry
 public import Telemetry
 
@@ -48,6 +49,10 @@ public struct PayloadDecoder: Sendable {
             return
         }
         batch.messages += 1
+        if let g = plant.gatewayIndex(statusTopic: topic) {
+            gatewayStatus(g, topic: topic, payload: payload, receivedAtMs: receivedAtMs, into: &batch)
+            return
+        }
         var out = DecodeOutput(readings: batch.readings, nowMs: receivedAtMs, maxFutureSkewMs: maxFutureSkewMs)
         out.eventTime = eventTime
         batch.readings = []  // hand the buffer over without copying
@@ -59,6 +64,44 @@ public struct PayloadDecoder: Sendable {
         if !out.rejections.isEmpty {
             quarantine(out.rejections, topic: topic, payload: payload, receivedAtMs: receivedAtMs, batch: &batch)
         }
+    }
+
+    /// A gateway saying it is online or offline on its `status_topic` (its MQTT Will, or a
+    /// status message it publishes). Offline: its devices' states become unknown from now on
+    /// (an `unknown` reading for each state metric), never `off`; online: they hold again from
+    /// their next value.
+    func gatewayStatus(_ g: Int, topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, receivedAtMs: Int64,
+                       into batch: inout IngestBatch) {
+        let gateway = plant.gateways[g]
+        guard let online = Self.onlineStatus(payload) else {
+            quarantine([Rejection(reason: .malformed, detail: "status topic of gateway \(gateway.id): the payload says neither online nor offline (e.g. `offline`, `{\"online\": false}`)")],
+                       topic: topic, payload: payload, receivedAtMs: receivedAtMs, batch: &batch)
+            return
+        }
+        for d in gateway.deviceIndices {
+            let device = plant.devices[d]
+            batch.deviceStates.append(.init(device: device.id, online: online, atMs: receivedAtMs, reason: "gateway status"))
+            guard !online else { continue }
+            for m in device.metrics where m.kind == .state {
+                batch.readings.append(Reading(series: m.series, timestampMs: receivedAtMs, value: .state("unknown")))
+            }
+        }
+    }
+
+    /// `online`/`offline` (also 1/0, true/false, connected/disconnected), or JSON with
+    /// `"online": true|false` or `"status"`/`"state"`: `"online"|"offline"`; nil for anything else.
+    static func onlineStatus(_ payload: UnsafeRawBufferPointer) -> Bool? {
+        let text = String(decoding: payload.prefix(512), as: UTF8.self).lowercased().filter { !$0.isWhitespace && $0 != "'" }
+        let word = text.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        if ["offline", "0", "false", "disconnected", "lost"].contains(word) { return false }
+        if ["online", "1", "true", "connected"].contains(word) { return true }
+        for key in ["\"status\":", "\"state\":"] {
+            if text.contains(key + "\"offline\"") { return false }
+            if text.contains(key + "\"online\"") { return true }
+        }
+        if text.contains("\"online\":false") || text.contains("\"online\":0") { return false }
+        if text.contains("\"online\":true") || text.contains("\"online\":1") { return true }
+        return nil
     }
 
     func decodeMessage(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, into out: inout DecodeOutput) {

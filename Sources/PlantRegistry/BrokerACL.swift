@@ -28,7 +28,7 @@ public struct BrokerACL: Sendable {
             return unique(gateway.deviceIndices.map { d in
                 let device = plant.devices[d]
                 return template.filter(site: device.site, workshop: device.workshop, line: device.line, device: device.id)
-            })
+            } + (gateway.statusTopic.map { [$0] } ?? []))
         case .sparkplug:
             guard let group = gateway.sparkplugGroup else { return [] }
             let addresses = gateway.deviceIndices.compactMap { plant.devices[$0].sparkplug }
@@ -41,7 +41,7 @@ public struct BrokerACL: Sendable {
             }
             return topics
         case .native, .neuron:
-            return [gateway.topic]
+            return [gateway.topic] + (gateway.statusTopic.map { [$0] } ?? [])
         }
     }
 
@@ -57,7 +57,10 @@ public struct BrokerACL: Sendable {
             user \(daemonUser)
 
             """
-        for g in plant.gateways where g.decoder != .sparkplug { out += "topic read \(g.topic)\n" }
+        for g in plant.gateways where g.decoder != .sparkplug {
+            out += "topic read \(g.topic)\n"
+            if let status = g.statusTopic { out += "topic read \(status)\n" }
+        }
         let groups = unique(plant.gateways.compactMap(\.sparkplugGroup))
         for group in groups { out += "topic read spBv1.0/\(group)/#\n" }
         if !groups.isEmpty {

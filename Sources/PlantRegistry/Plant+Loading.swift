@@ -232,7 +232,8 @@ struct PlantBuilder {
     }
 
     mutating func readGatewayFile(_ f: YAMLFields) {
-        f.rejectUnknownKeys(allowed: ["gateway", "decoder", "topic", "topic_template", "group_id", "stale_after_s", "devices"])
+        f.rejectUnknownKeys(allowed: ["gateway", "decoder", "topic", "topic_template", "group_id", "stale_after_s", "status_topic",
+                                      "devices"])
         let gid = f.identifier("gateway", required: true) ?? "?"
         let ctx = "gateway \(gid)"
         let decoder = f.choice("decoder", DecoderKind.self, required: true) ?? .native
@@ -270,11 +271,29 @@ struct PlantBuilder {
         if gateways.contains(where: { $0.id == gid }) {
             log.add(f.file, f.value("gateway"), "gateway \(gid) is declared twice", hint: "gateway ids must be unique")
         }
+        var statusTopic = f.string("status_topic")
+        if let t = statusTopic {
+            if decoder == .sparkplug {
+                log.add(f.file, f.keyNode("status_topic"), "`status_topic` of \(ctx) does not apply to Sparkplug gateways",
+                        hint: "remove it: Sparkplug edge nodes say so with NDEATH/DDEATH")
+                statusTopic = nil
+            } else if t.isEmpty || t.contains("+") || t.contains("#") {
+                log.add(f.file, f.value("status_topic"), "`status_topic` \"\(t)\" of \(ctx) must be one topic, without + or #",
+                        hint: "the topic the gateway publishes online/offline to, e.g. its MQTT Will's topic")
+                statusTopic = nil
+            } else if let other = gateways.first(where: { $0.statusTopic == t }) {
+                log.add(f.file, f.value("status_topic"), "`status_topic` \"\(t)\" of \(ctx) is also gateway \(other.id)'s (\(other.file))",
+                        hint: "each gateway says its own status on a topic of its own")
+                statusTopic = nil
+            }
+        }
         let gIndex = gateways.count
         topicNodes.append(f.value("topic") ?? f.value("group_id") ?? f.value("gateway"))
-        gateways.append(Gateway(id: gid, decoder: decoder, topic: topic, filter: filter ?? TopicFilter("#")!,
-                                topicTemplate: template, neuronDevices: [:], sparkplugGroup: sparkplugGroup,
-                                deviceIndices: [], file: f.file))
+        var gateway = Gateway(id: gid, decoder: decoder, topic: topic, filter: filter ?? TopicFilter("#")!,
+                              topicTemplate: template, neuronDevices: [:], sparkplugGroup: sparkplugGroup,
+                              deviceIndices: [], file: f.file)
+        gateway.statusTopic = statusTopic
+        gateways.append(gateway)
         for dNode in f.sequence("devices", required: true) {
             guard let d = YAMLFields(dNode, file: f.file, log: log, context: "a device of \(ctx)") else { continue }
             readDevice(d, gateway: gIndex, decoder: decoder, staleAfterMs: positiveSeconds(f, "stale_after_s", ctx))
@@ -571,6 +590,7 @@ struct PlantBuilder {
         }
         checkOverlappingTopics()
         var plant = Plant(sites: sites, gateways: gateways, devices: devices, series: series, deviceByID: byID)
+        plant.statusTopics = gateways.enumerated().compactMap { i, g in g.statusTopic.map { (i, Array($0.utf8)) } }
         plant.binding = GatewayBinding(devices: devices)
         return plant
     }

@@ -17,9 +17,17 @@ public struct Plant: Sendable {
     /// SHA-256 of the registry's files (names and contents), hex; recorded in the audit trail
     /// at a reload so a changed registry is never silent.
     public var registryDigest = ""
+    /// (gateway index, status topic bytes) of the gateways that declare a `status_topic`.
+    var statusTopics: [(Int, [UInt8])] = []
 
     /// The device with this id, if the registry has it.
     public func deviceIndex(id: String) -> Int? { deviceByID[id] }
+
+    /// The gateway whose `status_topic` this is (compared byte by byte: no allocation).
+    public func gatewayIndex(statusTopic topic: UnsafeRawBufferPointer) -> Int? {
+        for (i, t) in statusTopics where t.count == topic.count && t.elementsEqual(topic) { return i }
+        return nil
+    }
 
     /// The index of the gateway whose topic filter matches, the first in load order.
     public func gatewayIndex(forTopic topic: UnsafeRawBufferPointer) -> Int? {
@@ -157,6 +165,9 @@ public struct Gateway: Sendable {
     public var deviceIndices: [Int]
     /// The file that declares it, for messages.
     public var file: String
+    /// Where the gateway says it is online or offline (its MQTT Will, or a status topic it
+    /// publishes): offline makes its devices' states unknown until they report again.
+    public var statusTopic: String? = nil
 }
 
 /// A Neuron south node and group, which together name one device here.

@@ -1,3 +1,4 @@
+import Foundation
 import PayloadDecoders
 import PlantRegistry
 import Telemetry
@@ -218,5 +219,52 @@ struct PlainEventTimeTests {
         #expect(h.reasons(bad) == [.malformed])
         let (h2, future) = try decode(String(Harness.now + 86_400_000))
         #expect(h2.reasons(future) == [.futureTimestamp])
+    }
+}
+
+/// A gateway's status topic (its MQTT Will): offline makes its devices' states unknown.
+@Suite("Gateway status topic")
+struct GatewayStatusTests {
+    let plant: Plant
+    let decoder: PayloadDecoder
+
+    init() throws {
+        let native = Fixtures.nativeGateway.replacingOccurrences(of: "topic: zz/native/#", with: "topic: zz/native/#\nstatus_topic: zz/status/gw-native")
+        plant = try Plant.load(directory: try Fixtures.registry(["gateways/native.yaml": native]))
+        decoder = PayloadDecoder(plant: plant)
+    }
+
+    func send(_ topic: String, _ payload: String) -> IngestBatch {
+        var batch = IngestBatch()
+        var t = topic, p = payload
+        t.withUTF8 { tb in
+            p.withUTF8 { pb in decoder.decode(topic: UnsafeRawBufferPointer(tb), payload: UnsafeRawBufferPointer(pb), receivedAtMs: Harness.now, into: &batch) }
+        }
+        return batch
+    }
+
+    @Test(arguments: ["offline", "0", #"{"online": false}"#, #"{"status":"offline","ts":1}"#])
+    func offlineMakesEveryStateOfTheGatewayUnknown(payload: String) throws {
+        let b = send("zz/status/gw-native", payload)
+        let state = SeriesIndex(plant.series.firstIndex(of: SeriesKey(device: "cnc-1", metric: "state"))!)
+        let mode = SeriesIndex(plant.series.firstIndex(of: SeriesKey(device: "cnc-1", metric: "mode"))!)
+        #expect(Set(b.readings.map(\.series)) == [state, mode])
+        #expect(b.readings.allSatisfy { $0.value == .state("unknown") && $0.timestampMs == Harness.now })
+        #expect(b.deviceStates == [.init(device: "cnc-1", online: false, atMs: Harness.now, reason: "gateway status")])
+        #expect(b.quarantined.isEmpty && b.messages == 1)
+    }
+
+    @Test func onlineSaysSoAndAnUnknownPayloadIsQuarantined() throws {
+        let on = send("zz/status/gw-native", "online")
+        #expect(on.readings.isEmpty && on.deviceStates.map(\.online) == [true])
+        let odd = send("zz/status/gw-native", "maybe")
+        #expect(odd.readings.isEmpty && odd.quarantined.map(\.rejection.reason) == [.malformed])
+        #expect(odd.quarantined.first?.rejection.detail.contains("gw-native") == true)
+    }
+
+    @Test func aStatusTopicIsOneTopicOfOneGateway() throws {
+        let wild = Fixtures.nativeGateway.replacingOccurrences(of: "topic: zz/native/#", with: "topic: zz/native/#\nstatus_topic: zz/status/+")
+        let (_, problems) = Plant.loadReporting(directory: try Fixtures.registry(["gateways/native.yaml": wild]))
+        #expect(problems.contains { $0.message.contains("must be one topic, without + or #") && $0.line == 4 })
     }
 }
