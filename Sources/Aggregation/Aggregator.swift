@@ -71,26 +71,28 @@ public final class Aggregator: @unchecked Sendable {
         }
         single(r.series, point)
         if sp.kind != .gauge {
-            var before: [SeriesPoint]
-            var after: [SeriesPoint] = []
+            // The two stored reads before the point and the two after it.
+            var b0: SeriesPoint?, b1: SeriesPoint?, a1: SeriesPoint?, a2: SeriesPoint?
             if newestKnown[i], let n = newest[i], n.ts < point.ts {
-                before = previous[i].map { [$0, n] } ?? [n]  // in order: the fast path
+                (b0, b1) = (previous[i], n)  // in order: the fast path, from memory, no allocation
             } else {
-                (before, after) = try history.neighbours(r.series, around: point.ts, before: 2, after: 2)
+                let (before, after) = try history.neighbours(r.series, around: point.ts, before: 2, after: 2)
+                b1 = before.last
+                b0 = before.count > 1 ? before[before.count - 2] : nil
+                a1 = after.first
+                a2 = after.count > 1 ? after[1] : nil
             }
-            let b1 = before.last, b0 = before.count > 1 ? before[before.count - 2] : nil
-            let a1 = after.first, a2 = after.count > 1 ? after[1] : nil
             let lookBack: Bool = if case .counter = sp.kind { true } else { false }
             if let b1, let a1 { try pair(r.series, prev: b0, b1, a1, sign: -1, history: history, excluding: point.ts) }
             if lookBack, let a1, let a2 { try pair(r.series, prev: b1, a1, a2, sign: -1, history: history) }
             if let b1 { try pair(r.series, prev: b0, b1, point, sign: 1, history: history) }
             if let a1 { try pair(r.series, prev: b1, point, a1, sign: 1, history: history) }
             if lookBack, let a1, let a2 { try pair(r.series, prev: point, a1, a2, sign: 1, history: history) }
-            if after.isEmpty {
+            if a1 == nil {
                 previous[i] = b1
                 newest[i] = point
                 newestKnown[i] = true
-            } else if after.count == 1, newestKnown[i], newest[i]?.ts == after[0].ts {
+            } else if a2 == nil, newestKnown[i], newest[i]?.ts == a1?.ts {
                 previous[i] = point  // landed just before the newest: it is the newest's predecessor now
             }
         } else if newestKnown[i], let n = newest[i], n.ts >= point.ts {
