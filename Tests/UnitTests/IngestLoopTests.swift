@@ -211,7 +211,7 @@ struct IngestLoopTests {
         let deadline = Date().addingTimeInterval(60)
         while try !condition() {
             guard Date() < deadline else { throw TestFailure("timed out waiting for \(what)") }
-            usleep(2_000)
+            usleep(2_000)  // a poll of the condition, never an assertion after a pause
         }
     }
 
@@ -375,7 +375,7 @@ struct IngestLoopTests {
         let poker = Task {
             while !Task.isCancelled {
                 rig.native.poke()
-                try? await Task.sleep(for: .milliseconds(5))
+                try? await Task.sleep(for: .milliseconds(5))  // pacing the wake-ups; nothing is asserted on time
             }
         }
         try await running.value
