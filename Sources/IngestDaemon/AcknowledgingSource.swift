@@ -46,3 +46,23 @@ public enum SourceRead: Sendable, Equatable {
     /// The link broke; the source reconnects in `housekeeping`.
     case down
 }
+
+/// What both MQTT sources do alike with a connection that may be down: read it into the batch,
+/// or let its queued acknowledgements go; a failure marks the source down through `failed`.
+enum SessionIO {
+    static func read(_ connection: MQTTConnection, up: Bool, shouldStop: () -> Bool, deliver: (MQTTMessage) -> Void,
+                     failed: (any Error) -> Void) -> SourceRead {
+        guard up else { return .down }
+        do {
+            return try connection.readAvailable(shouldStop: shouldStop, deliver: deliver) == .drained ? .drained : .stoppedEarly
+        } catch {
+            failed(error)
+            return .down
+        }
+    }
+
+    static func release(_ connection: MQTTConnection, up: Bool, failed: (any Error) -> Void) {
+        guard up, connection.wantsWrite else { return }
+        do { try connection.flushWrites() } catch { failed(error) }
+    }
+}

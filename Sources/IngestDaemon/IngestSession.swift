@@ -49,19 +49,10 @@ public final class IngestSession: AcknowledgingSource {
     public var isReady: Bool { subscribed }
 
     public func read(shouldStop: () -> Bool, deliver: (MQTTMessage) -> Void) -> SourceRead {
-        guard up else { return .down }
-        do {
-            return try connection.readAvailable(shouldStop: shouldStop, deliver: deliver) == .drained ? .drained : .stoppedEarly
-        } catch {
-            down(error)
-            return .down
-        }
+        SessionIO.read(connection, up: up, shouldStop: shouldStop, deliver: deliver, failed: down)
     }
 
-    public func release() {
-        guard up, connection.wantsWrite else { return }
-        do { try connection.flushWrites() } catch { down(error) }
-    }
+    public func release() { SessionIO.release(connection, up: up, failed: down) }
 
     /// The ingest session publishes nothing.
     public func publish(_ messages: [IngestBatch.Outbound]) {}

@@ -57,19 +57,10 @@ public final class SparkplugHost: AcknowledgingSource {
     public var isReady: Bool { true }
 
     public func read(shouldStop: () -> Bool, deliver: (MQTTMessage) -> Void) -> SourceRead {
-        guard up else { return .down }
-        do {
-            return try connection.readAvailable(shouldStop: shouldStop, deliver: deliver) == .drained ? .drained : .stoppedEarly
-        } catch {
-            down(error)
-            return .down
-        }
+        SessionIO.read(connection, up: up, shouldStop: shouldStop, deliver: deliver, failed: down)
     }
 
-    public func release() {
-        guard up, connection.wantsWrite else { return }
-        do { try connection.flushWrites() } catch { down(error) }
-    }
+    public func release() { SessionIO.release(connection, up: up, failed: down) }
 
     public func publish(_ messages: [IngestBatch.Outbound]) {
         guard up, !messages.isEmpty else { return }
