@@ -76,21 +76,24 @@ struct SystemdServiceTests {
         #expect(kinds.last == "STOPPING")
     }
 
-    @Test func theUnitPassesSystemdAnalyze() throws {
+    @Test func theUnitsPassSystemdAnalyze() throws {
         let analyze = "/usr/bin/systemd-analyze"
         guard FileManager.default.isExecutableFile(atPath: analyze) else {
             throw TestFailure("systemd-analyze is missing: .ci/install-deps installs the systemd package")
         }
         let dir = try temporaryDirectory("unit")
-        let unit = URL(fileURLWithPath: ZhizaoBinary.shippedDevices).deletingLastPathComponent()
-            .appendingPathComponent("systemd/zhizao.service").path
-        // Verify against the binary where the unit expects it, faked by a copy in a private root.
-        let text = try String(contentsOfFile: unit, encoding: .utf8)
-            .replacingOccurrences(of: "/usr/local/bin/zhizao", with: try ZhizaoBinary.path)
-        try text.write(toFile: dir + "/zhizao.service", atomically: true, encoding: .utf8)
+        let shipped = URL(fileURLWithPath: ZhizaoBinary.shippedDevices).deletingLastPathComponent().appendingPathComponent("systemd")
+        // The daemon and the backup timer with its service. Verified against the binary where the
+        // units expect it, faked by a copy in a private root.
+        let units = ["zhizao.service", "zhizao-backup.service", "zhizao-backup.timer"]
+        for unit in units {
+            let text = try String(contentsOfFile: shipped.appendingPathComponent(unit).path, encoding: .utf8)
+                .replacingOccurrences(of: "/usr/local/bin/zhizao", with: try ZhizaoBinary.path)
+            try text.write(toFile: dir + "/" + unit, atomically: true, encoding: .utf8)
+        }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: analyze)
-        p.arguments = ["verify", dir + "/zhizao.service"]
+        p.arguments = ["verify"] + units.map { dir + "/" + $0 }
         let out = dir + "/out"
         p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(out)))
         p.standardError = p.standardOutput
