@@ -98,6 +98,7 @@ public final class IngestLoop: @unchecked Sendable {
         var heartbeat: Heartbeat
         var totals = IngestTotals()
         var quarantineLog = QuarantineLog()
+        var disk: DiskSpaceWatch
     }
 
     /// Runs until `requestStop()`.
@@ -106,7 +107,8 @@ public final class IngestLoop: @unchecked Sendable {
                               maxDelayNs: UInt64(config.ingest.batchMaxDelayMs) * 1_000_000,
                               polls: [pollfd](repeating: pollfd(), count: sources.count),
                               polled: [Int](repeating: 0, count: sources.count),
-                              heartbeat: Heartbeat(notifier: notifier))
+                              heartbeat: Heartbeat(notifier: notifier),
+                              disk: DiskSpaceWatch(path: config.databasePath, logger: logger, metrics: metrics))
         state.batch.readings.reserveCapacity(config.ingest.batchMaxReadings + 256)
         if let half = notifier.watchdogIntervalNs { state.idleWaitMs = Int32(clamping: max(1, min(250, half / 1_000_000))) }
         housekeeping(&state)
@@ -221,11 +223,12 @@ public final class IngestLoop: @unchecked Sendable {
         state.batch.outbound.removeAll(keepingCapacity: true)
     }
 
-    /// Keep-alives, reconnects, Sparkplug reorder timeouts; tells systemd READY once every
-    /// source is. (The watchdog is fed every turn after READY, reconnecting included: that is
+    /// Keep-alives, reconnects, Sparkplug reorder timeouts, the disk's free space; tells systemd
+    /// READY once every source is. (The watchdog is fed every turn after READY, reconnecting included: that is
     /// the loop doing its work.)
     func housekeeping(_ state: inout LoopState) {
         for source in sources { source.housekeeping() }
+        state.disk.check(nowNs: Clock.monotonicNs())
         if !state.announcedReady, sources.allSatisfy(\.isReady) {
             state.announcedReady = true
             notifier.send("READY=1\nSTATUS=subscribed; ingesting")

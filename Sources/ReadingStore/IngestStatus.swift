@@ -37,9 +37,13 @@ public struct IngestStatus: Codable, Sendable {
     public var devices: [DeviceSeen]
     /// Data-quality events by kind (register drops, estimated gaps, unknown states): `zhizao quality` lists them.
     public var qualityEvents: [String: Int64] = [:]
+    /// Bytes per table, the oldest day of each tier, free space and days until full; read only
+    /// when asked for (`StoreReader.storage`), since it scans the file's pages.
+    public var storage: StorageReport?
 
     enum CodingKeys: String, CodingKey {
         case qualityEvents = "quality_events"
+        case storage
         case database
         case readingsStored = "readings_stored"
         case readingsDuplicate = "readings_duplicate"
@@ -130,6 +134,11 @@ public final class StoreReader {
             }
             return status
         }
+    }
+
+    /// Where the database's bytes go and how long the disk lasts (see `StorageReport`).
+    public func storage(nowMs: Int64) throws -> StorageReport {
+        try db.read { db in try StorageReport.read(db, path: path, nowMs: nowMs) }
     }
 
     /// A stored reading with its identity spelled out.
