@@ -3,21 +3,21 @@ import Foundation
 import GRDB
 import Telemetry
 
+/// What one prune step removed, and whether anything older than the horizons is left.
+public struct PruneProgress: Sendable, Equatable {
+    public var readings = 0
+    public var minutes = 0
+    /// Nothing left to prune for these horizons.
+    public var done = false
+
+    public init() {}
+}
+
 /// Retention tiers: raw readings and minute rollups older than their horizons are pruned in
 /// small steps (each a short transaction, so a commit never waits long for the write lock);
 /// minutes become per-series hour rollups first, so every window of an hour and more, and the
 /// scope totals, keep the figures the pruned rows fed.
 extension SQLiteStore {
-    /// What one prune step removed, and whether anything older than the horizons is left.
-    public struct PruneProgress: Sendable, Equatable {
-        public var readings = 0
-        public var minutes = 0
-        /// Nothing left to prune for these horizons.
-        public var done = false
-
-        public init() {}
-    }
-
     /// The aggregator's window while a raw horizon exists: it books nothing before it.
     var horizonWindow: Range<Int64>? { rawHorizonMs.map { $0..<(Int64.max / 4) } }
 

@@ -45,16 +45,14 @@ struct Prune: ParsableCommand {
         do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
         guard FileManager.default.fileExists(atPath: store.db) else { throw fail("no database at \(store.db): pass --db PATH") }
         let plan = AggregationPlan(plant: plant)
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let day: Int64 = 86_400_000
-        let rawBefore = rawDays.map { plan.calendar.dayStart(now - Int64($0) * day) }
         // Minutes are never kept for less time than raw readings (the daemon's aggregator books into them).
-        let minuteBefore = (minuteDays ?? rawDays).map { plan.calendar.dayStart(now - Int64($0) * day) }
+        let (rawBefore, minuteBefore) = RetentionPolicy(rawDays: rawDays, minuteDays: minuteDays)
+            .horizons(nowMs: Int64(Date().timeIntervalSince1970 * 1000), calendar: plan.calendar)
         do {
             let s = try SQLiteStore(path: store.db)
             try s.prepareSeries(plant.series)
             s.enableAggregation(plan)
-            var total = SQLiteStore.PruneProgress()
+            var total = PruneProgress()
             if rawBefore != nil || minuteBefore != nil {
                 repeat {
                     let step = try s.pruneStep(rawBefore: rawBefore, minuteBefore: minuteBefore)
