@@ -49,12 +49,12 @@ bench: deps release
 clean:
 	rm -rf .build
 
-## install: the binary, the systemd unit, an example config and registry (kept if present), the docs
+## install: the binary, the systemd units (the backup timer not enabled), an example config and registry (kept if present), the docs
 install: release
 	install -D -m 0755 .build/release/zhizao $(DESTDIR)$(PREFIX)/bin/zhizao
 	install -d $(DESTDIR)$(UNITDIR)
-	sed 's|/usr/local/|$(PREFIX)/|g' systemd/zhizao.service > $(DESTDIR)$(UNITDIR)/zhizao.service
-	chmod 0644 $(DESTDIR)$(UNITDIR)/zhizao.service
+	for u in zhizao.service zhizao-backup.service zhizao-backup.timer; do \
+		sed 's|/usr/local/|$(PREFIX)/|g' systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; done
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/zhizao
 	[ -e $(DESTDIR)$(SYSCONFDIR)/zhizao/zhizao.yaml ] || install -m 0644 systemd/zhizao.yaml $(DESTDIR)$(SYSCONFDIR)/zhizao/zhizao.yaml
 	[ -e $(DESTDIR)$(SYSCONFDIR)/zhizao/devices ] || cp -r Devices $(DESTDIR)$(SYSCONFDIR)/zhizao/devices
@@ -68,6 +68,7 @@ install: release
 ## uninstall: removes what install put in place; keeps the config in $(SYSCONFDIR)/zhizao and the data in /var/lib/zhizao
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/zhizao $(DESTDIR)$(UNITDIR)/zhizao.service
+	rm -f $(DESTDIR)$(UNITDIR)/zhizao-backup.service $(DESTDIR)$(UNITDIR)/zhizao-backup.timer
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/zhizao
 	@echo "kept $(SYSCONFDIR)/zhizao (config, registry) and /var/lib/zhizao (data)"
 

@@ -67,6 +67,7 @@ let package = Package(
             "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore", "IngestDaemon", "MQTTClient",
             "GatewaySimulator", "Aggregation", "Sparkplug", "Reporting",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "InMemoryLogging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "IntegrationTests", dependencies: [

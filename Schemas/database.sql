@@ -123,3 +123,30 @@ CREATE TABLE audit (
     after    TEXT                             -- its value after, or what was done
 );
 CREATE INDEX audit_by_time ON audit(at);
+
+-- Migration "v7-retention": per-series hour rollups written from the minutes being pruned (so
+-- windows of an hour and more stay whole), and how far each tier has been pruned.
+CREATE TABLE rollup_hour (
+    series_id    INTEGER NOT NULL,
+    hour         INTEGER NOT NULL,            -- local hour start (site time), ms
+    n            INTEGER NOT NULL,
+    sum          REAL NOT NULL,
+    min          REAL,
+    max          REAL,
+    last_ts      INTEGER,
+    last         REAL,
+    consumption  REAL NOT NULL,
+    estimated    REAL NOT NULL,
+    PRIMARY KEY (series_id, hour)
+) WITHOUT ROWID;
+CREATE TABLE state_hour (
+    series_id  INTEGER NOT NULL,
+    hour       INTEGER NOT NULL,
+    state      TEXT NOT NULL,
+    ms         INTEGER NOT NULL,
+    PRIMARY KEY (series_id, hour, state)
+) WITHOUT ROWID;
+CREATE TABLE retention_mark (
+    tier    TEXT PRIMARY KEY,                 -- raw | minute
+    before  INTEGER NOT NULL                  -- the tier holds nothing older (ms); raw keeps 2 guard reads per series
+) WITHOUT ROWID;

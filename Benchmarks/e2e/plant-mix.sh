@@ -37,18 +37,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$TMP/mosquitto.conf" <<EOF
-listener $PORT 127.0.0.1
-allow_anonymous true
-max_queued_messages 0
-max_queued_bytes 1000000000
-persistence false
-user root
-EOF
-mosquitto -c "$TMP/mosquitto.conf" > "$TMP/broker.log" 2>&1 &
-BROKER_PID=$!
-for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break; sleep 0.05; done
+source "$SCRIPT_DIR/private-broker.sh"
+private_broker "$TMP"
 
 "$ZHIZAO_BIN" run --broker "mqtt://127.0.0.1:$PORT" --db "$TMP/z.sqlite" --devices "$DEVICES" \
     --client-id plant-mix > "$TMP/daemon.log" 2>&1 &

@@ -24,7 +24,8 @@ public final class Aggregator: @unchecked Sendable {
     private var previous: [SeriesPoint?]
     private var newestKnown: [Bool]
     public private(set) var delta = RollupDelta()
-    /// When set (a partial rebuild), only contributions to minutes inside it are kept.
+    /// When set (a partial rebuild, or the raw retention horizon onwards), only contributions to
+    /// minutes inside it are kept: nothing is booked where the readings it would need are gone.
     public var window: Range<Int64>?
 
     /// Intervals longer than this book their use per hour (at the hour's first minute) rather

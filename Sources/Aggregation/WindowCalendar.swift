@@ -67,6 +67,9 @@ public final class WindowCalendar: @unchecked Sendable {
         case hour = "1h"
         case day = "1d"
         case month = "1mo"
+
+        /// Windows made of whole local hours, which hour rollups (kept for pruned minutes) can fill.
+        public var keepsHours: Bool { self == .hour || self == .day || self == .month }
     }
 
     /// The start of the `every` window holding `ms` (local hours, days and months).

@@ -13,7 +13,8 @@ import Yams
 /// `broker.keep_alive`, `broker.session_expiry`, `broker.receive_maximum`, `broker.shared_group`,
 /// `broker.tls.{ca_file,ca_path,cert_file,key_file,insecure}`, `store.path`, `store.durability`,
 /// `devices`, `ingest.{batch_max_readings,batch_max_delay_ms,linger_ms,max_payload_bytes,
-/// max_future_skew_s,quarantine_payload_bytes}`, `metrics.{enabled,listen}`, `log_level`.
+/// max_future_skew_s,quarantine_payload_bytes}`, `retention.{raw_days,minute_days}`, `metrics.{enabled,listen}`,
+/// `log_level`.
 ///
 /// Environment: `ZHIZAO_BROKER`, `ZHIZAO_CLIENT_ID`, `ZHIZAO_DB`, `ZHIZAO_DEVICES`,
 /// `ZHIZAO_MQTT_USERNAME`, `ZHIZAO_MQTT_PASSWORD`, `ZHIZAO_MQTT_PASSWORD_FILE`,
@@ -30,6 +31,9 @@ public struct DaemonConfig: Sendable {
     public var logLevel: String
     /// Where to serve Prometheus metrics (`host:port`), or nil: off.
     public var metricsListen: String?
+    /// How long raw readings and minute rollups are kept (by default for ever); the daemon
+    /// prunes older ones in small steps between batches.
+    public var retention = RetentionPolicy()
 
     /// Flags given on the command line (nil = not given).
     public struct Overrides: Sendable {
@@ -139,7 +143,7 @@ public struct DaemonConfig: Sendable {
         guard let f = YAMLFields(root, file: file, log: log, context: "the config file") else {
             throw ConfigError(log.problems.map(\.description).joined(separator: "\n"))
         }
-        f.rejectUnknownKeys(allowed: ["broker", "store", "devices", "ingest", "log_level", "metrics", "sparkplug"])
+        f.rejectUnknownKeys(allowed: ["broker", "store", "devices", "ingest", "log_level", "metrics", "sparkplug", "retention"])
         if let sp = f.value("sparkplug").flatMap({ YAMLFields($0, file: file, log: log, context: "`sparkplug`") }) {
             sp.rejectUnknownKeys(allowed: ["host_id", "reorder_timeout_ms"])
             if let id = sp.string("host_id") { ingest.sparkplug.hostID = id }
@@ -178,6 +182,24 @@ public struct DaemonConfig: Sendable {
             s.rejectUnknownKeys(allowed: ["path", "durability"])
             if let v = s.string("path") { databasePath = v }
             if let v = s.choice("durability", SQLiteStore.Durability.self) { durability = v }
+        }
+        if let r = f.value("retention").flatMap({ YAMLFields($0, file: file, log: log, context: "`retention`") }) {
+            r.rejectUnknownKeys(allowed: ["raw_days", "minute_days"])
+            func days(_ key: String) -> Int? {
+                guard let v = r.double(key) else { return nil }
+                guard v >= 1, v <= 100_000, v == v.rounded() else {
+                    log.add(file, r.value(key), "`retention.\(key)` must be a whole number of days, at least 1",
+                            hint: "leave it out to keep that tier for ever")
+                    return nil
+                }
+                return Int(v)
+            }
+            retention = RetentionPolicy(rawDays: days("raw_days"), minuteDays: days("minute_days"))
+            if let raw = retention.rawDays, let minute = retention.minuteDays, minute < raw {
+                log.add(file, r.value("minute_days"),
+                        "`retention.minute_days` (\(minute)) is less than `retention.raw_days` (\(raw)): minute rollups must be kept at least as long as raw readings",
+                        hint: "set minute_days to \(raw) or more")
+            }
         }
         if let v = f.string("devices") { devicesDirectory = v }
         if let v = f.string("log_level") { logLevel = v }

@@ -33,15 +33,23 @@ public final class IngestLoop: @unchecked Sendable {
     private let reloadSource: (@Sendable () throws -> (DaemonConfig, Plant))?
     /// How long a failing commit waits before it tries again (a busy database waits less).
     private let retryDelayMs: Int
+    /// Rows one retention step removes at most, and the least time between two steps.
+    private let retentionStepRows: Int
+    private let retentionStepIntervalMs: Int
     private let stopRequested = Atomic<Bool>(false)
     private let reloadRequested = Atomic<Bool>(false)
 
     /// A loop over the given sources; `sparkplug` is the Sparkplug host's bookkeeping that the
-    /// decoder shares (nil without Sparkplug gateways).
+    /// decoder shares (nil without Sparkplug gateways). With `config.retention` set, the loop
+    /// prunes between batches: at most `retentionStepRows` rows per step, steps at least
+    /// `retentionStepIntervalMs` apart.
     public init(config: DaemonConfig, plant: Plant, store: any TelemetryStore, sources: [any AcknowledgingSource],
                 sparkplug: SparkplugSession? = nil, logger: Logger,
                 notifier: SystemdNotifier = SystemdNotifier(environment: [:]), metrics: IngestMetrics? = nil,
-                retryDelayMs: Int = 1000, reloadSource: (@Sendable () throws -> (DaemonConfig, Plant))? = nil) {
+                retryDelayMs: Int = 1000, retentionStepRows: Int = 2000, retentionStepIntervalMs: Int = 2000,
+                reloadSource: (@Sendable () throws -> (DaemonConfig, Plant))? = nil) {
+        self.retentionStepRows = retentionStepRows
+        self.retentionStepIntervalMs = retentionStepIntervalMs
         self.config = config
         self.plant = plant
         self.store = store
@@ -98,6 +106,8 @@ public final class IngestLoop: @unchecked Sendable {
         var heartbeat: Heartbeat
         var totals = IngestTotals()
         var quarantineLog = QuarantineLog()
+        var disk: DiskSpaceWatch
+        var retention: RetentionPacer
     }
 
     /// Runs until `requestStop()`.
@@ -106,7 +116,11 @@ public final class IngestLoop: @unchecked Sendable {
                               maxDelayNs: UInt64(config.ingest.batchMaxDelayMs) * 1_000_000,
                               polls: [pollfd](repeating: pollfd(), count: sources.count),
                               polled: [Int](repeating: 0, count: sources.count),
-                              heartbeat: Heartbeat(notifier: notifier))
+                              heartbeat: Heartbeat(notifier: notifier),
+                              disk: DiskSpaceWatch(path: config.databasePath, logger: logger, metrics: metrics),
+                              retention: RetentionPacer(policy: config.retention, calendar: AggregationPlan(plant: plant).calendar,
+                                                        stepRows: retentionStepRows,
+                                                        stepIntervalNs: UInt64(retentionStepIntervalMs) * 1_000_000))
         state.batch.readings.reserveCapacity(config.ingest.batchMaxReadings + 256)
         if let half = notifier.watchdogIntervalNs { state.idleWaitMs = Int32(clamping: max(1, min(250, half / 1_000_000))) }
         housekeeping(&state)
@@ -194,7 +208,9 @@ public final class IngestLoop: @unchecked Sendable {
                 let committedAt = Clock.wallMs()
                 let outcome = try store.commit(state.batch, committedAtMs: committedAt)
                 state.totals.add(state.batch, outcome)
-                metrics?.record(state.batch, outcome, commitNs: Clock.monotonicNs() &- started, committedAtMs: committedAt)
+                let commitNs = Clock.monotonicNs() &- started
+                metrics?.record(state.batch, outcome, commitNs: commitNs, committedAtMs: committedAt)
+                logger.trace("committed", metadata: ["readings": "\(state.batch.readings.count)", "commit_us": "\(commitNs / 1000)"])
                 if !state.batch.quarantined.isEmpty { state.quarantineLog.record(state.batch.quarantined, logger: logger) }
                 failing.recovered()
                 let effects = state.batch.outbound
@@ -221,14 +237,36 @@ public final class IngestLoop: @unchecked Sendable {
         state.batch.outbound.removeAll(keepingCapacity: true)
     }
 
-    /// Keep-alives, reconnects, Sparkplug reorder timeouts; tells systemd READY once every
-    /// source is. (The watchdog is fed every turn after READY, reconnecting included: that is
+    /// Keep-alives, reconnects, Sparkplug reorder timeouts, the disk's free space, a retention step; tells systemd
+    /// READY once every source is. (The watchdog is fed every turn after READY, reconnecting included: that is
     /// the loop doing its work.)
     func housekeeping(_ state: inout LoopState) {
         for source in sources { source.housekeeping() }
+        state.disk.check(nowNs: Clock.monotonicNs())
+        prune(&state)
         if !state.announcedReady, sources.allSatisfy(\.isReady) {
             state.announcedReady = true
             notifier.send("READY=1\nSTATUS=subscribed; ingesting")
+        }
+    }
+
+    /// One bounded retention step when one is due (`retention.raw_days`, `retention.minute_days`):
+    /// reached only with nothing uncommitted, and short, so the next batch waits little.
+    func prune(_ state: inout LoopState) {
+        guard state.retention.isDue(nowNs: Clock.monotonicNs()) else { return }
+        let (rawBefore, minuteBefore) = state.retention.policy.horizons(nowMs: Clock.wallMs(), calendar: state.retention.calendar)
+        let started = Clock.monotonicNs()
+        do {
+            let step = try store.pruneStep(rawBefore: rawBefore, minuteBefore: minuteBefore, maxRows: state.retention.stepRows)
+            let now = Clock.monotonicNs()
+            logger.trace("prune step", metadata: ["readings": "\(step.readings)", "minutes": "\(step.minutes)",
+                                                  "step_us": "\((now &- started) / 1000)"])
+            if let pass = state.retention.record(step, nowNs: now) {
+                logger.info("retention pass done", metadata: ["readings": "\(pass.readings)", "minutes": "\(pass.minutes)"])
+            }
+        } catch {
+            state.retention.failed(nowNs: Clock.monotonicNs())
+            logger.warning("retention step failed; trying again in a minute", metadata: ["reason": "\(error)"])
         }
     }
 
@@ -258,6 +296,9 @@ public final class IngestLoop: @unchecked Sendable {
             state.limits = newConfig.ingest
             state.decoder = Self.decoder(newPlant, newConfig.ingest, keeping: sparkplug)
             state.maxDelayNs = UInt64(newConfig.ingest.batchMaxDelayMs) * 1_000_000
+            state.retention.policy = newConfig.retention
+            state.retention.calendar = AggregationPlan(plant: newPlant).calendar
+            config.retention = newConfig.retention
             for source in sources { source.reload(config: newConfig, plant: newPlant) }
             logger.notice("reloaded the registry and ingest settings", metadata: [
                 "devices": "\(newPlant.devices.count)", "series": "\(newPlant.series.count)",

@@ -1,4 +1,5 @@
 import Prometheus
+import ReadingStore
 import Telemetry
 
 /// The daemon's own metrics in the Prometheus text format (`GET /metrics`), off by default.
@@ -15,6 +16,8 @@ public final class IngestMetrics: Sendable {
     let lagSeconds: ValueHistogram
     let connected: Gauge
     let lastCommit: Gauge
+    let diskFree: Gauge
+    let diskSize: Gauge
 
     static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(namespace: "zhizao", metricName: metric, unitName: unit, helpText: help)
@@ -34,6 +37,8 @@ public final class IngestMetrics: Sendable {
                                                  buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600])
         connected = registry.makeGauge(descriptor: Self.name("broker_connected", "", "1 while connected to the broker."))
         lastCommit = registry.makeGauge(descriptor: Self.name("last_commit_timestamp", "seconds", "Wall time of the last commit."))
+        diskFree = registry.makeGauge(descriptor: Self.name("disk_free", "bytes", "Free bytes of the database's file system (statvfs, unprivileged)."))
+        diskSize = registry.makeGauge(descriptor: Self.name("disk_size", "bytes", "Size of the database's file system."))
         // Every reason is exposed from the start (at 0), so an alert on foreign_device or any
         // other reason has a series to watch before the first one happens.
         for reason in QuarantineReason.allCases { _ = quarantined(reason) }
@@ -58,6 +63,12 @@ public final class IngestMetrics: Sendable {
 
     /// The broker link's state, for the `zhizao_broker_connected` gauge.
     func setConnected(_ up: Bool) { connected.set(to: up ? 1 : 0) }
+
+    /// The database's file system, for the `zhizao_disk_free_bytes` and `zhizao_disk_size_bytes` gauges.
+    func setDiskSpace(_ space: FileSystemSpace) {
+        diskFree.set(to: Double(space.freeBytes))
+        diskSize.set(to: Double(space.totalBytes))
+    }
 
     /// The exposition text.
     public func render() -> [UInt8] { registry.emitToBuffer() }

@@ -37,9 +37,13 @@ public struct IngestStatus: Codable, Sendable {
     public var devices: [DeviceSeen]
     /// Data-quality events by kind (register drops, estimated gaps, unknown states): `zhizao quality` lists them.
     public var qualityEvents: [String: Int64] = [:]
+    /// Bytes per table, the oldest day of each tier, free space and days until full; read only
+    /// when asked for (`StoreReader.storage`), since it scans the file's pages.
+    public var storage: StorageReport?
 
     enum CodingKeys: String, CodingKey {
         case qualityEvents = "quality_events"
+        case storage
         case database
         case readingsStored = "readings_stored"
         case readingsDuplicate = "readings_duplicate"
@@ -130,6 +134,11 @@ public final class StoreReader {
             }
             return status
         }
+    }
+
+    /// Where the database's bytes go and how long the disk lasts (see `StorageReport`).
+    public func storage(nowMs: Int64) throws -> StorageReport {
+        try db.read { db in try StorageReport.read(db, path: path, nowMs: nowMs) }
     }
 
     /// A stored reading with its identity spelled out.
@@ -223,11 +232,13 @@ extension StoreReader {
     }
 
     /// A series' rollups composed from its minutes into `every` windows in site time
-    /// (15-minute, hour, day or month), for [from, to).
+    /// (15-minute, hour, day or month), for [from, to). Windows of an hour and more also take in
+    /// the hour rollups kept for minutes pruned by retention (they precede every kept minute).
     public func rollups(device: String, metric: String, from: Int64, to: Int64, every: WindowCalendar.Every,
                         calendar: WindowCalendar) throws -> [MinuteRollup] {
         var out: [MinuteRollup] = []
-        for m in try minuteRollups(device: device, metric: metric, from: from, to: to) {
+        let hours = every.keepsHours ? try statRows(device: device, metric: metric, from: from, to: to, hours: true) : []
+        for m in try hours + minuteRollups(device: device, metric: metric, from: from, to: to) {
             let start = calendar.windowStart(m.minute, every)
             if out.last?.minute == start {
                 var w = out[out.count - 1]
@@ -251,20 +262,29 @@ extension StoreReader {
     public func stateWindows(device: String, metric: String, from: Int64, to: Int64, every: WindowCalendar.Every,
                              calendar: WindowCalendar) throws -> [Int64: [String: Int64]] {
         var out: [Int64: [String: Int64]] = [:]
-        for (minute, states) in try stateMinutes(device: device, metric: metric, from: from, to: to) {
-            out[calendar.windowStart(minute, every), default: [:]].merge(states, uniquingKeysWith: +)
+        let hours = every.keepsHours ? try stateRows(device: device, metric: metric, from: from, to: to, hours: true) : [:]
+        for part in [hours, try stateMinutes(device: device, metric: metric, from: from, to: to)] {
+            for (start, states) in part { out[calendar.windowStart(start, every), default: [:]].merge(states, uniquingKeysWith: +) }
         }
         return out
     }
 
+    /// A series' one-minute rollups in [from, to).
     public func minuteRollups(device: String, metric: String, from: Int64, to: Int64) throws -> [MinuteRollup] {
-        try db.read { db in
+        try statRows(device: device, metric: metric, from: from, to: to, hours: false)
+    }
+
+    /// A series' statistics per minute, or per hour from `rollup_hour` (kept for minutes pruned
+    /// by retention), in [from, to) and in time order.
+    func statRows(device: String, metric: String, from: Int64, to: Int64, hours: Bool) throws -> [MinuteRollup] {
+        let (table, start) = hours ? ("rollup_hour", "hour") : ("rollup_minute", "minute")
+        return try db.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT minute, n, sum, min, max, last, consumption FROM rollup_minute
-                WHERE series_id = (SELECT id FROM series WHERE device = ? AND metric = ?) AND minute >= ? AND minute < ?
-                ORDER BY minute
+                SELECT \(start) AS start, n, sum, min, max, last, consumption FROM \(table)
+                WHERE series_id = (SELECT id FROM series WHERE device = ? AND metric = ?) AND \(start) >= ? AND \(start) < ?
+                ORDER BY \(start)
                 """, arguments: [device, metric, from, to]).map {
-                MinuteRollup(minute: $0["minute"], count: $0["n"], sum: $0["sum"], min: $0["min"], max: $0["max"],
+                MinuteRollup(minute: $0["start"], count: $0["n"], sum: $0["sum"], min: $0["min"], max: $0["max"],
                              last: $0["last"], consumption: $0["consumption"])
             }
         }
@@ -272,13 +292,19 @@ extension StoreReader {
 
     /// Time in each state per minute of a state series in [from, to): minute → state → ms.
     public func stateMinutes(device: String, metric: String, from: Int64, to: Int64) throws -> [Int64: [String: Int64]] {
-        try db.read { db in
+        try stateRows(device: device, metric: metric, from: from, to: to, hours: false)
+    }
+
+    /// State time per minute, or per hour from `state_hour` (kept for minutes pruned by retention).
+    func stateRows(device: String, metric: String, from: Int64, to: Int64, hours: Bool) throws -> [Int64: [String: Int64]] {
+        let (table, start) = hours ? ("state_hour", "hour") : ("state_minute", "minute")
+        return try db.read { db in
             var out: [Int64: [String: Int64]] = [:]
             for row in try Row.fetchAll(db, sql: """
-                SELECT minute, state, ms FROM state_minute
-                WHERE series_id = (SELECT id FROM series WHERE device = ? AND metric = ?) AND minute >= ? AND minute < ? AND ms != 0
+                SELECT \(start) AS start, state, ms FROM \(table)
+                WHERE series_id = (SELECT id FROM series WHERE device = ? AND metric = ?) AND \(start) >= ? AND \(start) < ? AND ms != 0
                 """, arguments: [device, metric, from, to]) {
-                out[row["minute"], default: [:]][row["state"]] = row["ms"]
+                out[row["start"], default: [:]][row["state"]] = row["ms"]
             }
             return out
         }

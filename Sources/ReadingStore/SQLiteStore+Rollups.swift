@@ -6,19 +6,24 @@ import Telemetry
 /// Rollup maintenance: neighbour look-ups for late readings, and writing a batch's rollup
 /// changes in the transaction that stores its readings, so raw rows and rollups never disagree.
 extension SQLiteStore {
+    /// How a row of statistics (minute or hour) takes in another: counts and sums add, min and
+    /// max widen, the later `last` wins.
+    static let statsMerge = """
+        n = n + excluded.n, sum = sum + excluded.sum,
+        min = CASE WHEN excluded.min IS NOT NULL AND (min IS NULL OR excluded.min < min) THEN excluded.min ELSE min END,
+        max = CASE WHEN excluded.max IS NOT NULL AND (max IS NULL OR excluded.max > max) THEN excluded.max ELSE max END,
+        last = CASE WHEN excluded.last_ts IS NOT NULL AND (last_ts IS NULL OR excluded.last_ts > last_ts) THEN excluded.last ELSE last END,
+        last_ts = CASE WHEN excluded.last_ts IS NOT NULL AND (last_ts IS NULL OR excluded.last_ts > last_ts) THEN excluded.last_ts ELSE last_ts END,
+        consumption = consumption + excluded.consumption,
+        estimated = estimated + excluded.estimated
+        """
+
     /// Writes one batch's rollup changes, computed by the aggregator.
     static func apply(_ delta: RollupDelta, plan: AggregationPlan, seriesIDs: [Int64], db: Database) throws {
         let minute = try db.cachedStatement(sql: """
             INSERT INTO rollup_minute(series_id, minute, n, sum, min, max, last_ts, last, consumption, estimated)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT(series_id, minute) DO UPDATE SET
-                n = n + excluded.n, sum = sum + excluded.sum,
-                min = CASE WHEN excluded.min IS NOT NULL AND (min IS NULL OR excluded.min < min) THEN excluded.min ELSE min END,
-                max = CASE WHEN excluded.max IS NOT NULL AND (max IS NULL OR excluded.max > max) THEN excluded.max ELSE max END,
-                last = CASE WHEN excluded.last_ts IS NOT NULL AND (last_ts IS NULL OR excluded.last_ts > last_ts) THEN excluded.last ELSE last END,
-                last_ts = CASE WHEN excluded.last_ts IS NOT NULL AND (last_ts IS NULL OR excluded.last_ts > last_ts) THEN excluded.last_ts ELSE last_ts END,
-                consumption = consumption + excluded.consumption,
-                estimated = estimated + excluded.estimated
+            ON CONFLICT(series_id, minute) DO UPDATE SET \(statsMerge)
             """)
         for (key, m) in delta.minutes {
             let has = m.count > 0

@@ -17,12 +17,16 @@ public final class SQLiteStore: TelemetryStore {
         case full
     }
 
-    private let db: DatabaseQueue
-    private var seriesIDs: [Int64] = []
+    let db: DatabaseQueue
+    var seriesIDs: [Int64] = []
     private var seriesDevice: [String] = []
+    private var seriesMetric: [String] = []
     private var lastPruneSecond: Int64 = 0
-    private var aggregator: Aggregator?
+    var aggregator: Aggregator?
     private var deviceSeriesIDs: [[Int64]] = []
+    /// Raw readings older than this were pruned (`retention_mark`): later ones older than it
+    /// are refused, and the aggregator books nothing before it.
+    public internal(set) var rawHorizonMs: Int64?
     public let path: String
 
     /// Opens (creating and migrating if needed) the database at `path`.
@@ -33,10 +37,14 @@ public final class SQLiteStore: TelemetryStore {
         let sync = durability == .full ? "FULL" : "NORMAL"
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(sync)")
+            // Pages freed by pruning go back to the file system in steps (`PRAGMA incremental_vacuum`).
+            // This takes effect on a new file only; an older one needs one `zhizao prune --vacuum`.
+            try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
         }
         do {
             db = try DatabaseQueue(path: path, configuration: config)
             try StoreSchema.migrator.migrate(db)
+            rawHorizonMs = try db.read { try Int64.fetchOne($0, sql: "SELECT before FROM retention_mark WHERE tier = 'raw'") }
         } catch {
             throw StoreError(wrapping: error, context: "cannot open the database \(path)")
         }
@@ -59,16 +67,24 @@ public final class SQLiteStore: TelemetryStore {
             return ids
         }
         seriesDevice = keys.map(\.device)
+        seriesMetric = keys.map(\.metric)
     }
 
     /// Keeps rollups from now on, in the same transactions as the readings.
     public func enableAggregation(_ plan: AggregationPlan) {
         aggregator = Aggregator(plan: plan)
+        aggregator?.window = horizonWindow
         var byDevice = [[Int64]](repeating: [], count: plan.deviceStateSeries.count)
         for (i, sp) in plan.series.enumerated() where i < seriesIDs.count && sp.device < byDevice.count {
             byDevice[sp.device].append(seriesIDs[i])
         }
         deviceSeriesIDs = byDevice
+    }
+
+    /// `device/metric` of a registry series, for messages.
+    func plantSeriesKey(_ series: SeriesIndex) -> String {
+        let i = Int(series)
+        return i < seriesDevice.count ? "\(seriesDevice[i])/\(seriesMetric[i])" : "series \(i)"
     }
 
     /// The stored readings as the aggregator may ask for them, inside `db`'s transaction.
@@ -95,7 +111,18 @@ public final class SQLiteStore: TelemetryStore {
                 """)
             var newest: [String: Int64] = [:]
             let history = self.history(db)
+            // Read in this transaction, so a `zhizao prune` that moved it meanwhile is seen.
+            let horizon = try Int64.fetchOne(db.cachedStatement(sql: "SELECT before FROM retention_mark WHERE tier = 'raw'"))
+            if horizon != rawHorizonMs {
+                rawHorizonMs = horizon
+                aggregator?.window = horizonWindow
+            }
+            var tooOld: [Reading] = []
             for r in batch.readings {
+                if let horizon, r.timestampMs < horizon {
+                    tooOld.append(r)
+                    continue
+                }
                 let sid = seriesIDs[Int(r.series)]
                 switch r.value {
                 case .number(let v): insert.setUncheckedArguments([r.timestampMs, sid, v, nil, nil, r.seq])
@@ -112,6 +139,10 @@ public final class SQLiteStore: TelemetryStore {
                     outcome.duplicates += 1
                 }
             }
+            if !tooOld.isEmpty {
+                try quarantineBeyondRetention(tooOld, horizon: horizon ?? 0, receivedAtMs: committedAtMs, db: db)
+                outcome.quarantined += tooOld.count
+            }
             if !batch.quarantined.isEmpty {
                 let q = try db.cachedStatement(sql: """
                     INSERT INTO quarantine(received_at, topic, reason, detail, payload, payload_bytes) VALUES (?, ?, ?, ?, ?, ?)
@@ -121,7 +152,7 @@ public final class SQLiteStore: TelemetryStore {
                                               Data(e.payload), e.payloadBytes])
                     try Self.bump(db, [("quarantined.\(e.rejection.reason.rawValue)", 1)])
                 }
-                outcome.quarantined = batch.quarantined.count
+                outcome.quarantined += batch.quarantined.count
             }
             if let aggregator {
                 try aggregator.finishMachines(history: history)
@@ -166,11 +197,16 @@ public final class SQLiteStore: TelemetryStore {
         guard let aggregator else { throw StoreError("rebuild needs the device registry (aggregation is not enabled)") }
         let calendar = aggregator.plan.calendar
         let start = from.map { calendar.dayStart($0) } ?? Int64.min / 4
+        if let horizon = rawHorizonMs, start < horizon {
+            // The raw readings a rebuild would recompute from are gone: the rollups kept are all there is.
+            throw StoreError("the raw readings before \(Timestamp.formatRFC3339UTC(horizon)) were pruned (retention), so "
+                             + "their rollups cannot be recomputed: pass --from with a day on or after it")
+        }
         let end = to.map { calendar.dayStart($0 - 1 + 25 * WindowCalendar.hourMs) } ?? Int64.max / 4
         aggregator.resetCache()
         _ = aggregator.takeDelta()
         aggregator.window = start..<end
-        defer { aggregator.window = nil; aggregator.resetCache() }
+        defer { aggregator.window = horizonWindow; aggregator.resetCache() }
         try db.write { db in
             for table in ["rollup_minute", "state_minute", "machine_minute"] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE minute >= ? AND minute < ?", arguments: [start, end])
@@ -222,7 +258,7 @@ public final class SQLiteStore: TelemetryStore {
     }
 
     /// Adds to named counters in one statement (one per commit, whatever the batch held).
-    private static func bump(_ db: Database, _ deltas: [(String, Int)]) throws {
+    static func bump(_ db: Database, _ deltas: [(String, Int)]) throws {
         let nonZero = deltas.filter { $0.1 != 0 }
         guard !nonZero.isEmpty else { return }
         let rows = Array(repeating: "(?, ?)", count: nonZero.count).joined(separator: ", ")

@@ -22,6 +22,9 @@ enum StoreSchema {
         m.registerMigration("v6-audit") { db in
             try db.execute(sql: v6)
         }
+        m.registerMigration("v7-retention") { db in
+            try db.execute(sql: v7)
+        }
         return m
     }
 
@@ -157,5 +160,34 @@ enum StoreSchema {
             after    TEXT                             -- its value after, or what was done
         );
         CREATE INDEX audit_by_time ON audit(at);
+        """
+
+    /// Retention tiers: per-series hour rollups written from the minutes being pruned (so
+    /// windows of an hour and more stay whole), and how far each tier has been pruned.
+    static let v7 = """
+        CREATE TABLE rollup_hour (
+            series_id    INTEGER NOT NULL,
+            hour         INTEGER NOT NULL,            -- local hour start (site time), ms
+            n            INTEGER NOT NULL,
+            sum          REAL NOT NULL,
+            min          REAL,
+            max          REAL,
+            last_ts      INTEGER,
+            last         REAL,
+            consumption  REAL NOT NULL,
+            estimated    REAL NOT NULL,
+            PRIMARY KEY (series_id, hour)
+        ) WITHOUT ROWID;
+        CREATE TABLE state_hour (
+            series_id  INTEGER NOT NULL,
+            hour       INTEGER NOT NULL,
+            state      TEXT NOT NULL,
+            ms         INTEGER NOT NULL,
+            PRIMARY KEY (series_id, hour, state)
+        ) WITHOUT ROWID;
+        CREATE TABLE retention_mark (
+            tier    TEXT PRIMARY KEY,                 -- raw | minute
+            before  INTEGER NOT NULL                  -- the tier holds nothing older (ms); raw keeps 2 guard reads per series
+        ) WITHOUT ROWID;
         """
 }

@@ -17,4 +17,7 @@ public protocol TelemetryStore: AnyObject {
     /// Appends changes that are not ingest (a registry reload, changed coefficients) to the
     /// audit trail, in one transaction.
     func recordAudit(_ entries: [AuditEntry]) throws
+    /// Removes at most `maxRows` rows older than the retention horizons in one short
+    /// transaction (the daemon calls it between batches, so it never holds the write lock long).
+    func pruneStep(rawBefore: Int64?, minuteBefore: Int64?, maxRows: Int) throws -> PruneProgress
 }

@@ -23,6 +23,9 @@ public enum QuarantineReason: String, Sendable, CaseIterable, Codable {
     /// it to: another gateway's topic, a topic naming another workshop or line, another group
     /// or edge node. Only the gateway that declares a device speaks for it.
     case foreignDevice = "foreign_device"
+    /// A reading older than the raw retention horizon: the stored neighbours it would be booked
+    /// against were pruned, so it cannot be accounted for without corrupting the rollups kept.
+    case beyondRetention = "beyond_retention"
 }
 
 /// A rejected message or part of one, as the quarantine table keeps it.

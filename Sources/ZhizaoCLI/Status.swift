@@ -24,10 +24,11 @@ struct Status: ParsableCommand {
     @Option(help: "table, csv or json.") var format: OutputFormat = .table
 
     func run() throws {
-        let status: IngestStatus
+        var status: IngestStatus
         do {
             let reader = try StoreReader(path: store.db)
             status = try reader.status(nowMs: Int64(Date().timeIntervalSince1970 * 1000))
+            status.storage = try reader.storage(nowMs: Int64(Date().timeIntervalSince1970 * 1000))
         } catch {
             throw fail("\(error)")
         }
@@ -40,6 +41,7 @@ struct Status: ParsableCommand {
                         ["ingest_rate_per_s", String(status.ingestRatePerSecond)]]
             for (reason, n) in status.quarantinedByReason.sorted(by: { $0.key < $1.key }) { rows.append(["quarantined.\(reason)", String(n)]) }
             for (kind, n) in status.qualityEvents.sorted(by: { $0.key < $1.key }) { rows.append(["quality.\(kind)", String(n)]) }
+            rows += status.storage.map(storageRows) ?? []
             printTable(["name", "value"], format: .csv, rows)
         case .table:
             print("database              \(status.database)")
@@ -56,6 +58,7 @@ struct Status: ParsableCommand {
             for (kind, n) in status.qualityEvents.sorted(by: { $0.key < $1.key }) {
                 print("  \(kind.padding(toLength: 20, withPad: " ", startingAt: 0))\(n)")
             }
+            if let storage = status.storage { printStorage(storage) }
             print("")
             if status.devices.isEmpty {
                 print("no device has reported yet")

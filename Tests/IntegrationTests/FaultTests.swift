@@ -73,20 +73,6 @@ struct FaultTests {
         #expect(daemon.terminate() == 0)
     }
 
-    /// One integer from one SQL statement, by the sqlite3 shell.
-    func sqliteInteger(_ database: String, _ sql: String) throws -> Int64 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        p.arguments = ["-readonly", database, sql]
-        let out = try temporaryDirectory("sql") + "/out"
-        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(out)))
-        try p.run()
-        p.waitUntilExit()
-        let text = try String(contentsOfFile: out, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard p.terminationStatus == 0, let n = Int64(text) else { throw TestFailure("sqlite3 \(sql): \(text)") }
-        return n
-    }
-
     /// Runs `body` with a tmpfs of `size` mounted at a fresh folder (root only, as CI runs).
     func withTmpfs(size: String, _ body: (String) throws -> Void) throws {
         let dir = try temporaryDirectory("tmpfs")

@@ -80,6 +80,41 @@ struct SchemaTests {
         #expect(try validate(schema: Self.schema("status.schema.json"), documents: [r.stdout]) == "")
     }
 
+    @Test func statusShowsBytesPerTableTiersFreeSpaceAndGrowth() throws {
+        let dir = try temporaryDirectory("status-storage")
+        let store = try SQLiteStore(path: dir + "/z.sqlite")
+        try store.prepareSeries([SeriesKey(device: "d1", metric: "power")])
+        // Two hours of one reading a minute, ending now: 1,440 readings a day at this rate.
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let first = now - 2 * 3_600_000 + 1
+        var batch = IngestBatch()
+        batch.messages = 120
+        batch.readings = (0..<120).map { Reading(series: 0, timestampMs: first + Int64($0) * 60_000, value: .number(Double($0))) }
+        _ = try store.commit(batch, committedAtMs: now)
+        let r = try ZhizaoBinary.run(["status", "--db", dir + "/z.sqlite", "--format", "json"])
+        #expect(r.code == 0, "\(r.stderr)")
+        #expect(try validate(schema: Self.schema("status.schema.json"), documents: [r.stdout]) == "")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let storage = try #require(json["storage"] as? [String: Any])
+        let tables = try #require(storage["tables"] as? [String: [String: Int]])
+        #expect((tables["readings"]?["bytes"] ?? 0) > 0)
+        #expect((tables["readings"]?["index_bytes"] ?? 0) > 0, "readings_by_series counted as the table's index")
+        #expect(storage["oldest_reading_ts"] as? Int64 == first)
+        #expect(storage["readings"] as? Int == 120)
+        let perDay = try #require(storage["readings_per_day"] as? Double)
+        #expect(abs(perDay - 1_440) < 30, "\(perDay) readings a day")
+        let free = try #require(storage["file_system_free_bytes"] as? Double)
+        let growth = try #require(storage["growth_bytes_per_day"] as? Double)
+        let days = try #require(storage["days_until_full"] as? Double)
+        let freePages = try #require(storage["free_page_bytes"] as? Double)
+        #expect(abs(days - (free + freePages) / growth) <= 0.01 * days + 1)
+        let table = try ZhizaoBinary.run(["status", "--db", dir + "/z.sqlite"])
+        #expect(table.stdout.contains("file system free") && table.stdout.contains("full in"))
+        // Not vacuous: a storage object without its sizes fails the schema.
+        let broken = r.stdout.replacingOccurrences(of: "\"file_bytes\"", with: "\"file_size\"")
+        #expect(try validate(schema: Self.schema("status.schema.json"), documents: [broken]) != "")
+    }
+
     @Test func auditOutputFollowsItsSchema() throws {
         let dir = try temporaryDirectory("audit-schema")
         let store = try SQLiteStore(path: dir + "/z.sqlite")

@@ -76,21 +76,24 @@ struct SystemdServiceTests {
         #expect(kinds.last == "STOPPING")
     }
 
-    @Test func theUnitPassesSystemdAnalyze() throws {
+    @Test func theUnitsPassSystemdAnalyze() throws {
         let analyze = "/usr/bin/systemd-analyze"
         guard FileManager.default.isExecutableFile(atPath: analyze) else {
             throw TestFailure("systemd-analyze is missing: .ci/install-deps installs the systemd package")
         }
         let dir = try temporaryDirectory("unit")
-        let unit = URL(fileURLWithPath: ZhizaoBinary.shippedDevices).deletingLastPathComponent()
-            .appendingPathComponent("systemd/zhizao.service").path
-        // Verify against the binary where the unit expects it, faked by a copy in a private root.
-        let text = try String(contentsOfFile: unit, encoding: .utf8)
-            .replacingOccurrences(of: "/usr/local/bin/zhizao", with: try ZhizaoBinary.path)
-        try text.write(toFile: dir + "/zhizao.service", atomically: true, encoding: .utf8)
+        let shipped = URL(fileURLWithPath: ZhizaoBinary.shippedDevices).deletingLastPathComponent().appendingPathComponent("systemd")
+        // The daemon and the backup timer with its service. Verified against the binary where the
+        // units expect it, faked by a copy in a private root.
+        let units = ["zhizao.service", "zhizao-backup.service", "zhizao-backup.timer"]
+        for unit in units {
+            let text = try String(contentsOfFile: shipped.appendingPathComponent(unit).path, encoding: .utf8)
+                .replacingOccurrences(of: "/usr/local/bin/zhizao", with: try ZhizaoBinary.path)
+            try text.write(toFile: dir + "/" + unit, atomically: true, encoding: .utf8)
+        }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: analyze)
-        p.arguments = ["verify", dir + "/zhizao.service"]
+        p.arguments = ["verify"] + units.map { dir + "/" + $0 }
         let out = dir + "/out"
         p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(out)))
         p.standardError = p.standardOutput
@@ -142,6 +145,9 @@ struct MetricsEndpointTests {
         #expect(value(text, "zhizao_messages_received_total") == Double(status.messagesReceived))
         #expect(text.contains("zhizao_messages_quarantined_total{reason=\"malformed\"} 1"))
         #expect(value(text, "zhizao_broker_connected") == 1)
+        let free = try #require(value(text, "zhizao_disk_free_bytes"), "the database's free disk space is exported")
+        let statvfs = try #require(FileSystemSpace.of(daemon.database))
+        #expect(free > 0 && abs(free - Double(statvfs.freeBytes)) < 0.05 * Double(statvfs.totalBytes))
         #expect(text.contains("zhizao_commit_seconds_bucket") && text.contains("zhizao_ingest_lag_seconds_count"))
         #expect(try scrape(port: port, path: "/").hasPrefix("HTTP/1.1 404"))
         #expect(daemon.terminate() == 0)

@@ -1,6 +1,7 @@
 import Foundation
 import IngestDaemon
 import MQTTClient
+import ReadingStore
 import Testing
 
 @Suite("Daemon configuration")
@@ -49,6 +50,32 @@ struct ConfigTests {
         } throws: { error in
             let text = "\(error)"
             return text.contains("\(file):3") && text.contains("did you mean `session_expiry`?")
+        }
+    }
+
+    @Test func retentionDaysFromTheFile() throws {
+        let none = try DaemonConfig.resolve(file: nil, environment: [:])
+        #expect(none.retention == RetentionPolicy() && none.retention.keepsEverything)
+        let file = try write("retention:\n  raw_days: 90\n  minute_days: 400\n")
+        #expect(try DaemonConfig.resolve(file: file, environment: [:]).retention == RetentionPolicy(rawDays: 90, minuteDays: 400))
+        let rawOnly = try write("retention:\n  raw_days: 30\n")
+        #expect(try DaemonConfig.resolve(file: rawOnly, environment: [:]).retention == RetentionPolicy(rawDays: 30))
+    }
+
+    @Test(arguments: [
+        ("retention:\n  raw_days: 0\n", ":2", "`retention.raw_days` must be a whole number of days"),
+        ("retention:\n  raw_days: 7\n  minute_days: -3\n", ":3", "`retention.minute_days` must be a whole number of days"),
+        ("retention:\n  raw_days: 1.5\n", ":2", "`retention.raw_days` must be a whole number of days"),
+        ("retention:\n  raw_days: 30\n  minute_days: 7\n", ":3", "`retention.minute_days` (7) is less than `retention.raw_days` (30)"),
+        ("retention:\n  raw_dayz: 30\n", ":2", "did you mean `raw_days`?"),
+    ])
+    func badRetentionNamesTheKeyAndFile(yaml: String, line: String, message: String) throws {
+        let file = try write(yaml)
+        #expect {
+            _ = try DaemonConfig.resolve(file: file, environment: [:])
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("\(file)\(line)") && text.contains(message)
         }
     }
 

@@ -133,6 +133,9 @@ struct IngestLoopTests {
             return try real.commit(batch, committedAtMs: committedAtMs)
         }
         func recordAudit(_ entries: [AuditEntry]) throws { try real.recordAudit(entries) }
+        func pruneStep(rawBefore: Int64?, minuteBefore: Int64?, maxRows: Int) throws -> PruneProgress {
+            try real.pruneStep(rawBefore: rawBefore, minuteBefore: minuteBefore, maxRows: maxRows)
+        }
     }
 
     // MARK: - Harness
@@ -161,6 +164,7 @@ struct IngestLoopTests {
         private var thread: Thread?
 
         init(limits: IngestLimits = IngestLimits(), registry: [String: String] = [:],
+             retention: RetentionPolicy = RetentionPolicy(), retentionStepRows: Int = 2000, retentionStepIntervalMs: Int = 2000,
              reload: (@Sendable () throws -> (DaemonConfig, Plant))? = nil) throws {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("zhizao-loop-\(UUID().uuidString)").path
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -179,9 +183,11 @@ struct IngestLoopTests {
             sparkplug = FakeSource(name: "sparkplug") { try StoreReader(path: path).readings(device: "pump-1", limit: 1_000_000).count }
             var config = try DaemonConfig.resolve(file: nil, environment: [:])
             config.ingest = limits
+            config.retention = retention
             loop = IngestLoop(config: config, plant: plant, store: store, sources: [native, sparkplug],
                               sparkplug: SparkplugSession(plant: plant, settings: limits.sparkplug),
-                              logger: Logger(label: "test"), retryDelayMs: 20, reloadSource: reload)
+                              logger: Logger(label: "test"), retryDelayMs: 20, retentionStepRows: retentionStepRows,
+                              retentionStepIntervalMs: retentionStepIntervalMs, reloadSource: reload)
         }
 
         func start() {
@@ -337,6 +343,50 @@ struct IngestLoopTests {
         #expect(rig.plant.registryDigest != newPlant.registryDigest)
         #expect(audit.last?.before == "0.1229 kgce/unit" && audit.last?.after == "0.5 kgce/unit")
         #expect(audit.allSatisfy { !$0.user.isEmpty })
+    }
+
+    @Test func retentionPrunesOlderReadingsBetweenBatchesWithoutLosingNewOnes() throws {
+        let rig = try Rig(limits: Self.smallBatches(), retention: RetentionPolicy(rawDays: 1), retentionStepRows: 50,
+                          retentionStepIntervalMs: 20)
+        // 600 readings of cnc-1's power five days ago, one a minute, stored before the loop starts:
+        // with 600 minute rollups too, 50 rows a step takes some 24 steps, 20 ms apart at least.
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let old = now - 5 * 86_400_000
+        let power = try #require(rig.plant.series.firstIndex(of: SeriesKey(device: "cnc-1", metric: "power")))
+        var batch = IngestBatch()
+        batch.readings = (0..<600).map { Reading(series: SeriesIndex(power), timestampMs: old + Int64($0) * 60_000, value: .number(1)) }
+        _ = try rig.store.real.commit(batch, committedAtMs: now)
+        func fresh(_ i: Int) -> FakeSource.Message {
+            .init(topic: "zz/native/cnc-1",
+                  payload: Array(#"{"device":"cnc-1","ts":\#(now + Int64(i)),"seq":\#(i),"metrics":{"power":\#(i)}}"#.utf8), readings: 1)
+        }
+        func power1() throws -> [Int64] {
+            try StoreReader(path: rig.database).readings(device: "cnc-1", limit: 1_000_000).filter { $0.metric == "power" }.map(\.timestampMs)
+        }
+        rig.native.send((0..<20).map(fresh))
+        var sent = 20
+        rig.start()
+        // Each series keeps its two newest reads before the horizon (neighbours for late readings).
+        let keptOldest = old + 598 * 60_000
+        var sawBoth = false
+        // The horizon is a local midnight a day or two back; minutes are pruned after the raw readings.
+        func oldestMinute() throws -> Int64? { try StoreReader(path: rig.database).storage(nowMs: now).oldestMinute }
+        try Self.waitFor("the old readings pruned to the two the horizon keeps, and their minutes folded") {
+            if sent < 2000 { rig.native.send([fresh(sent)]); sent += 1 }
+            let ts = try power1()
+            let older = ts.filter { $0 < old + 600 * 60_000 }.count
+            if older > 2, ts.contains(where: { $0 >= now }) { sawBoth = true }
+            return try ts.first == keptOldest && (oldestMinute() ?? 0) >= now - 2 * 86_400_000
+        }
+        try Self.waitFor("every new reading stored") { try power1().filter { $0 >= now }.count == sent }
+        try rig.stop()
+        #expect(sawBoth, "new readings were committed while old ones were still being pruned")
+        let ts = try power1()
+        #expect(ts.filter { $0 < now } == [keptOldest, old + 599 * 60_000])
+        #expect(ts.filter { $0 >= now }.count == sent)
+        #expect(try StoreReader(path: rig.database).quarantine().isEmpty, "no new reading was beyond retention")
+        let tally = rig.native.state.withLock { $0 }
+        #expect(tally.violations.isEmpty, "\(tally.violations.prefix(3))")
     }
 
     @Test func shutdownCommitsThenAcknowledgesThenDisconnects() throws {

@@ -1,0 +1,167 @@
+import Aggregation
+import Foundation
+import GRDB
+import Telemetry
+
+/// What one prune step removed, and whether anything older than the horizons is left.
+public struct PruneProgress: Sendable, Equatable {
+    public var readings = 0
+    public var minutes = 0
+    /// Nothing left to prune for these horizons.
+    public var done = false
+
+    public init() {}
+}
+
+/// Retention tiers: raw readings and minute rollups older than their horizons are pruned in
+/// small steps (each a short transaction, so a commit never waits long for the write lock);
+/// minutes become per-series hour rollups first, so every window of an hour and more, and the
+/// scope totals, keep the figures the pruned rows fed.
+extension SQLiteStore {
+    /// The aggregator's window while a raw horizon exists: it books nothing before it.
+    var horizonWindow: Range<Int64>? { rawHorizonMs.map { $0..<(Int64.max / 4) } }
+
+    /// Removes at most `maxRows` rows older than the horizons, in one short transaction.
+    ///
+    /// Raw readings before `rawBefore` go, except what late readings after it need as
+    /// neighbours: the two newest reads of each series before it (a register's pair and its
+    /// look-back), and for devices with state series their messages within the staleness window
+    /// before it (which decide how long a state was known). Minute rollups before `minuteBefore`
+    /// are folded into `rollup_hour` and `state_hour` in the same transaction, then deleted.
+    /// Horizons only move forward; `minuteBefore` must not be later than `rawBefore`.
+    public func pruneStep(rawBefore: Int64?, minuteBefore: Int64?, maxRows: Int = 2000) throws -> PruneProgress {
+        guard let aggregator else { throw StoreError("pruning needs the device registry (aggregation is not enabled)") }
+        if let r = rawBefore, let m = minuteBefore, m > r {
+            throw StoreError("minute rollups would be pruned past the raw readings: keep minutes at least as long as raw readings")
+        }
+        let plan = aggregator.plan
+        var progress = PruneProgress()
+        do {
+            try db.write { db in
+                var budget = maxRows
+                if let rawBefore {
+                    try db.execute(sql: """
+                        INSERT INTO retention_mark(tier, before) VALUES ('raw', ?)
+                        ON CONFLICT(tier) DO UPDATE SET before = max(before, excluded.before)
+                        """, arguments: [rawBefore])
+                    let horizon = try Int64.fetchOne(db, sql: "SELECT before FROM retention_mark WHERE tier = 'raw'") ?? rawBefore
+                    rawHorizonMs = horizon
+                    aggregator.window = horizonWindow
+                    // The staleness window each series' device needs kept before the horizon.
+                    var keepBack: [Int64: Int64] = [:]
+                    for (i, sp) in plan.series.enumerated() where i < seriesIDs.count {
+                        let stale = plan.deviceStateSeries[sp.device].compactMap { plan.series[Int($0)].staleAfterMs }.max() ?? 0
+                        keepBack[seriesIDs[i]] = stale
+                    }
+                    let guardRead = try db.cachedStatement(sql: """
+                        SELECT ts FROM readings INDEXED BY readings_by_series WHERE series_id = ? AND ts < ? ORDER BY ts DESC LIMIT 1 OFFSET 1
+                        """)
+                    let delete = try db.cachedStatement(sql: """
+                        DELETE FROM readings WHERE (ts, series_id) IN (SELECT ts, series_id FROM readings INDEXED BY readings_by_series
+                        WHERE series_id = ? AND ts < ? ORDER BY ts LIMIT ?)
+                        """)
+                    for sid in try Int64.fetchAll(db, sql: "SELECT id FROM series ORDER BY id") where budget > 0 {
+                        guard var keepFrom = try Int64.fetchOne(guardRead, arguments: [sid, horizon]) else { continue }
+                        keepFrom = min(keepFrom, horizon - (keepBack[sid] ?? 0))
+                        try delete.execute(arguments: [sid, keepFrom, budget])
+                        budget -= db.changesCount
+                        progress.readings += db.changesCount
+                    }
+                }
+                if let minuteBefore, budget > 0 {
+                    try db.execute(sql: """
+                        INSERT INTO retention_mark(tier, before) VALUES ('minute', ?)
+                        ON CONFLICT(tier) DO UPDATE SET before = max(before, excluded.before)
+                        """, arguments: [minuteBefore])
+                    let horizon = try Int64.fetchOne(db, sql: "SELECT before FROM retention_mark WHERE tier = 'minute'") ?? minuteBefore
+                    for sid in try Int64.fetchAll(db, sql: "SELECT id FROM series ORDER BY id") where budget > 0 {
+                        let moved = try Self.foldMinutes(db, series: sid, before: horizon, budget: budget, calendar: plan.calendar)
+                        budget -= moved
+                        progress.minutes += moved
+                    }
+                    let machine = try db.cachedStatement(sql: """
+                        DELETE FROM machine_minute WHERE device = ? AND minute IN
+                        (SELECT minute FROM machine_minute WHERE device = ? AND minute < ? ORDER BY minute LIMIT ?)
+                        """)
+                    for m in plan.machines where budget > 0 {
+                        try machine.execute(arguments: [m.device, m.device, horizon, budget])
+                        budget -= db.changesCount
+                    }
+                }
+                progress.done = budget > 0
+            }
+            // Freed pages go back to the file system a few at a time (a no-op without auto_vacuum).
+            try db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA incremental_vacuum(256)") }
+        } catch {
+            throw StoreError(wrapping: error, context: "pruning failed")
+        }
+        return progress
+    }
+
+    /// Folds up to `budget` minute rows of a series before `before` into hour rows (numeric,
+    /// then states) and deletes them; returns how many minute rows went.
+    static func foldMinutes(_ db: Database, series: Int64, before: Int64, budget: Int, calendar: WindowCalendar) throws -> Int {
+        var moved = 0
+        let minutes = try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT series_id, minute, n, sum, min, max, last_ts, last, consumption, estimated FROM rollup_minute
+            WHERE series_id = ? AND minute < ? ORDER BY minute LIMIT ?
+            """), arguments: [series, before, budget])
+        let hour = try db.cachedStatement(sql: """
+            INSERT INTO rollup_hour(series_id, hour, n, sum, min, max, last_ts, last, consumption, estimated)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(series_id, hour) DO UPDATE SET \(statsMerge)
+            """)
+        let dropMinute = try db.cachedStatement(sql: "DELETE FROM rollup_minute WHERE series_id = ? AND minute = ?")
+        for m in minutes {
+            let minute: Int64 = m["minute"]
+            try hour.execute(arguments: [m["series_id"], calendar.hourStart(minute), m["n"], m["sum"], m["min"], m["max"],
+                                         m["last_ts"], m["last"], m["consumption"], m["estimated"]])
+            try dropMinute.execute(arguments: [m["series_id"], minute])
+            moved += 1
+        }
+        let states = try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT series_id, minute, state, ms FROM state_minute WHERE series_id = ? AND minute < ? ORDER BY minute LIMIT ?
+            """), arguments: [series, before, max(0, budget - moved)])
+        let stateHour = try db.cachedStatement(sql: """
+            INSERT INTO state_hour(series_id, hour, state, ms) VALUES (?, ?, ?, ?)
+            ON CONFLICT(series_id, hour, state) DO UPDATE SET ms = ms + excluded.ms
+            """)
+        let dropState = try db.cachedStatement(sql: "DELETE FROM state_minute WHERE series_id = ? AND minute = ? AND state = ?")
+        for s in states {
+            let minute: Int64 = s["minute"]
+            try stateHour.execute(arguments: [s["series_id"], calendar.hourStart(minute), s["state"], s["ms"]])
+            try dropState.execute(arguments: [s["series_id"], minute, s["state"]])
+            moved += 1
+        }
+        return moved
+    }
+
+    /// Quarantines readings older than the raw horizon, one row each, under the topic-less
+    /// name `device/metric` (the store does not see topics); counted per reason like the rest.
+    func quarantineBeyondRetention(_ readings: [Reading], horizon: Int64, receivedAtMs: Int64, db: Database) throws {
+        let q = try db.cachedStatement(sql: """
+            INSERT INTO quarantine(received_at, topic, reason, detail, payload, payload_bytes) VALUES (?, ?, ?, ?, ?, 0)
+            """)
+        for r in readings {
+            let key = plantSeriesKey(r.series)
+            try q.execute(arguments: [receivedAtMs, key, QuarantineReason.beyondRetention.rawValue,
+                                      "reading of \(key) at \(Timestamp.formatRFC3339UTC(r.timestampMs)) is older than the raw "
+                                      + "retention horizon \(Timestamp.formatRFC3339UTC(horizon)): the neighbours it would be booked "
+                                      + "against were pruned (retention.raw_days)", Data()])
+        }
+        try Self.bump(db, [("quarantined.\(QuarantineReason.beyondRetention.rawValue)", readings.count)])
+    }
+
+    /// Rewrites the file with incremental auto-vacuum on (an older database was created
+    /// without it); takes an exclusive lock for as long as the copy takes.
+    public func vacuum() throws {
+        do {
+            try db.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+                try db.execute(sql: "VACUUM")
+            }
+        } catch {
+            throw StoreError(wrapping: error, context: "VACUUM failed")
+        }
+    }
+}
