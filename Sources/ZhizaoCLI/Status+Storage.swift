@@ -4,7 +4,7 @@ import ReadingStore
 /// The storage part of `zhizao status`: bytes per table, the oldest day of each tier, free
 /// space and days until full.
 extension Status {
-    func printStorage(_ s: StorageReport) {
+    func printStorage(_ s: StorageReport, clock: SiteClock) {
         print("database size         \(bytes(s.fileBytes)) on disk (with WAL), \(bytes(s.freePageBytes)) free pages to reuse")
         if let tables = s.tables {
             for (name, t) in tables.sorted(by: { $0.value.bytes + $0.value.indexBytes > $1.value.bytes + $1.value.indexBytes })
@@ -15,8 +15,8 @@ extension Status {
         } else {
             print("  (bytes per table need SQLite's dbstat, which this SQLite lacks)")
         }
-        print("oldest raw reading    \(s.oldestReadingTs.map(localTime) ?? "-") (\(s.readings) readings kept)")
-        print("oldest minute rollup  \(s.oldestMinute.map(localTime) ?? "-")")
+        print("oldest raw reading    \(s.oldestReadingTs.map { clock.time($0) } ?? "-") (\(clock.heading); \(s.readings) readings kept)")
+        print("oldest minute rollup  \(s.oldestMinute.map { clock.time($0) } ?? "-")")
         if let free = s.fileSystemFreeBytes, let total = s.fileSystemTotalBytes, total > 0 {
             print("file system free      \(bytes(free)) of \(bytes(total)) (\(String(format: "%.1f", 100 * Double(free) / Double(total)))%)")
         }

@@ -58,12 +58,12 @@ struct Status: ParsableCommand {
             for (kind, n) in status.qualityEvents.sorted(by: { $0.key < $1.key }) {
                 print("  \(kind.padding(toLength: 20, withPad: " ", startingAt: 0))\(n)")
             }
-            if let storage = status.storage { printStorage(storage) }
+            let clock = SiteClock(plant: SiteClock.optionalPlant(registry), utc: time.utc)
+            if let storage = status.storage { printStorage(storage, clock: clock) }
             print("")
             if status.devices.isEmpty {
                 print("no device has reported yet")
             } else {
-                let clock = SiteClock(plant: SiteClock.optionalPlant(registry), utc: time.utc)
                 let anyState = status.devices.contains { $0.online != nil }
                 printTable(["device", "last reading (\(clock.heading))", "last committed (\(clock.heading))"] + (anyState ? ["state"] : []),
                            status.devices.map { d in
