@@ -109,7 +109,29 @@ struct Localization: Sendable {
     /// Which clock times are in: `site time Asia/Shanghai` or `UTC`.
     func clock(_ heading: String) -> String {
         guard language == .zh else { return heading }
+        if heading == "site" || heading == "site time" { return "站点时间" }
+        if heading == "site time of each device's site" { return "各设备所在站点的时间" }
         return heading.hasPrefix("site time ") ? "站点时间 " + heading.dropFirst("site time ".count) : heading
+    }
+
+    /// A table's headings: translated for a table, unchanged for CSV (machines read CSV headers).
+    func headings(_ header: [String], format: OutputFormat = .table) -> [String] {
+        guard format == .table, language == .zh else { return header }
+        return header.map(heading)
+    }
+
+    /// One heading, with a clock or unit in parentheses kept: `time (site time Asia/Shanghai)`
+    /// is `时间 (站点时间 Asia/Shanghai)`, `mean kW` is `平均 kW`.
+    func heading(_ english: String) -> String {
+        if let known = Self.chinese[english] { return known }
+        if english.hasSuffix(")"), let open = english.firstIndex(of: "(") {
+            let name = english[..<open].trimmingCharacters(in: .whitespaces)
+            return "\(self(name)) (\(clock(String(english[english.index(after: open)..<english.index(before: english.endIndex)]))))"
+        }
+        if let space = english.firstIndex(of: " "), let known = Self.chinese[String(english[..<space])] {
+            return known + english[space...]
+        }
+        return english
     }
 
     static let chineseUnits: [String: String] = [
@@ -151,6 +173,16 @@ struct Localization: Sendable {
         "kgce estimated %": "综合能耗估算占比 %",
         "key-process unknown %": "关键工序状态未知 %",
         "shift": "班次",
+        // Headings of the other tables (status, devices, readings, quarantine, quality, audit, query).
+        "device": "设备", "workshop": "车间", "line": "生产线", "process": "工序", "key": "关键工序", "nc": "数控",
+        "decoder": "解码器", "topic": "主题", "metrics": "测点", "gateway": "网关", "messages": "消息数",
+        "first seen": "首次出现", "last seen": "最后出现", "sample keys or tags": "示例键或标签",
+        "metric": "测点", "value": "数值", "unit": "单位", "seq": "序号", "received": "接收时间", "reason": "原因",
+        "bytes": "字节", "detail": "详情", "event": "事件", "start": "开始", "end": "结束", "amount": "数量",
+        "last reading": "最后读数", "last committed": "最后提交", "state": "状态",
+        "consumption": "用量", "readings": "读数", "last": "最后值", "min": "最小", "mean": "平均", "max": "最大",
+        "database": "数据库", "readings stored": "已存储读数", "duplicates ignored": "已忽略重复", "messages received": "已收消息",
+        "messages quarantined": "已隔离消息", "ingest rate": "采集速率", "data-quality events": "数据质量事件",
         "note: ": "注：",
         "grid factor": "电网排放因子",
         "static = from the registry, operational = from telemetry (key processes only)":

@@ -47,6 +47,23 @@ struct LanguageTests {
         let plain = try run(["indicators", "--by", "line"] + window)
         #expect(forced.stdout.contains("energy kgce") && !forced.stdout.contains("综合能耗"))
         #expect(plain.stdout.contains("energy kgce") && !plain.stdout.contains("综合能耗"))
+        // The other tables: Chinese headings; their CSV and JSON unchanged by the language.
+        for (args, heading) in [(["status"], "已存储读数"), (["devices", "list"], "关键工序"), (["readings", "--limit", "5"], "时间 (站点时间"),
+                                (["quality"] + window, "事件"), (["audit"], "命令"),
+                                (["query", "--device", "cnc-101", "--metric", "power", "--every", "1d"] + window, "平均 kW")] {
+            let out = try run(args + (args.contains("--db") || args.first == "devices" ? [] : ["--db", db]) + ["--lang", "zh"])
+            #expect(out.code == 0, "\(args): \(out.stderr)")
+            #expect(out.stdout.contains(heading) || out.stdout.hasPrefix("no "), "\(heading) in \(args):\n\(out.stdout)")
+        }
+        for args in [["quality", "--format", "csv"] + window, ["audit", "--format", "csv"], ["status", "--format", "csv"],
+                     ["query", "--device", "cnc-101", "--metric", "power", "--every", "1d", "--format", "csv"] + window,
+                     ["devices", "list", "--format", "json"]] {
+            let withDB = args + (args.contains("--db") || args.first == "devices" ? [] : ["--db", db])
+            let english = try run(withDB + ["--lang", "en"]), chinese = try run(withDB + ["--lang", "zh"])
+            #expect(english.code == 0 && chinese.code == 0, "\(args): \(english.stderr)")
+            #expect(chinese.stdout == english.stdout && !english.stdout.isEmpty, "\(args) changed with the language")
+        }
+
         // --help stays English.
         let help = try run(["indicators", "--help"], environment: ["LANG": "zh_CN.UTF-8"])
         #expect(help.stdout.contains("--lang") && !help.stdout.contains("综合能耗"))

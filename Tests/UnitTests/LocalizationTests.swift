@@ -78,6 +78,14 @@ struct LocalizationTests {
         }
     }
 
+    @Test func headingsKeepTheirClockAndUnitAndCSVStaysEnglish() {
+        let zh = Localization(.zh)
+        let header = ["time (site time Asia/Shanghai)", "device", "mean kW", "received (UTC)", "start (site time)", "unheard-of"]
+        #expect(zh.headings(header) == ["时间 (站点时间 Asia/Shanghai)", "设备", "平均 kW", "接收时间 (UTC)", "开始 (站点时间)", "unheard-of"])
+        #expect(zh.headings(header, format: .csv) == header)
+        #expect(Localization(.en).headings(header) == header)
+    }
+
     @Test func indicatorNotesInChinese() {
         let zh = Localization(.zh)
         #expect(zh.note("no good output in this window: per-unit figures are absent") == "本期无合格品产出：单位产品指标缺失")
