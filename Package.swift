@@ -65,7 +65,7 @@ let package = Package(
         .executableTarget(name: "zhizao", dependencies: ["ZhizaoCLI"]),
         .testTarget(name: "UnitTests", dependencies: [
             "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore", "IngestDaemon", "MQTTClient",
-            "GatewaySimulator", "Aggregation", "Sparkplug", "Reporting",
+            "GatewaySimulator", "Aggregation", "Sparkplug", "Reporting", "ZhizaoCLI",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "InMemoryLogging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -109,7 +109,7 @@ struct PlantBuilder {
         f.rejectUnknownKeys(allowed: ["sites"])
         for siteNode in f.sequence("sites", required: true) {
             guard let s = YAMLFields(siteNode, file: f.file, log: log, context: "a site") else { continue }
-            s.rejectUnknownKeys(allowed: ["id", "name", "timezone", "control_rate_basis", "workshops", "energy_coefficients",
+            s.rejectUnknownKeys(allowed: ["id", "name", "name_zh", "timezone", "control_rate_basis", "workshops", "energy_coefficients",
                                           "grid_emission_factor", "fuel_emission_factors", "state_hold_s", "stale_after_s", "shifts"])
             let id = s.identifier("id", required: true) ?? "?"
             let ctx = "site \(id)"
@@ -121,38 +121,42 @@ struct PlantBuilder {
             var site = Site(id: id, name: s.string("name") ?? id, timeZone: tz,
                             controlRateBasis: s.choice("control_rate_basis", ControlRateBasis.self, default: .machineCount) ?? .machineCount,
                             workshops: [])
+            site.nameZH = s.string("name_zh")
             readSiteFactors(s, into: &site)
             var lineIDs: Set<String> = []
             for wNode in s.sequence("workshops", required: true) {
                 guard let w = YAMLFields(wNode, file: f.file, log: log, context: "a workshop of \(ctx)") else { continue }
-                w.rejectUnknownKeys(allowed: ["id", "name", "lines"])
+                w.rejectUnknownKeys(allowed: ["id", "name", "name_zh", "lines"])
                 let wid = w.identifier("id", required: true) ?? "?"
                 if site.workshops.contains(where: { $0.id == wid }) {
                     log.add(f.file, w.value("id"), "workshop \(wid) is declared twice in \(ctx)", hint: "give each workshop its own id")
                 }
                 var workshop = Workshop(id: wid, name: w.string("name") ?? wid, lines: [])
+                workshop.nameZH = w.string("name_zh")
                 for lNode in w.sequence("lines") {
                     guard let l = YAMLFields(lNode, file: f.file, log: log, context: "a line of workshop \(wid)") else { continue }
-                    l.rejectUnknownKeys(allowed: ["id", "name", "processes", "planned_cycle_s"])
+                    l.rejectUnknownKeys(allowed: ["id", "name", "name_zh", "processes", "planned_cycle_s"])
                     let lid = l.identifier("id", required: true) ?? "?"
                     if !lineIDs.insert(lid).inserted {
                         log.add(f.file, l.value("id"), "line \(lid) is declared twice in \(ctx)",
                                 hint: "line ids must be unique within a site")
                     }
                     var line = Line(id: lid, name: l.string("name") ?? lid, processes: [])
+                    line.nameZH = l.string("name_zh")
                     if let pri = l.double("planned_cycle_s") {
                         if pri <= 0 { log.add(f.file, l.value("planned_cycle_s"), "`planned_cycle_s` of line \(lid) must be above 0") }
                         line.plannedCycleSeconds = pri
                     }
                     for pNode in l.sequence("processes") {
                         guard let p = YAMLFields(pNode, file: f.file, log: log, context: "a process of line \(lid)") else { continue }
-                        p.rejectUnknownKeys(allowed: ["id", "name", "key_process"])
+                        p.rejectUnknownKeys(allowed: ["id", "name", "name_zh", "key_process"])
                         let pid = p.identifier("id", required: true) ?? "?"
                         if line.processes.contains(where: { $0.id == pid }) {
                             log.add(f.file, p.value("id"), "process \(pid) is declared twice in line \(lid)")
                         }
-                        line.processes.append(Process(id: pid, name: p.string("name") ?? pid,
-                                                      keyProcess: p.bool("key_process", default: false)))
+                        var process = Process(id: pid, name: p.string("name") ?? pid, keyProcess: p.bool("key_process", default: false))
+                        process.nameZH = p.string("name_zh")
+                        line.processes.append(process)
                     }
                     workshop.lines.append(line)
                 }

@@ -46,6 +46,8 @@ public enum ControlRateBasis: String, Sendable, CaseIterable {
 public struct Site: Sendable {
     public var id: String
     public var name: String
+    /// The Chinese name (`name_zh`), shown by `--lang zh`; nil falls back to `name`.
+    public var nameZH: String? = nil
     /// IANA time zone for local days, months and shifts.
     public var timeZone: String
     public var controlRateBasis: ControlRateBasis
@@ -111,12 +113,16 @@ public struct Shift: Sendable, Equatable {
 public struct Workshop: Sendable {
     public var id: String
     public var name: String
+    /// The Chinese name (`name_zh`), shown by `--lang zh`; nil falls back to `name`.
+    public var nameZH: String? = nil
     public var lines: [Line]
 }
 
 public struct Line: Sendable {
     public var id: String
     public var name: String
+    /// The Chinese name (`name_zh`), shown by `--lang zh`; nil falls back to `name`.
+    public var nameZH: String? = nil
     public var processes: [Process]
     /// OEE's planned run time per item (PRI), seconds; without it the line has no OEE.
     public var plannedCycleSeconds: Double? = nil
@@ -125,6 +131,8 @@ public struct Line: Sendable {
 public struct Process: Sendable {
     public var id: String
     public var name: String
+    /// The Chinese name (`name_zh`), shown by `--lang zh`; nil falls back to `name`.
+    public var nameZH: String? = nil
     /// A key process (关键工序) counts towards the control rates.
     public var keyProcess: Bool
 }

@@ -25,6 +25,7 @@ struct Audit: ParsableCommand {
     @OptionGroup var registry: RegistryOptions
     @OptionGroup var window: TimeWindowOptions<Window>
     @Option(help: "table, csv or json.") var format: OutputFormat = .table
+    @OptionGroup var language: LanguageOptions
 
     enum Window: TimeWindowDefaults {
         static let from: String? = ""
@@ -61,7 +62,7 @@ struct Audit: ParsableCommand {
             try printJSON(entries.map { Listing(entry: $0, at: localTime($0.atMs, zone, precise: true)) })
         case .table, .csv:
             if entries.isEmpty && format == .table { print("no change on record in this window"); return }
-            printTable(["time (site)", "command", "user", "subject", "before", "after"], format: format, entries.map {
+            printTable(language.localization.headings(["time (site)", "command", "user", "subject", "before", "after"], format: format), format: format, entries.map {
                 [localTime($0.atMs, zone, precise: true), $0.command, $0.user, $0.subject, $0.before ?? "-", $0.after ?? "-"]
             })
         }

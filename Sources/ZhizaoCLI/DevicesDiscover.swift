@@ -36,6 +36,7 @@ extension Devices {
         var since = "-24h"
         @Option(help: "table or yaml.") var format: Format = .table
         @OptionGroup var time: TimeOptions
+        @OptionGroup var language: LanguageOptions
 
         func run() throws {
             let plant: Plant
@@ -63,8 +64,8 @@ extension Devices {
             case .table:
                 let clock = SiteClock(plant: plant, utc: time.utc)
                 let zone = clock.zone()
-                printTable(["gateway", "topic", "device", "messages", "first seen (\(SiteClock.heading(zone)))",
-                            "last seen (\(SiteClock.heading(zone)))", "sample keys or tags"],
+                printTable(language.localization.headings(["gateway", "topic", "device", "messages", "first seen (\(SiteClock.heading(zone)))",
+                                                           "last seen (\(SiteClock.heading(zone)))", "sample keys or tags"]),
                            found.candidates.map { c in
                                let gateway = switch c.target {
                                case .existing(let g): plant.gateways[g].id

@@ -14,6 +14,7 @@ extension Devices {
 
         @OptionGroup var registry: RegistryOptions
         @Option(help: "table or json.") var format: OutputFormat = .table
+        @OptionGroup var language: LanguageOptions
 
         func run() throws {
             let plant: Plant
@@ -25,7 +26,7 @@ extension Devices {
             case .json:
                 try printJSON(listed)
             case .table, .csv:
-                printTable(["device", "workshop", "line", "process", "key", "nc", "decoder", "topic", "metrics"], format: format, listed.map { d in
+                printTable(language.localization.headings(["device", "workshop", "line", "process", "key", "nc", "decoder", "topic", "metrics"], format: format), format: format, listed.map { d in
                     [d.id, d.workshop ?? "-", d.line ?? "-", d.process ?? "-", d.keyProcess ? "yes" : "no", d.ncCapable ? "yes" : "no",
                      d.decoder, d.topic, d.metrics.map { m in m.unit.map { "\(m.name) [\($0)]" } ?? m.name }.joined(separator: ", ")]
                 })

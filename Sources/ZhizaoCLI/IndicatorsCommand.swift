@@ -48,6 +48,7 @@ struct IndicatorsCommand: ParsableCommand {
     var baseline: String?
     @Option(help: "table, csv or json.") var format: OutputFormat = .table
     @OptionGroup var time: TimeOptions
+    @OptionGroup var language: LanguageOptions
 
     func run() throws {
         let table = try IndicatorTable.open(registry: registry, store: store)
@@ -69,29 +70,37 @@ struct IndicatorsCommand: ParsableCommand {
             if rows.isEmpty { return printEmpty(empty, header: [], format: .json) }
             return try printJSON(table.json(rows, zone: zone))
         }
+        // Tables speak the reader's language; CSV stays English, whatever the language.
+        let l = format == .table ? language.localization : Localization(.en)
         func f(_ v: Double?, _ digits: Int = 2) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "-" }
         func pct(_ v: Double?) -> String { v.map { String(format: "%.1f", $0 * 100) } ?? "-" }
-        var header = ["scope", "from (\(SiteClock.heading(zone)))", "electricity kWh", "energy kgce", "good units", "kWh/unit", "kgce/unit",
-                      "kgCO2/unit", "water m3/unit", "static ctrl rate %", "operational ctrl rate %"]
+        var header = ["scope", "from", "electricity kWh", "energy kgce", "good units", "kWh/unit", "kgce/unit",
+                      "kgCO2/unit", "water m3/unit", "static ctrl rate %", "operational ctrl rate %"].map { l($0) }
+        header[1] += " (\(l.clock(SiteClock.heading(zone))))"
         // CSV columns follow from the arguments alone, so files of different windows append;
         // a table shows only the columns that hold figures.
         let anyValueAdded = format == .csv ? every == .month || every == .all : rows.contains { $0.indicators.kgcePer10kYuan != nil }
-        if anyValueAdded { header += ["kgce/10k yuan", "kgCO2/10k yuan"] }
+        // The programme's unit is tce per 10,000 yuan; the English table keeps kgce.
+        if anyValueAdded { header += l.language == .zh ? [l("tce/10k yuan"), l("kgCO2/10k yuan")] : ["kgce/10k yuan", "kgCO2/10k yuan"] }
         let anyOEE = format == .csv ? scopes.contains { table.hasOEE($0) } : rows.contains { $0.indicators.oee != nil }
-        if anyOEE { header += ["availability %", "effectiveness %", "quality %", "OEE %"] }
-        if baseWindow != nil { header += ["kWh/unit vs base %", "kgce/unit vs base %", "kgCO2/unit vs base %"] }
+        if anyOEE { header += ["availability %", "effectiveness %", "quality %", "OEE %"].map { l($0) } }
+        if baseWindow != nil { header += ["kWh/unit vs base %", "kgce/unit vs base %", "kgCO2/unit vs base %"].map { l($0) } }
         // The estimated share of the figures and unknown key-process time: always in CSV.
         let anyEstimated = format == .csv || rows.contains { !$0.indicators.estimatedPct.isEmpty }
-        if anyEstimated { header += ["kWh estimated %", "kgce estimated %"] }
+        if anyEstimated { header += ["kWh estimated %", "kgce estimated %"].map { l($0) } }
         let anyUnknown = format == .csv || rows.contains { $0.indicators.unknownHours > 0 }
-        if anyUnknown { header += ["key-process unknown %"] }
+        if anyUnknown { header += [l("key-process unknown %")] }
         if rows.isEmpty { return printEmpty(empty, header: header, format: format) }
         let cells = rows.map { r in
             let i = r.indicators
-            var cells = [r.scope.key, table.label(r, zone: zone), f(i.electricityKWh, 1), f(i.energyKgce, 1), f(i.goodUnits, 0), f(i.kwhPerGoodUnit, 3),
+            let start = localTime(r.start, zone) + (r.shift.map { " \(l("shift")) \($0)" } ?? "")
+            var cells = [l.scope(r.scope, in: site), start, f(i.electricityKWh, 1), f(i.energyKgce, 1), f(i.goodUnits, 0), f(i.kwhPerGoodUnit, 3),
                          f(i.kgcePerGoodUnit, 4), f(i.co2KgPerGoodUnit, 3), f(i.waterM3PerGoodUnit, 4),
                          pct(i.staticControlRate), pct(i.operationalControlRate)]
-            if anyValueAdded { cells += [f(i.kgcePer10kYuan, 2), f(i.co2KgPer10kYuan, 2)] }
+            if anyValueAdded {
+                cells += l.language == .zh ? [f(i.kgcePer10kYuan.map { $0 / 1000 }, 4), f(i.co2KgPer10kYuan, 2)]
+                    : [f(i.kgcePer10kYuan, 2), f(i.co2KgPer10kYuan, 2)]
+            }
             if anyOEE { cells += [pct(i.oee?.availability), pct(i.oee?.effectiveness), pct(i.oee?.quality), pct(i.oee?.oee)] }
             if let c = r.changePct {
                 cells += [f(c["kwh_per_good_unit"], 1), f(c["kgce_per_good_unit"], 1), f(c["co2_kg_per_good_unit"], 1)]
@@ -103,9 +112,9 @@ struct IndicatorsCommand: ParsableCommand {
         printTable(header, format: format, cells)
         // Notes are for people: on stdout under a table, on stderr beside CSV so the file stays data.
         func say(_ text: String) { if format == .table { print(text) } else { note(text) } }
-        say("\ngrid factor \(site.gridFactor.kgCO2PerUnit) kgCO2/kWh (\(site.gridFactor.series), \(site.gridFactor.vintage)); "
-              + "static = from the registry, operational = from telemetry (key processes only)")
+        say("\n\(l("grid factor")) \(site.gridFactor.kgCO2PerUnit) kgCO2/kWh (\(site.gridFactor.series), \(site.gridFactor.vintage)); "
+              + l("static = from the registry, operational = from telemetry (key processes only)"))
         let notes = Set(rows.flatMap { $0.indicators.notes })
-        for n in notes.sorted() { say("note: \(n)") }
+        for n in notes.sorted() { say("\(l("note: "))\(l.note(n))") }
     }
 }

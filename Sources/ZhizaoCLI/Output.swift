@@ -19,27 +19,49 @@ func printTable(_ header: [String], format: OutputFormat = .table, _ rows: [[Str
         for row in rows { print(row.map(csvField).joined(separator: ",")) }
         return
     }
-    var widths = header.map(\.count)
-    for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
+    for line in tableLines(header, rows, columns: terminalColumns()) { print(line) }
+}
+
+/// The lines of an aligned table, padded by display width (a CJK character takes two
+/// terminal columns), or blocks of `name  value` lines when wider than `columns`.
+func tableLines(_ header: [String], _ rows: [[String]], columns: Int?) -> [String] {
+    var widths = header.map(displayWidth)
+    for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], displayWidth(cell)) } }
     let total = widths.reduce(0, +) + 2 * max(0, widths.count - 1)
-    if let columns = terminalColumns(), total > columns {
-        let labelWidth = header.map(\.count).max() ?? 0
+    if let columns, total > columns {
+        let labelWidth = header.map(displayWidth).max() ?? 0
+        var out: [String] = []
         for (n, row) in rows.enumerated() {
-            if n > 0 { print("") }
+            if n > 0 { out.append("") }
             for (i, cell) in row.enumerated() where i < header.count {
-                print(header[i].padding(toLength: labelWidth, withPad: " ", startingAt: 0) + "  " + cell)
+                out.append(pad(header[i], to: labelWidth) + "  " + cell)
             }
         }
-        return
+        return out
     }
     func line(_ cells: [String]) -> String {
-        cells.enumerated().map { i, c in
-            i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
-        }.joined(separator: "  ")
+        cells.enumerated().map { i, c in i == cells.count - 1 ? c : pad(c, to: widths[i]) }.joined(separator: "  ")
     }
-    print(line(header))
-    print(line(widths.map { String(repeating: "-", count: $0) }))
-    for row in rows { print(line(row)) }
+    return [line(header), line(widths.map { String(repeating: "-", count: $0) })] + rows.map(line)
+}
+
+/// `text` followed by spaces up to `width` terminal columns.
+func pad(_ text: String, to width: Int) -> String {
+    text + String(repeating: " ", count: max(0, width - displayWidth(text)))
+}
+
+/// How many terminal columns `text` takes: East Asian wide and fullwidth characters (Han,
+/// kana, Hangul, fullwidth forms and punctuation such as `：`) take two, others one, combining
+/// marks none (per grapheme cluster, by its first scalar).
+func displayWidth(_ text: String) -> Int {
+    text.reduce(0) { sum, character in
+        guard let v = character.unicodeScalars.first?.value else { return sum }
+        let wide = (0x1100...0x115F).contains(v) || (0x2E80...0x303E).contains(v) || (0x3041...0x33FF).contains(v)
+            || (0x3400...0x4DBF).contains(v) || (0x4E00...0x9FFF).contains(v) || (0xA000...0xA4CF).contains(v)
+            || (0xAC00...0xD7A3).contains(v) || (0xF900...0xFAFF).contains(v) || (0xFE30...0xFE4F).contains(v)
+            || (0xFF00...0xFF60).contains(v) || (0xFFE0...0xFFE6).contains(v) || (0x20000...0x3FFFD).contains(v)
+        return sum + (wide ? 2 : 1)
+    }
 }
 
 /// One CSV field, quoted when it holds a comma, quote or line break (RFC 4180).

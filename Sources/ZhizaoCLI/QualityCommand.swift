@@ -32,6 +32,7 @@ struct QualityCommand: ParsableCommand {
     @Option(help: "Only this device.") var device: String?
     @OptionGroup var window: TimeWindowOptions<Window>
     @Option(help: "table, csv or json.") var format: OutputFormat = .table
+    @OptionGroup var language: LanguageOptions
 
     enum Window: TimeWindowDefaults {
         static let from: String? = "-7d"
@@ -94,7 +95,8 @@ struct QualityCommand: ParsableCommand {
                 print("no data-quality events in the window")
                 return
             }
-            printTable(["device", "metric", "event", "start (site time)", "end (site time)", "amount", "unit"], format: format,
+            printTable(language.localization.headings(["device", "metric", "event", "start (site time)", "end (site time)", "amount", "unit"], format: format),
+                       format: format,
                        rows.map { [$0.device, $0.metric, $0.kind, $0.start, $0.end, String(format: "%.3f", $0.amount), $0.unit] })
         }
     }

@@ -20,6 +20,7 @@ struct Quarantine: ParsableCommand {
     @OptionGroup var store: StoreOptions
     @OptionGroup var registry: RegistryOptions
     @OptionGroup var time: TimeOptions
+    @OptionGroup var language: LanguageOptions
     @Option(help: "How many entries.") var limit: Int = 20
 
     func validate() throws {
@@ -31,7 +32,7 @@ struct Quarantine: ParsableCommand {
         do { rows = try StoreReader(path: store.db).quarantine(limit: limit) } catch { throw fail("\(error)") }
         let clock = SiteClock(plant: SiteClock.optionalPlant(registry), utc: time.utc)
         if rows.isEmpty { print("nothing quarantined"); return }
-        printTable(["received (\(SiteClock.heading(clock.zone())))", "reason", "topic", "bytes", "detail"],
+        printTable(language.localization.headings(["received (\(SiteClock.heading(clock.zone())))", "reason", "topic", "bytes", "detail"]),
                    rows.map { [clock.time($0.receivedAtMs), $0.reason, $0.topic, String($0.payloadBytes), $0.detail] })
     }
 }

@@ -29,6 +29,7 @@ struct Query: ParsableCommand {
     @Option(help: "1m, 15m, 1h, 1d or 1mo.") var every: WindowCalendar.Every = .hour
     @Option(help: "table, csv or json.") var format: OutputFormat = .table
     @OptionGroup var time: TimeOptions
+    @OptionGroup var language: LanguageOptions
 
     enum Window: TimeWindowDefaults {
         static let from: String? = "-24h"
@@ -114,7 +115,7 @@ struct Query: ParsableCommand {
     /// The rows as a table or CSV; an empty result keeps its format (see `printEmpty`).
     private func emit(_ header: [String], _ cells: [[String]]) throws {
         if cells.isEmpty { return printEmpty(emptySentence, header: header, format: format) }
-        printTable(header, format: format, cells)
+        printTable(language.localization.headings(header, format: format), format: format, cells)
     }
 }
 

@@ -21,6 +21,7 @@ struct Readings: ParsableCommand {
     @OptionGroup var store: StoreOptions
     @OptionGroup var registry: RegistryOptions
     @OptionGroup var time: TimeOptions
+    @OptionGroup var language: LanguageOptions
     @Option(help: "Only this device.") var device: String?
     @Option(help: "How many readings.") var limit: Int = 50
 
@@ -35,7 +36,7 @@ struct Readings: ParsableCommand {
         let clock = SiteClock(plant: plant, utc: time.utc)
         if rows.isEmpty { print("no readings stored\(device.map { " for device \($0)" } ?? "")"); return }
         let units = Dictionary((plant?.devices ?? []).flatMap { d in d.metrics.map { ("\(d.id)/\($0.name)", $0.unit ?? "") } }) { a, _ in a }
-        printTable(["time (\(clock.heading))", "device", "metric", "value", "unit", "seq"], rows.map { r in
+        printTable(language.localization.headings(["time (\(clock.heading))", "device", "metric", "value", "unit", "seq"]), rows.map { r in
             let v: String
             switch r.value {
             case .number(let d): v = String(format: "%.6g", d)

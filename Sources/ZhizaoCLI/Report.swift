@@ -34,6 +34,7 @@ struct Report: ParsableCommand {
     var baseline: String?
     @Option(help: ArgumentHelp("The HTML file to write.", valueName: "FILE")) var out: String
     @OptionGroup var time: TimeOptions
+    @OptionGroup var language: LanguageOptions
 
     enum Window: TimeWindowDefaults {
         static let from: String? = "-7d"
@@ -70,7 +71,7 @@ struct Report: ParsableCommand {
                               label: { String(table.label($0, zone: zone).prefix(every == .hour ? 16 : 10)) },
                               from: at(fromMs), to: at(toMs), timeHeading: SiteClock.heading(zone),
                               baseline: base.map { "\(at($0.from)) .. \(at($0.to))" },
-                              generated: at(Int64(Date().timeIntervalSince1970 * 1000)))
+                              generated: at(Int64(Date().timeIntervalSince1970 * 1000)), l: language.localization)
         let html = page.render()
         guard FileManager.default.createFile(atPath: out, contents: Data(html.utf8)) else {
             throw fail("cannot write \(out): check that its folder exists and is writable")

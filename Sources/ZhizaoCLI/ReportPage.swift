@@ -28,6 +28,8 @@ struct ReportPage {
     let timeHeading: String
     let baseline: String?
     let generated: String
+    /// The page's language; the CSV download stays English.
+    var l = Localization(.en)
 
     /// One figure of the report: its title, unit, digits, which way is better, and how to read it.
     struct Figure: Sendable {
@@ -60,10 +62,10 @@ struct ReportPage {
     func render() -> String {
         var h = """
             <!DOCTYPE html>
-            <html lang="en"><head><meta charset="utf-8">
-            <title>\(esc(site.name)): \(esc(scope.key)) \(esc(from)) to \(esc(to))</title>
+            <html lang="\(l.htmlLang)"><head><meta charset="utf-8">
+            <title>\(esc(siteName)): \(esc(scope.key)) \(esc(from)) \(esc(l("to"))) \(esc(to))</title>
             <style>
-            body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #1d2733; max-width: 1200px; }
+            body { font: 14px/1.4 system-ui, "Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "PingFang SC", "Microsoft YaHei", sans-serif; margin: 24px; color: #1d2733; max-width: 1200px; }
             h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8px; border-bottom: 1px solid #ccd; }
             h3 { font-size: 15px; margin: 18px 0 6px; } .page { break-before: page; }
             .meta { color: #556; } .charts, .cards { display: flex; flex-wrap: wrap; gap: 12px; }
@@ -78,33 +80,33 @@ struct ReportPage {
             td:first-child, th:first-child { text-align: left; } .note { color: #745; font-size: 12px; }
             a.download { display: inline-block; margin: 8px 0; }
             </style></head><body>
-            <h1>\(esc(site.name)): green-manufacturing and intelligentisation indicators</h1>
-            <p class="meta">Scope <b>\(esc(scope.key))</b>, \(esc(from)) to \(esc(to)) (\(esc(timeHeading)))\(baseline.map { ", against the baseline \(esc($0))" } ?? ", no baseline (pass --baseline FROM..TO to compare)").
-            Grid factor \(site.gridFactor.kgCO2PerUnit) kgCO2/kWh (\(esc(site.gridFactor.series)), \(site.gridFactor.vintage)).
-            Static control rate: NC-capable share from the registry; operational: key-process producing time under NC control over producing time, from telemetry.
-            OEE (ISO 22400-2) is per line. Generated \(esc(generated)) by zhizao.</p>
+            <h1>\(esc(siteName)): \(esc(l("green-manufacturing and intelligentisation indicators")))</h1>
+            <p class="meta">\(esc(l("Scope"))) <b>\(esc(l.scope(scope, in: site)))</b>, \(esc(from)) \(esc(l("to"))) \(esc(to)) (\(esc(l.clock(timeHeading))))\(baseline.map { ", \(esc(l("against the baseline"))) \(esc($0))" } ?? ", \(esc(l("no baseline (pass --baseline FROM..TO to compare)")))").
+            \(esc(l("Grid factor"))) \(site.gridFactor.kgCO2PerUnit) kgCO2/kWh (\(esc(site.gridFactor.series)), \(site.gridFactor.vintage)).
+            \(esc(l("report.rates")))
+            \(esc(l("report.oee"))) \(esc(l("Generated"))) \(esc(generated)) \(esc(l("by zhizao"))).</p>
 
             """
-        h += "<h2>\(esc(headline.count > 1 ? "The site and its workshops" : scope.key))</h2>\n<div class=\"cards\">\n"
+        h += "<h2>\(esc(headline.count > 1 ? l("The site and its workshops") : l.scope(scope, in: site)))</h2>\n<div class=\"cards\">\n"
         for s in headline { h += card(s) }
         h += "</div>\n"
         for (i, s) in headline.enumerated() {
-            h += "<h2\(i == 0 ? "" : " class=\"page\"")>\(esc(name(s))) over the window</h2>\n" + charts(s)
+            h += "<h2\(i == 0 ? "" : " class=\"page\"")>\(esc(name(s))) \(esc(l("over the window")))</h2>\n" + charts(s)
             for line in lines where workshop(of: line) == s || (i == 0 && headline.count == 1) {
                 h += "<h3>\(esc(name(line)))</h3>\n" + charts(line)
             }
         }
-        h += "<h2 class=\"page\">Figures for the whole window</h2>\n"
-        h += "<a class=\"download\" download=\"\(esc(csvFileName))\" href=\"data:text/csv;charset=utf-8,\(csvDataURL)\">Download these figures as CSV</a>\n"
-        h += "<table>\n<tr>" + Self.tableHeader(baseline: baseline != nil, html: true).map { "<th>\(esc($0))</th>" }.joined() + "</tr>\n"
+        h += "<h2 class=\"page\">\(esc(l("Figures for the whole window")))</h2>\n"
+        h += "<a class=\"download\" download=\"\(esc(csvFileName))\" href=\"data:text/csv;charset=utf-8,\(csvDataURL)\">\(esc(l("Download these figures as CSV")))</a>\n"
+        h += "<table>\n<tr>" + Self.tableHeader(baseline: baseline != nil, html: true).map { "<th>\(esc(l($0)))</th>" }.joined() + "</tr>\n"
         for cells in tableRows() { h += "<tr>" + cells.map { "<td>\(esc($0))</td>" }.joined() + "</tr>\n" }
         h += "</table>\n"
-        for n in Set(totals.flatMap { $0.indicators.notes }).sorted() { h += "<p class=\"note\">Note: \(esc(n))</p>\n" }
-        h += "<h2>Changes on record (audit trail)</h2>\n"
+        for n in Set(totals.flatMap { $0.indicators.notes }).sorted() { h += "<p class=\"note\">\(esc(l("Note: ")))\(esc(l.note(n)))</p>\n" }
+        h += "<h2>\(esc(l("Changes on record (audit trail)")))</h2>\n"
         if audit.isEmpty {
-            h += "<p class=\"note\">No change other than ingest is on record.</p>\n"
+            h += "<p class=\"note\">\(esc(l("No change other than ingest is on record.")))</p>\n"
         } else {
-            h += "<table>\n<tr>" + ["time", "command", "user", "subject", "before", "after"].map { "<th>\($0)</th>" }.joined() + "</tr>\n"
+            h += "<table>\n<tr>" + ["time", "command", "user", "subject", "before", "after"].map { "<th>\(esc(l($0)))</th>" }.joined() + "</tr>\n"
             for row in audit { h += "<tr>" + row.map { "<td>\(esc($0))</td>" }.joined() + "</tr>\n" }
             h += "</table>\n"
         }
@@ -114,11 +116,16 @@ struct ReportPage {
     /// A scope's heading: `Workshop ws-machining: Machining workshop`.
     func name(_ s: Scope) -> String {
         switch s {
-        case .site: "Site \(site.id): \(site.name)"
-        case .workshop(let id): "Workshop \(id)" + (site.workshops.first { $0.id == id }.map { ": \($0.name)" } ?? "")
-        case .line(let id): "Line \(id)" + (site.workshops.flatMap(\.lines).first { $0.id == id }.map { ": \($0.name)" } ?? "")
+        case .site: "\(l("Site")) \(site.id): \(siteName)"
+        case .workshop(let id):
+            "\(l("Workshop")) \(id)" + (site.workshops.first { $0.id == id }.map { ": \(l.name(english: $0.name, chinese: $0.nameZH))" } ?? "")
+        case .line(let id):
+            "\(l("Line")) \(id)" + (site.workshops.flatMap(\.lines).first { $0.id == id }.map { ": \(l.name(english: $0.name, chinese: $0.nameZH))" } ?? "")
         }
     }
+
+    /// The site's name in the page's language.
+    var siteName: String { l.name(english: site.name, chinese: site.nameZH) }
 
     /// The workshop a line belongs to.
     func workshop(of line: Scope) -> Scope? {
@@ -130,10 +137,10 @@ struct ReportPage {
     func card(_ s: Scope) -> String {
         let row = totals.first { $0.scope == s }
         var h = "<div class=\"card\"><h3>\(esc(name(s)))</h3><table>\n"
-        h += "<tr><th>figure</th><th>this window</th>" + (baseline != nil ? "<th>baseline</th><th>change %</th>" : "") + "</tr>\n"
+        h += "<tr><th>\(esc(l("figure")))</th><th>\(esc(l("this window")))</th>" + (baseline != nil ? "<th>\(esc(l("baseline")))</th><th>\(esc(l("change %")))</th>" : "") + "</tr>\n"
         func line(_ title: String, _ f: Figure, _ r: IndicatorTable.Row?) {
             let v = r.flatMap { f.value($0.indicators) }
-            h += "<tr><td>\(esc(title)) (\(esc(f.unit)))</td><td>\(num(v, f.digits))</td>"
+            h += "<tr><td>\(esc(title)) (\(esc(l.unit(f.unit))))</td><td>\(num(v, f.digits))</td>"
             if baseline != nil {
                 let b = r?.baseline.flatMap(f.value)
                 let c = Self.change(v, b)
@@ -142,11 +149,11 @@ struct ReportPage {
             }
             h += "</tr>\n"
         }
-        for f in Self.figures { line(f.title, f, row) }
-        for l in (s.kind == .line ? [s] : lines.filter { s.kind == .site || workshop(of: $0) == s }) {
-            line("OEE \(l.key.replacingOccurrences(of: "line:", with: ""))", Self.oee, totals.first { $0.scope == l })
+        for f in Self.figures { line(l(f.title), f, row) }
+        for ln in (s.kind == .line ? [s] : lines.filter { s.kind == .site || workshop(of: $0) == s }) {
+            line("\(l("OEE")) \(ln.key.replacingOccurrences(of: "line:", with: ""))", Self.oee, totals.first { $0.scope == ln })
         }
-        if row == nil { h += "<tr><td colspan=\"4\" class=\"note\">no figures stored for this scope in the window</td></tr>\n" }
+        if row == nil { h += "<tr><td colspan=\"4\" class=\"note\">\(esc(l("no figures stored for this scope in the window")))</td></tr>\n" }
         return h + "</table></div>\n"
     }
 
@@ -155,7 +162,7 @@ struct ReportPage {
         let points = series.filter { $0.scope == s }
         var h = "<div class=\"charts\">\n"
         for f in Self.figures {
-            h += chart(title: f.title, unit: f.unit, labels: points.map(label), values: points.map { f.value($0.indicators) },
+            h += chart(title: l(f.title), unit: l.unit(f.unit), labels: points.map(label), values: points.map { f.value($0.indicators) },
                        baseline: points.first?.baseline.flatMap(f.value))
         }
         return h + "</div>\n"
@@ -247,7 +254,7 @@ struct ReportPage {
         if !path.isEmpty { svg += "<path d=\"\(path)\" fill=\"none\" stroke=\"#1d4ed8\" stroke-width=\"1.8\"/>" }
         if present.isEmpty {
             // Only when nothing is plotted: the message cannot cover data.
-            svg += "<text x=\"\((left + w - right) / 2)\" y=\"\(p(h / 2))\" font-size=\"11\" text-anchor=\"middle\" fill=\"#889\">no figure in this window</text>"
+            svg += "<text x=\"\((left + w - right) / 2)\" y=\"\(p(h / 2))\" font-size=\"11\" text-anchor=\"middle\" fill=\"#889\">\(esc(l("no figure in this window")))</text>"
         }
         if let first = labels.first {
             svg += "<text x=\"\(left)\" y=\"\(h - 6)\" font-size=\"10\" fill=\"#556\">\(esc(first))</text>"
@@ -256,8 +263,8 @@ struct ReportPage {
             svg += "<text x=\"\(w - right)\" y=\"\(h - 6)\" font-size=\"10\" text-anchor=\"end\" fill=\"#556\">\(esc(last))</text>"
         }
         svg += "</svg>"
-        svg += "<div class=\"legend\"><span class=\"now\">━ this window</span>"
-        if let b = baseline { svg += " &nbsp; <span class=\"base\">┅ baseline \(esc(fmt(b))) \(esc(unit))</span>" }
+        svg += "<div class=\"legend\"><span class=\"now\">━ \(esc(l("this window")))</span>"
+        if let b = baseline { svg += " &nbsp; <span class=\"base\">┅ \(esc(l("baseline"))) \(esc(fmt(b))) \(esc(unit))</span>" }
         return svg + "</div></figure>\n"
     }
 

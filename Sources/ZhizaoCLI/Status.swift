@@ -22,6 +22,7 @@ struct Status: ParsableCommand {
     @OptionGroup var registry: RegistryOptions
     @OptionGroup var time: TimeOptions
     @Option(help: "table, csv or json.") var format: OutputFormat = .table
+    @OptionGroup var language: LanguageOptions
 
     func run() throws {
         var status: IngestStatus
@@ -44,17 +45,19 @@ struct Status: ParsableCommand {
             rows += status.storage.map(storageRows) ?? []
             printTable(["name", "value"], format: .csv, rows)
         case .table:
-            print("database              \(status.database)")
-            print("readings stored       \(status.readingsStored)")
-            print("duplicates ignored    \(status.readingsDuplicate)")
-            print("messages received     \(status.messagesReceived)")
-            print("messages quarantined  \(status.messagesQuarantined)")
+            let l = language.localization
+            func say(_ label: String, _ value: String) { print(pad(l(label), to: 21) + " " + value) }
+            say("database", status.database)
+            say("readings stored", "\(status.readingsStored)")
+            say("duplicates ignored", "\(status.readingsDuplicate)")
+            say("messages received", "\(status.messagesReceived)")
+            say("messages quarantined", "\(status.messagesQuarantined)")
             for (reason, n) in status.quarantinedByReason.sorted(by: { $0.key < $1.key }) {
                 print("  \(reason.padding(toLength: 20, withPad: " ", startingAt: 0))\(n)")
             }
-            print("ingest rate           \(String(format: "%.1f", status.ingestRatePerSecond)) readings/s (last 10 s)")
+            say("ingest rate", "\(String(format: "%.1f", status.ingestRatePerSecond)) readings/s (last 10 s)")
             let events = status.qualityEvents.values.reduce(0, +)
-            print("data-quality events   \(events)\(events > 0 ? " (zhizao quality lists them)" : "")")
+            say("data-quality events", "\(events)\(events > 0 ? " (zhizao quality lists them)" : "")")
             for (kind, n) in status.qualityEvents.sorted(by: { $0.key < $1.key }) {
                 print("  \(kind.padding(toLength: 20, withPad: " ", startingAt: 0))\(n)")
             }
@@ -65,7 +68,7 @@ struct Status: ParsableCommand {
                 print("no device has reported yet")
             } else {
                 let anyState = status.devices.contains { $0.online != nil }
-                printTable(["device", "last reading (\(clock.heading))", "last committed (\(clock.heading))"] + (anyState ? ["state"] : []),
+                printTable(l.headings(["device", "last reading (\(clock.heading))", "last committed (\(clock.heading))"] + (anyState ? ["state"] : [])),
                            status.devices.map { d in
                                [d.device, d.lastReadingTs.map { clock.time($0, device: d.device) } ?? "-",
                                 d.lastReceivedAt.map { clock.time($0, device: d.device) } ?? "-"]

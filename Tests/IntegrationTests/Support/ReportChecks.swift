@@ -57,9 +57,26 @@ enum ReportChecks {
         }
     }
 
+    /// The installed fonts (fontconfig) that hold a glyph for every CJK character of `page`:
+    /// empty means the rendered page would show missing-glyph boxes.
+    static func fontsCoveringCJK(of page: String) throws -> [String] {
+        let cjk = Set(page.unicodeScalars.filter { (0x3000...0x9FFF).contains($0.value) || (0xFF00...0xFFEF).contains($0.value) })
+        #expect(!cjk.isEmpty, "the page holds Chinese text")
+        let charset = cjk.map { String($0.value, radix: 16) }.sorted().joined(separator: " ")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/fc-list")
+        p.arguments = [":charset=\(charset)", "family"]
+        let dir = try temporaryDirectory("fc")
+        let out = try createFile(dir + "/out")
+        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        try p.run()
+        p.waitUntilExit()
+        return try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init)
+    }
+
     /// Renders the page in headless Chromium: it loads (no network), draws `charts` SVG charts,
     /// and makes a PNG screenshot of some size.
-    static func expectChromiumRenders(_ html: String, charts: Int) throws {
+    static func expectChromiumRenders(_ html: String, charts: Int, text: String = "Download these figures as CSV") throws {
         let browser = try #require(chromium)
         let dir = try temporaryDirectory("chromium")
         func render(_ args: [String]) throws -> String {
@@ -76,7 +93,7 @@ enum ReportChecks {
         }
         let dom = try render(["--dump-dom", "file://\(html)"])
         #expect(dom.components(separatedBy: "<svg ").count - 1 == charts, "rendered charts")
-        #expect(dom.contains("Download these figures as CSV"))
+        #expect(dom.contains(text))
         let png = dir + "/report.png"
         _ = try render(["--window-size=1280,2400", "--screenshot=\(png)", "file://\(html)"])
         let bytes = try Data(contentsOf: URL(fileURLWithPath: png))
