@@ -6,7 +6,7 @@ import PackageDescription
 let package = Package(
     name: "zhizao",
     products: [
-        .executable(name: "zhizao", targets: ["zhizao"]),
+        .executable(name: "zhizao", targets: ["zhizao"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -35,10 +35,12 @@ let package = Package(
         // Counter, gauge and state semantics, windows in site time, rollup changes, indicator formulas.
         .target(name: "Aggregation", dependencies: ["Telemetry", "PlantRegistry"]),
         // Durable storage of readings, rollups, quarantine and counters (SQLite through GRDB).
-        .target(name: "ReadingStore", dependencies: [
-            "Telemetry", "PlantRegistry", "Aggregation",
-            .product(name: "GRDB", package: "GRDB.swift"),
-        ]),
+        .target(
+            name: "ReadingStore",
+            dependencies: [
+                "Telemetry", "PlantRegistry", "Aggregation",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
         // Indicator rows per scope and window (shifts, OEE, value added, baselines) read from the stored totals.
         .target(name: "Reporting", dependencies: ["Aggregation", "PlantRegistry", "ReadingStore", "Telemetry"]),
         // Sparkplug B payloads (protobuf code generated from Schemas/sparkplug_b.proto, committed)
@@ -47,32 +49,40 @@ let package = Package(
         // `zhizao simulate`: the example plant played through the broker by simulated gateways.
         .target(name: "GatewaySimulator", dependencies: ["MQTTClient", "PlantRegistry", "Telemetry", "Sparkplug"]),
         // The ingest loop and the `zhizao run` service.
-        .target(name: "IngestDaemon", dependencies: [
-            "MQTTClient", "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore", "Aggregation",
-            "Yams",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            .product(name: "Prometheus", package: "swift-prometheus"),
-        ]),
+        .target(
+            name: "IngestDaemon",
+            dependencies: [
+                "MQTTClient", "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore", "Aggregation",
+                "Yams",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]),
         // The `zhizao` commands.
-        .target(name: "ZhizaoCLI", dependencies: [
-            "IngestDaemon", "PlantRegistry", "ReadingStore", "Telemetry", "GatewaySimulator", "MQTTClient", "Aggregation",
-            "Reporting", "Sparkplug",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        .target(
+            name: "ZhizaoCLI",
+            dependencies: [
+                "IngestDaemon", "PlantRegistry", "ReadingStore", "Telemetry", "GatewaySimulator", "MQTTClient", "Aggregation",
+                "Reporting", "Sparkplug",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(name: "zhizao", dependencies: ["ZhizaoCLI"]),
-        .testTarget(name: "UnitTests", dependencies: [
-            "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore", "IngestDaemon", "MQTTClient",
-            "GatewaySimulator", "Aggregation", "Sparkplug", "Reporting", "ZhizaoCLI",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "InMemoryLogging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
-        .testTarget(name: "IntegrationTests", dependencies: [
-            "Telemetry", "ReadingStore", "MQTTClient", "Aggregation", "PlantRegistry", "GatewaySimulator", "Sparkplug",
-        ]),
+        .testTarget(
+            name: "UnitTests",
+            dependencies: [
+                "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore", "IngestDaemon", "MQTTClient",
+                "GatewaySimulator", "Aggregation", "Sparkplug", "Reporting", "ZhizaoCLI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "Telemetry", "ReadingStore", "MQTTClient", "Aggregation", "PlantRegistry", "GatewaySimulator", "Sparkplug",
+            ]),
     ]
 )
 
@@ -82,15 +92,16 @@ let package = Package(
 if Context.environment["ZHIZAO_BENCHMARKS"] != nil {
     package.dependencies.append(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]))
-    package.targets.append(.executableTarget(
-        name: "HotPathBenchmarks",
-        dependencies: [
-            .product(name: "Benchmark", package: "benchmark"),
-            .product(name: "GRDB", package: "GRDB.swift"),
-            "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore", "Aggregation",
-        ],
-        path: "Benchmarks/HotPathBenchmarks",
-        plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))
+    package.targets.append(
+        .executableTarget(
+            name: "HotPathBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                "Telemetry", "PlantRegistry", "PayloadDecoders", "ReadingStore", "Aggregation",
+            ],
+            path: "Benchmarks/HotPathBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))
 }
 
 for target in package.targets where target.type != .system {

@@ -19,13 +19,16 @@ let benchmarks: @Sendable () -> Void = {
 
     let native = Array(#"{"device":"prs-401","ts":\#(now - 1000),"seq":123456,"metrics":{"power":31.25}}"#.utf8)
     let nativeTopic = Array("zhizao/v1/ws-assembly/prs-401".utf8)
-    let neuron = Array(#"{"timestamp":\#(now - 1000),"node":"s7-shaft","group":"cnc101","values":{"RUN_STATE":1,"OP_MODE":1,"P_TOTAL":1520,"PART_CNT":4410}}"#.utf8)
+    let neuron = Array(
+        #"{"timestamp":\#(now - 1000),"node":"s7-shaft","group":"cnc101","values":{"RUN_STATE":1,"OP_MODE":1,"P_TOTAL":1520,"PART_CNT":4410}}"#
+            .utf8)
     let neuronTopic = Array("/neuron/zhizao/s7-shaft/cnc101".utf8)
     let plain = Array("52310.25".utf8)
     let plainTopic = Array("factory/ws-machining/line-shaft/em-shaft/energy_kwh".utf8)
 
-    Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .throughput],
-                                           maxDuration: .seconds(2), maxIterations: 1_000_000)
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .throughput],
+        maxDuration: .seconds(2), maxIterations: 1_000_000)
 
     func decodeBenchmark(_ name: String, topic: [UInt8], payload: [UInt8]) {
         Benchmark(name) { benchmark in
@@ -72,8 +75,10 @@ let benchmarks: @Sendable () -> Void = {
 
     // The aggregator's per-reading cost on the in-order path (the live case): a counter, a
     // state and a gauge of a key-process machine, one reading each per minute.
-    Benchmark("aggregate 3,000 in-order readings (counter, state, gauge; per batch)",
-              configuration: .init(metrics: [.wallClock, .cpuTotal, .mallocCountTotal], maxDuration: .seconds(3))) { benchmark in
+    Benchmark(
+        "aggregate 3,000 in-order readings (counter, state, gauge; per batch)",
+        configuration: .init(metrics: [.wallClock, .cpuTotal, .mallocCountTotal], maxDuration: .seconds(3))
+    ) { benchmark in
         let plan = AggregationPlan(plant: plant)
         let energy = SeriesIndex(plant.series.firstIndex(of: SeriesKey(device: "pm-mach-main", metric: "energy"))!)
         let state = SeriesIndex(plant.series.firstIndex(of: SeriesKey(device: "cnc-101", metric: "state"))!)
@@ -86,7 +91,9 @@ let benchmarks: @Sendable () -> Void = {
                 t += 60_000
                 register += 1.5
                 try! aggregator.add(Reading(series: energy, timestampMs: t, value: .number(register))) { _, _ in (nil, nil) }
-                try! aggregator.add(Reading(series: state, timestampMs: t, value: .state(t % 7 == 0 ? "idle" : "producing"))) { _, _ in (nil, nil) }
+                try! aggregator.add(Reading(series: state, timestampMs: t, value: .state(t % 7 == 0 ? "idle" : "producing"))) { _, _ in
+                    (nil, nil)
+                }
                 try! aggregator.add(Reading(series: power, timestampMs: t, value: .number(12.5))) { _, _ in (nil, nil) }
             }
             blackHole(aggregator.takeDelta())
@@ -103,15 +110,18 @@ let benchmarks: @Sendable () -> Void = {
         let queue = try! DatabaseQueue(path: yearDB)
         let calendar = WindowCalendar(timeZone: TimeZone(identifier: "Asia/Shanghai")!)
         let year = calendar.dayStart(Int64(Timestamp.parseRFC3339("2025-01-01T00:00:00+08:00")!))
-        let quantities = ["consumption.electricity", "consumption.natural_gas", "consumption.water", "good", "scrap",
-                          "producing_ms", "nc_producing_ms", "consumption.steam"]
+        let quantities = [
+            "consumption.electricity", "consumption.natural_gas", "consumption.water", "good", "scrap",
+            "producing_ms", "nc_producing_ms", "consumption.steam",
+        ]
         var scopes = ["site:s1"]
         for w in 0..<10 {
             scopes.append("workshop:w\(w)")
             for l in 0..<10 { scopes.append("line:w\(w)l\(l)") }
         }
         try! queue.write { db in
-            let insert = try db.makeStatement(sql: "INSERT INTO scope_rollup(scope, quantity, period, start, value) VALUES (?, ?, 'day', ?, ?)")
+            let insert = try db.makeStatement(
+                sql: "INSERT INTO scope_rollup(scope, quantity, period, start, value) VALUES (?, ?, 'day', ?, ?)")
             var day = year
             for d in 0..<365 {
                 for scope in scopes {
@@ -135,8 +145,10 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    Benchmark("commit 1,000 readings to SQLite (per batch)",
-              configuration: .init(metrics: [.wallClock, .cpuTotal, .mallocCountTotal], maxDuration: .seconds(3))) { benchmark in
+    Benchmark(
+        "commit 1,000 readings to SQLite (per batch)",
+        configuration: .init(metrics: [.wallClock, .cpuTotal, .mallocCountTotal], maxDuration: .seconds(3))
+    ) { benchmark in
         let path = NSTemporaryDirectory() + "zhizao-bench-\(UUID().uuidString).sqlite"
         defer { for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + s) } }
         let store = try! SQLiteStore(path: path)

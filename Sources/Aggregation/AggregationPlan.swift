@@ -106,8 +106,10 @@ public struct AggregationPlan: Sendable {
             if d.keyProcess, let state = d.metrics.first(where: { $0.measures == .machineState }) {
                 let mode = d.metrics.first { $0.measures == .controlMode }
                 let index = machines.count
-                machines.append(MachinePlan(device: d.id, stateSeries: state.series, modeSeries: mode?.series,
-                                            ncCapable: d.ncCapable, scopes: place))
+                machines.append(
+                    MachinePlan(
+                        device: d.id, stateSeries: state.series, modeSeries: mode?.series,
+                        ncCapable: d.ncCapable, scopes: place))
                 series[Int(state.series)].machine = index
                 if let mode { series[Int(mode.series)].machine = index }
             }
@@ -146,7 +148,8 @@ public struct AggregationPlan: Sendable {
             for (di, d) in plant.devices.enumerated() {
                 guard d.metrics.contains(where: { $0.carrier == c && ($0.kind == .counter || ($0.kind == .gauge && integrates(d, c))) })
                 else { continue }
-                let node = d.process.map { MeterNode.process(line: d.line ?? "", id: $0) } ?? d.line.map { .scope(.line($0)) }
+                let node =
+                    d.process.map { MeterNode.process(line: d.line ?? "", id: $0) } ?? d.line.map { .scope(.line($0)) }
                     ?? d.workshop.map { .scope(.workshop($0)) } ?? .scope(.site(d.site))
                 attached[node, default: []].append((di, d.meterRole != .sub))
             }

@@ -73,7 +73,10 @@ public final class Aggregator: @unchecked Sendable {
         single(r.series, point)
         if sp.kind != .gauge {
             // The two stored reads before the point and the two after it.
-            var b0: SeriesPoint?, b1: SeriesPoint?, a1: SeriesPoint?, a2: SeriesPoint?
+            var b0: SeriesPoint?
+            var b1: SeriesPoint?
+            var a1: SeriesPoint?
+            var a2: SeriesPoint?
             if newestKnown[i], let n = newest[i], n.ts < point.ts {
                 (b0, b1) = (previous[i], n)  // in order: the fast path, from memory, no allocation
             } else {
@@ -162,13 +165,16 @@ public final class Aggregator: @unchecked Sendable {
     }
 
     /// Books (sign +1) or unbooks (-1) the pair `a → b`; `prev` is the read before `a`.
-    private func pair(_ s: SeriesIndex, prev: SeriesPoint?, _ a: SeriesPoint, _ b: SeriesPoint, sign: Double,
-                      history: any ReadingHistory, excluding: Int64? = nil) throws {
+    private func pair(
+        _ s: SeriesIndex, prev: SeriesPoint?, _ a: SeriesPoint, _ b: SeriesPoint, sign: Double,
+        history: any ReadingHistory, excluding: Int64? = nil
+    ) throws {
         let sp = plan.series[Int(s)]
         switch sp.kind {
         case .counter(let modulus):
-            let (used, event) = Self.registerUse(prev: prev?.value, a.value, b.value, modulus: modulus,
-                                                 resetBelow: sp.resetBelow, rolloverMargin: sp.rolloverMargin)
+            let (used, event) = Self.registerUse(
+                prev: prev?.value, a.value, b.value, modulus: modulus,
+                resetBelow: sp.resetBelow, rolloverMargin: sp.rolloverMargin)
             let gap = b.ts - a.ts > sp.gapMs
             if let event { quality(s, event, a.ts, b.ts, sign, used) }
             if gap && used != 0 { quality(s, .estimated, a.ts, b.ts, sign, used) }
@@ -185,8 +191,10 @@ public final class Aggregator: @unchecked Sendable {
         }
     }
 
-    private func quality(_ s: SeriesIndex, _ kind: RollupDelta.QualityKind, _ start: Int64, _ end: Int64, _ sign: Double,
-                         _ amount: Double) {
+    private func quality(
+        _ s: SeriesIndex, _ kind: RollupDelta.QualityKind, _ start: Int64, _ end: Int64, _ sign: Double,
+        _ amount: Double
+    ) {
         guard inWindow(plan.calendar.minuteStart(end)) else { return }
         let key = RollupDelta.QualityKey(series: s, kind: kind, start: start, end: end)
         var q = delta.quality[key] ?? RollupDelta.QualityChange()
@@ -203,12 +211,17 @@ public final class Aggregator: @unchecked Sendable {
     /// `resetBelow` of `a` (use = b, counted from zero); otherwise an anomaly (jitter): nothing,
     /// and the read before the dip stays the high-water mark, so the climb back books only the
     /// increase past it.
-    public static func registerUse(prev: Double?, _ a: Double, _ b: Double, modulus: Double?, resetBelow: Double = 0.1,
-                                   rolloverMargin: Double = 0.1) -> (Double, RollupDelta.QualityKind?) {
+    public static func registerUse(
+        prev: Double?, _ a: Double, _ b: Double, modulus: Double?, resetBelow: Double = 0.1,
+        rolloverMargin: Double = 0.1
+    ) -> (Double, RollupDelta.QualityKind?) {
         if b >= a {
             var reference = a
-            if let p = prev, a < p, dropKind(from: p, to: a, modulus: modulus, resetBelow: resetBelow,
-                                               rolloverMargin: rolloverMargin) == .anomaly {
+            if let p = prev, a < p,
+                dropKind(
+                    from: p, to: a, modulus: modulus, resetBelow: resetBelow,
+                    rolloverMargin: rolloverMargin) == .anomaly
+            {
                 reference = p
             }
             return (Swift.max(0, b - reference), nil)
@@ -221,8 +234,10 @@ public final class Aggregator: @unchecked Sendable {
         }
     }
 
-    static func dropKind(from a: Double, to b: Double, modulus: Double?, resetBelow: Double,
-                         rolloverMargin: Double) -> RollupDelta.QualityKind {
+    static func dropKind(
+        from a: Double, to b: Double, modulus: Double?, resetBelow: Double,
+        rolloverMargin: Double
+    ) -> RollupDelta.QualityKind {
         if let m = modulus, a >= m * (1 - rolloverMargin), b <= m * rolloverMargin { return .rollover }
         if b <= a * resetBelow { return .reset }
         return .anomaly
@@ -231,8 +246,10 @@ public final class Aggregator: @unchecked Sendable {
     /// Spreads a use over `[from, to)` in proportion to time: per minute, or per hour (at the
     /// hour's first minute) for an interval longer than `perMinuteLimitMs`; each hour's share
     /// goes to the series' scope totals too.
-    private func spread(_ s: SeriesIndex, _ sp: AggregationPlan.SeriesPlan, from: Int64, to: Int64, _ used: Double,
-                        estimated: Bool) {
+    private func spread(
+        _ s: SeriesIndex, _ sp: AggregationPlan.SeriesPlan, from: Int64, to: Int64, _ used: Double,
+        estimated: Bool
+    ) {
         guard used != 0, to > from else { return }
         let length = Double(to - from)
         let perMinute = to - from <= Self.perMinuteLimitMs
@@ -244,8 +261,9 @@ public final class Aggregator: @unchecked Sendable {
                 for target in sp.targets {
                     delta.addScope(target.scope, target.quantity, at: t, hourShare, calendar: plan.calendar)
                     if estimated {
-                        delta.addScope(target.scope, AggregationPlan.estimated(target.quantity), at: t, hourShare,
-                                       calendar: plan.calendar)
+                        delta.addScope(
+                            target.scope, AggregationPlan.estimated(target.quantity), at: t, hourShare,
+                            calendar: plan.calendar)
                     }
                 }
             }
@@ -274,8 +292,10 @@ public final class Aggregator: @unchecked Sendable {
     }
 
     /// A state held from `a` until `b`, split into known and unknown time.
-    private func statePair(_ s: SeriesIndex, _ a: SeriesPoint, _ b: SeriesPoint, sign: Int64, history: any ReadingHistory,
-                           excluding: Int64? = nil) throws {
+    private func statePair(
+        _ s: SeriesIndex, _ a: SeriesPoint, _ b: SeriesPoint, sign: Int64, history: any ReadingHistory,
+        excluding: Int64? = nil
+    ) throws {
         guard let state = a.state else { return }
         let sp = plan.series[Int(s)]
         let timeline = try Self.known(from: a.ts, to: b.ts, staleAfterMs: sp.staleAfterMs) {
@@ -320,8 +340,10 @@ public final class Aggregator: @unchecked Sendable {
         return out
     }
 
-    private func bookState(_ s: SeriesIndex, _ sp: AggregationPlan.SeriesPlan, from: Int64, to: Int64, state: String,
-                           sign: Int64) {
+    private func bookState(
+        _ s: SeriesIndex, _ sp: AggregationPlan.SeriesPlan, from: Int64, to: Int64, state: String,
+        sign: Int64
+    ) {
         var t = from
         while t < to {
             let minute = plan.calendar.minuteStart(t)
@@ -345,7 +367,8 @@ public final class Aggregator: @unchecked Sendable {
         delta.machineMinutes.removeAll(keepingCapacity: true)
         for (index, touched) in byMachine {
             let machine = plan.machines[index]
-            let lo = touched.map(\.minute).min()!, hi = touched.map(\.minute).max()!
+            let lo = touched.map(\.minute).min()!
+            let hi = touched.map(\.minute).max()!
             let end = hi + WindowCalendar.minuteMs
             let states = try intervals(machine.stateSeries, from: lo, to: end, history: history)
             let producing = states.filter { $0.state == "producing" }.map(\.range)
@@ -379,12 +402,15 @@ public final class Aggregator: @unchecked Sendable {
                 guard new != old else { continue }
                 delta.machineRows[.init(machine: index, minute: minute)] = new
                 for scope in machine.scopes {
-                    delta.addScope(scope, AggregationPlan.producingMs, at: minute, Double(new.producingMs - old.producingMs),
-                                   calendar: plan.calendar)
-                    delta.addScope(scope, AggregationPlan.ncProducingMs, at: minute, new.ncProducingMs - old.ncProducingMs,
-                                   calendar: plan.calendar)
-                    delta.addScope(scope, AggregationPlan.unknownMs, at: minute, Double(new.unknownMs - old.unknownMs),
-                                   calendar: plan.calendar)
+                    delta.addScope(
+                        scope, AggregationPlan.producingMs, at: minute, Double(new.producingMs - old.producingMs),
+                        calendar: plan.calendar)
+                    delta.addScope(
+                        scope, AggregationPlan.ncProducingMs, at: minute, new.ncProducingMs - old.ncProducingMs,
+                        calendar: plan.calendar)
+                    delta.addScope(
+                        scope, AggregationPlan.unknownMs, at: minute, Double(new.unknownMs - old.unknownMs),
+                        calendar: plan.calendar)
                 }
             }
         }
@@ -392,7 +418,8 @@ public final class Aggregator: @unchecked Sendable {
 
     /// The state intervals of a series overlapping `[from, to)`, with unknown time split out.
     private func intervals(_ s: SeriesIndex, from: Int64, to: Int64, history: any ReadingHistory) throws
-        -> [(range: Range<Int64>, state: String)] {
+        -> [(range: Range<Int64>, state: String)]
+    {
         var points = try history.neighbours(s, around: from, before: 1, after: 0).before
         points += try history.points(s, from: from, to: to)
         points += try history.neighbours(s, around: to - 1, before: 0, after: 1).after
@@ -421,9 +448,11 @@ public final class Aggregator: @unchecked Sendable {
     /// The overlap of two sorted lists of disjoint intervals.
     static func intersect(_ x: [Range<Int64>], _ y: [Range<Int64>]) -> [Range<Int64>] {
         var out: [Range<Int64>] = []
-        var i = 0, j = 0
+        var i = 0
+        var j = 0
         while i < x.count && j < y.count {
-            let lo = Swift.max(x[i].lowerBound, y[j].lowerBound), hi = Swift.min(x[i].upperBound, y[j].upperBound)
+            let lo = Swift.max(x[i].lowerBound, y[j].lowerBound)
+            let hi = Swift.min(x[i].upperBound, y[j].upperBound)
             if lo < hi { out.append(lo..<hi) }
             if x[i].upperBound < y[j].upperBound { i += 1 } else { j += 1 }
         }

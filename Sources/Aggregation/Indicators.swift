@@ -67,8 +67,10 @@ public struct Indicators: Codable, Sendable, Equatable {
 
     /// Computes the figures from a window's totals (`quantity` → value) and the site's factors;
     /// `keyProcessMs` is the key-process machines' time in the window (machines × length).
-    public static func compute(totals: [String: Double], site: Site, staticRate: Double?,
-                               valueAddedYuan: Double? = nil, keyProcessMs: Double? = nil) -> Indicators {
+    public static func compute(
+        totals: [String: Double], site: Site, staticRate: Double?,
+        valueAddedYuan: Double? = nil, keyProcessMs: Double? = nil
+    ) -> Indicators {
         var notes: [String] = []
         func total(_ c: Carrier) -> Double? { totals[AggregationPlan.consumption(c)] }
         let kwh = total(.electricity)
@@ -87,7 +89,9 @@ public struct Indicators: Codable, Sendable, Equatable {
         // Never a partial sum: a metered carrier without a coefficient makes comprehensive
         // energy (and everything derived from it) absent, with the reason.
         for c in uncounted {
-            notes.append("comprehensive energy is absent: \(c.rawValue) has no kgce coefficient (set energy_coefficients.\(c.rawValue) for site \(site.id))")
+            notes.append(
+                "comprehensive energy is absent: \(c.rawValue) has no kgce coefficient (set energy_coefficients.\(c.rawValue) for site \(site.id))"
+            )
         }
         if !uncounted.isEmpty { kgce = nil }
         let good = totals[AggregationPlan.good] ?? 0
@@ -114,9 +118,11 @@ public struct Indicators: Codable, Sendable, Equatable {
         share("electricity_kwh", estimated(AggregationPlan.consumption(.electricity)), of: kwh)
         share("water_m3", estimated(AggregationPlan.consumption(.water)), of: total(.water))
         share("good_units", estimated(AggregationPlan.good), of: good)
-        share("energy_kgce", Carrier.allCases.reduce(0) { sum, c in
-            sum + estimated(AggregationPlan.consumption(c)) * (site.energyCoefficients[c] ?? 0)
-        }, of: kgce)
+        share(
+            "energy_kgce",
+            Carrier.allCases.reduce(0) { sum, c in
+                sum + estimated(AggregationPlan.consumption(c)) * (site.energyCoefficients[c] ?? 0)
+            }, of: kgce)
         if let e = estimatedPct["electricity_kwh"] {
             notes.append(String(format: "%.1f%% of the electricity is estimated across meter gaps (zhizao quality lists them)", e))
         }
@@ -125,14 +131,15 @@ public struct Indicators: Codable, Sendable, Equatable {
         if unknown > 0 {
             notes.append(String(format: "%.1f h of key-process time has an unknown state (devices silent or offline)", unknown / 3_600_000))
         }
-        var out = Indicators(electricityKWh: kwh, energyKgce: kgce, goodUnits: good, scrapUnits: scrap,
-                             kwhPerGoodUnit: perUnit(kwh), kgcePerGoodUnit: perUnit(kgce), co2Scope2Kg: scope2,
-                             co2Scope1Kg: scope1, co2KgPerGoodUnit: perUnit(co2), waterM3: total(.water),
-                             waterM3PerGoodUnit: perUnit(total(.water)), staticControlRate: staticRate,
-                             operationalControlRate: producing > 0 ? min(1, max(0, nc / producing)) : nil,
-                             producingHours: producing / 3_600_000, valueAddedYuan: valueAddedYuan,
-                             kgcePer10kYuan: per10k(kgce, valueAddedYuan), co2KgPer10kYuan: per10k(co2, valueAddedYuan),
-                             oee: nil, notes: notes)
+        var out = Indicators(
+            electricityKWh: kwh, energyKgce: kgce, goodUnits: good, scrapUnits: scrap,
+            kwhPerGoodUnit: perUnit(kwh), kgcePerGoodUnit: perUnit(kgce), co2Scope2Kg: scope2,
+            co2Scope1Kg: scope1, co2KgPerGoodUnit: perUnit(co2), waterM3: total(.water),
+            waterM3PerGoodUnit: perUnit(total(.water)), staticControlRate: staticRate,
+            operationalControlRate: producing > 0 ? min(1, max(0, nc / producing)) : nil,
+            producingHours: producing / 3_600_000, valueAddedYuan: valueAddedYuan,
+            kgcePer10kYuan: per10k(kgce, valueAddedYuan), co2KgPer10kYuan: per10k(co2, valueAddedYuan),
+            oee: nil, notes: notes)
         out.estimatedPct = estimatedPct
         out.unknownHours = unknown / 3_600_000
         out.unknownShare = unknownShare
@@ -164,13 +171,17 @@ public struct Indicators: Codable, Sendable, Equatable {
             d.keyProcess && d.meterRole == nil && AggregationPlan.scopes(of: d).contains(scope)
         }
         guard let site = plant.sites.first(where: { s in devices.first.map { $0.site == s.id } ?? false }) ?? plant.sites.first,
-              !devices.isEmpty else { return nil }
+            !devices.isEmpty
+        else { return nil }
         switch site.controlRateBasis {
         case .machineCount:
             return Double(devices.filter(\.ncCapable).count) / Double(devices.count)
         case .processCount:
             var processes: [String: Bool] = [:]
-            for d in devices { processes["\(d.line ?? "")/\(d.process ?? "")", default: false] = processes["\(d.line ?? "")/\(d.process ?? "")", default: false] || d.ncCapable }
+            for d in devices {
+                processes["\(d.line ?? "")/\(d.process ?? "")", default: false] =
+                    processes["\(d.line ?? "")/\(d.process ?? "")", default: false] || d.ncCapable
+            }
             return Double(processes.values.filter { $0 }.count) / Double(processes.count)
         }
     }

@@ -68,13 +68,19 @@ public struct OEE: Codable, Sendable, Equatable {
     public var scrapRatio: Double?
 
     enum CodingKeys: String, CodingKey {
-        case aptH = "apt_h", pbtH = "pbt_h", priS = "pri_s", pq = "pq", gq = "gq"
+        case aptH = "apt_h"
+        case pbtH = "pbt_h"
+        case priS = "pri_s"
+        case pq = "pq"
+        case gq = "gq"
         case availability, effectiveness, quality, oee
         case scrapRatio = "scrap_ratio"
     }
 
-    public static func compute(producingMs: Double, machines: Int, plannedBusyMs: Double, priSeconds: Double,
-                               good: Double, scrap: Double) -> OEE {
+    public static func compute(
+        producingMs: Double, machines: Int, plannedBusyMs: Double, priSeconds: Double,
+        good: Double, scrap: Double
+    ) -> OEE {
         let apt = machines > 0 ? producingMs / Double(machines) : 0
         let pq = good + scrap
         let availability = plannedBusyMs > 0 ? apt / plannedBusyMs : nil
@@ -82,8 +88,9 @@ public struct OEE: Codable, Sendable, Equatable {
         let quality = pq > 0 ? good / pq : nil
         var oee: Double?
         if let a = availability, let e = effectiveness, let q = quality { oee = a * e * q }
-        return OEE(aptH: apt / 3_600_000, pbtH: plannedBusyMs / 3_600_000, priS: priSeconds, pq: pq, gq: good,
-                   availability: availability, effectiveness: effectiveness, quality: quality, oee: oee,
-                   scrapRatio: pq > 0 ? scrap / pq : nil)
+        return OEE(
+            aptH: apt / 3_600_000, pbtH: plannedBusyMs / 3_600_000, priS: priSeconds, pq: pq, gq: good,
+            availability: availability, effectiveness: effectiveness, quality: quality, oee: oee,
+            scrapRatio: pq > 0 ? scrap / pq : nil)
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
-import Sparkplug
 import PlantRegistry
+import Sparkplug
 import Telemetry
 
 /// One message as a gateway would publish it.
@@ -27,8 +27,10 @@ struct GatewayEncoder {
     init(plant: Plant) { self.plant = plant }
 
     /// The messages device `di` sends for one tick.
-    mutating func encode(device di: Int, values: [SimulatedValue?], atMs t: Int64,
-                         rng: inout SeededGenerator) -> [OutgoingMessage] {
+    mutating func encode(
+        device di: Int, values: [SimulatedValue?], atMs t: Int64,
+        rng: inout SeededGenerator
+    ) -> [OutgoingMessage] {
         let d = plant.devices[di]
         let g = plant.gateways[d.gateway]
         switch g.decoder {
@@ -42,11 +44,16 @@ struct GatewayEncoder {
             }
             guard !fields.isEmpty else { return [] }
             let body = "{\"device\":\"\(d.id)\",\"ts\":\(t),\"seq\":\(seq),\"metrics\":{\(fields.joined(separator: ","))}}"
-            return [OutgoingMessage(topic: topic(g, filling: [d.id]), payload: Array(body.utf8), eventTime: nil,
-                                    device: di, readings: fields.count)]
+            return [
+                OutgoingMessage(
+                    topic: topic(g, filling: [d.id]), payload: Array(body.utf8), eventTime: nil,
+                    device: di, readings: fields.count)
+            ]
         case .neuron:
             guard let n = d.neuron else { return [] }
-            var values_: [String] = [], errors: [String] = [], tags: [String] = []
+            var valueMembers: [String] = []
+            var errors: [String] = []
+            var tags: [String] = []
             var count = 0
             for (m, v) in zip(d.metrics, values) {
                 guard let v else { continue }
@@ -57,18 +64,22 @@ struct GatewayEncoder {
                     tags.append("{\"name\":\"\(m.sourceName)\",\"error\":3001}")
                 } else {
                     let raw = json(v, metric: m)
-                    values_.append("\"\(m.sourceName)\":\(raw)")
+                    valueMembers.append("\"\(m.sourceName)\":\(raw)")
                     tags.append("{\"name\":\"\(m.sourceName)\",\"value\":\(raw)}")
                 }
             }
             guard count > 0 else { return [] }
             let head = "{\"timestamp\":\(t),\"node\":\"\(n.node)\",\"group\":\"\(n.group)\""
             // Alternate Neuron's two output formats by device.
-            let body = di % 2 == 0
-                ? head + ",\"values\":{\(values_.joined(separator: ","))},\"errors\":{\(errors.joined(separator: ","))}}"
+            let body =
+                di % 2 == 0
+                ? head + ",\"values\":{\(valueMembers.joined(separator: ","))},\"errors\":{\(errors.joined(separator: ","))}}"
                 : head + ",\"tags\":[\(tags.joined(separator: ","))]}"
-            return [OutgoingMessage(topic: topic(g, filling: [n.node, n.group]), payload: Array(body.utf8),
-                                    eventTime: nil, device: di, readings: count)]
+            return [
+                OutgoingMessage(
+                    topic: topic(g, filling: [n.node, n.group]), payload: Array(body.utf8),
+                    eventTime: nil, device: di, readings: count)
+            ]
         case .sparkplug:
             return sparkplug(device: di, d, g, values: values, atMs: t)
         case .plain:
@@ -114,14 +125,17 @@ struct GatewayEncoder {
         }
         guard let native = plant.gateways.first(where: { $0.decoder == .native && $0.id != g.id }) else {
             // A native device's value on another gateway's plain topic, at the device's own place.
-            guard let template = plant.gateways.first(where: { $0.topicTemplate != nil && $0.id != g.id })?.topicTemplate else { return nil }
+            guard let template = plant.gateways.first(where: { $0.topicTemplate != nil && $0.id != g.id })?.topicTemplate else {
+                return nil
+            }
             return plain(template, site: d.site, workshop: d.workshop ?? d.site, line: d.line ?? d.site)
         }
         let fields = zip(d.metrics, values).compactMap { m, v in v.map { "\"\(m.sourceName)\":\(json($0, metric: m))" } }
         guard !fields.isEmpty else { return nil }
         let body = "{\"device\":\"\(d.id)\",\"ts\":\(t),\"metrics\":{\(fields.joined(separator: ","))}}"
-        return OutgoingMessage(topic: topic(native, filling: [d.id]), payload: Array(body.utf8), eventTime: nil,
-                               device: di, readings: 0, reliable: true)
+        return OutgoingMessage(
+            topic: topic(native, filling: [d.id]), payload: Array(body.utf8), eventTime: nil,
+            device: di, readings: 0, reliable: true)
     }
 
     /// A Sparkplug B edge node: NBIRTH (with its bdSeq) and a DBIRTH per device the first time,
@@ -138,21 +152,27 @@ struct GatewayEncoder {
         func message(_ type: SparkplugMessageType, device: String?, _ metrics: [SparkplugMetric], readings: Int) {
             let topic = SparkplugTopic(group: group, type: type, edgeNode: address.edgeNode, device: device).text
             guard let bytes = try? SparkplugPayload.encode(timestamp: UInt64(t), seq: next(), metrics: metrics) else { return }
-            out.append(OutgoingMessage(topic: topic, payload: bytes, eventTime: nil, device: di, readings: readings,
-                                       reliable: type == .nbirth || type == .dbirth))
+            out.append(
+                OutgoingMessage(
+                    topic: topic, payload: bytes, eventTime: nil, device: di, readings: readings,
+                    reliable: type == .nbirth || type == .dbirth))
         }
         if !sparkplugBorn.contains(node) {
             sparkplugBorn.insert(node)
             sparkplugSeq[node] = 0
-            message(.nbirth, device: nil, [SparkplugMetric(name: "bdSeq", alias: nil, timestamp: UInt64(t), datatype: .int64, value: .number(0))], readings: 0)
+            message(
+                .nbirth, device: nil,
+                [SparkplugMetric(name: "bdSeq", alias: nil, timestamp: UInt64(t), datatype: .int64, value: .number(0))], readings: 0)
         }
         var metrics: [SparkplugMetric] = []
         let born = sparkplugBorn.contains("\(node)/\(d.id)")
         for (k, (m, v)) in zip(d.metrics, values).enumerated() {
             guard let v else { continue }
             let alias = UInt64(di * 100 + k + 1)
-            metrics.append(SparkplugMetric(name: born ? nil : m.sourceName, alias: alias, timestamp: UInt64(t),
-                                           datatype: sparkplugType(v, m), value: sparkplugValue(v, m)))
+            metrics.append(
+                SparkplugMetric(
+                    name: born ? nil : m.sourceName, alias: alias, timestamp: UInt64(t),
+                    datatype: sparkplugType(v, m), value: sparkplugValue(v, m)))
         }
         guard !metrics.isEmpty else { return out }
         let isDevice = address.device != nil

@@ -49,8 +49,9 @@ struct SimulatedPlant {
         // Every device in a process is a machine, whether or not it reports its state.
         for (i, d) in plant.devices.enumerated()
         where d.process != nil || d.metrics.contains(where: { $0.measures == .machineState }) {
-            machines[i] = Machine(state: rng.chance(0.6) ? "producing" : "idle",
-                                  mode: d.ncCapable ? "nc" : "manual", ratedKW: rng.uniform(6...28))
+            machines[i] = Machine(
+                state: rng.chance(0.6) ? "producing" : "idle",
+                mode: d.ncCapable ? "nc" : "manual", ratedKW: rng.uniform(6...28))
         }
         for d in plant.devices {
             for m in d.metrics where m.kind == .counter {
@@ -86,19 +87,25 @@ struct SimulatedPlant {
             let p = minutes
             switch m.state {
             case "producing":
-                if rng.chance(0.003 * p) { m.state = "down" }
-                else if rng.chance(0.01 * p) { m.state = "setup" }
-                else if rng.chance((night ? 0.03 : 0.008) * p) { m.state = "idle" }
+                if rng.chance(0.003 * p) {
+                    m.state = "down"
+                } else if rng.chance(0.01 * p) {
+                    m.state = "setup"
+                } else if rng.chance((night ? 0.03 : 0.008) * p) {
+                    m.state = "idle"
+                }
             case "setup": if rng.chance(0.15 * p) { m.state = "producing" }
             case "idle":
-                if rng.chance((night ? 0.04 : 0.25) * p) { m.state = "producing" }
-                else if night && rng.chance(0.01 * p) { m.state = "off" }
+                if rng.chance((night ? 0.04 : 0.25) * p) { m.state = "producing" } else if night && rng.chance(0.01 * p) { m.state = "off" }
             case "down": if rng.chance(0.04 * p) { m.state = "producing" }
             default: if rng.chance((night ? 0.005 : 0.3) * p) { m.state = "idle" }
             }
             if plant.devices[key].ncCapable {
-                if m.mode == "nc" && m.state == "producing" && rng.chance(0.004 * p) { m.mode = "manual" }
-                else if m.mode == "manual" && rng.chance(0.08 * p) { m.mode = "nc" }
+                if m.mode == "nc" && m.state == "producing" && rng.chance(0.004 * p) {
+                    m.mode = "manual"
+                } else if m.mode == "manual" && rng.chance(0.08 * p) {
+                    m.mode = "nc"
+                }
             }
             if m.state == "producing" { m.partsCarry += 1.2 * minutes }
             machines[key] = m
@@ -112,7 +119,8 @@ struct SimulatedPlant {
                 for line in ws.lines {
                     var pace = Double.infinity
                     var any = false
-                    var producing = 0.0, total = 0.0
+                    var producing = 0.0
+                    var total = 0.0
                     for process in line.processes where process.keyProcess {
                         let ms = machines.filter { plant.devices[$0.key].line == line.id && plant.devices[$0.key].process == process.id }
                         guard !ms.isEmpty else { continue }
@@ -135,8 +143,10 @@ struct SimulatedPlant {
             let load = electricLoad(of: d, now: t)
             var values: [SimulatedValue?] = []
             for m in d.metrics {
-                values.append(value(of: m, device: di, d, load: load, lineOutput: lineOutput,
-                                    plantShare: plantShare, night: night, hours: hours, t: t))
+                values.append(
+                    value(
+                        of: m, device: di, d, load: load, lineOutput: lineOutput,
+                        plantShare: plantShare, night: night, hours: hours, t: t))
             }
             out.append((di, values))
         }
@@ -149,9 +159,13 @@ struct SimulatedPlant {
         var sum = 0.0
         for (k, m) in machines {
             let md = plant.devices[k]
-            if let line = d.line { if md.line == line { sum += power(of: m) } }
-            else if let ws = d.workshop { if md.workshop == ws { sum += power(of: m) } }
-            else { sum += power(of: m) }
+            if let line = d.line {
+                if md.line == line { sum += power(of: m) }
+            } else if let ws = d.workshop {
+                if md.workshop == ws { sum += power(of: m) }
+            } else {
+                sum += power(of: m)
+            }
         }
         if d.workshop == nil { return 18 * (shift(atMs: now) == 0 ? 0.4 : 1) }  // a site feeder (office)
         return sum + (d.line != nil ? 3 : 15)
@@ -167,8 +181,10 @@ struct SimulatedPlant {
         }
     }
 
-    private mutating func value(of m: Metric, device di: Int, _ d: Device, load: Double, lineOutput: [String: Double],
-                                plantShare: Double, night: Bool, hours: Double, t: Int64) -> SimulatedValue? {
+    private mutating func value(
+        of m: Metric, device di: Int, _ d: Device, load: Double, lineOutput: [String: Double],
+        plantShare: Double, night: Bool, hours: Double, t: Int64
+    ) -> SimulatedValue? {
         switch (m.kind, m.measures) {
         case (.state, .machineState):
             return .state(machines[di]?.state ?? "idle")

@@ -132,11 +132,13 @@ public final class Simulator: @unchecked Sendable {
             try pump(connection, waitMs: 50)
         }
 
-        var report = SimulationReport(seed: options.seed, plantFrom: "", plantTo: "", ticks: 0, messagesPublished: 0,
-                                      readingsExpected: 0, malformed: 0, foreign: 0, duplicates: 0, late: 0, outOfOrder: 0,
-                                      perFormat: [:], devices: plant.devices.map {
-                                          .init(device: $0.id, format: plant.gateways[$0.gateway].decoder.rawValue, messages: 0, readings: 0)
-                                      }, wallSeconds: 0)
+        var report = SimulationReport(
+            seed: options.seed, plantFrom: "", plantTo: "", ticks: 0, messagesPublished: 0,
+            readingsExpected: 0, malformed: 0, foreign: 0, duplicates: 0, late: 0, outOfOrder: 0,
+            perFormat: [:],
+            devices: plant.devices.map {
+                .init(device: $0.id, format: plant.gateways[$0.gateway].decoder.rawValue, messages: 0, readings: 0)
+            }, wallSeconds: 0)
         let wallStart = Date()
         var lastProgress = wallStart
         var held: [(releaseTick: Int, message: OutgoingMessage)] = []
@@ -198,7 +200,9 @@ public final class Simulator: @unchecked Sendable {
                 var i = 0
                 while i + 1 < tickMessages.count {
                     if !tickMessages[i].reliable && !tickMessages[i + 1].reliable && imperfections.chance(0.005) {
-                        tickMessages.swapAt(i, i + 1); report.outOfOrder += 1; i += 1
+                        tickMessages.swapAt(i, i + 1)
+                        report.outOfOrder += 1
+                        i += 1
                     }
                     i += 1
                 }
@@ -211,7 +215,9 @@ public final class Simulator: @unchecked Sendable {
                 }
                 if options.imperfect && !m.reliable && imperfections.chance(0.001) {
                     // A gateway glitch: the payload is cut short (a Sparkplug one garbled). Its readings are lost.
-                    m.payload = m.topic.hasPrefix("spBv1.0/") ? [0xFF, 0xFF, 0xFF]
+                    m.payload =
+                        m.topic.hasPrefix("spBv1.0/")
+                        ? [0xFF, 0xFF, 0xFF]
                         : m.eventTime == nil ? Array(m.payload.prefix(m.payload.count / 2)) : []
                     m.readings = 0
                     report.malformed += 1

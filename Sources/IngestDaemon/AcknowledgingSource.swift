@@ -50,8 +50,10 @@ public enum SourceRead: Sendable, Equatable {
 /// What both MQTT sources do alike with a connection that may be down: read it into the batch,
 /// or let its queued acknowledgements go; a failure marks the source down through `failed`.
 enum SessionIO {
-    static func read(_ connection: MQTTConnection, up: Bool, shouldStop: () -> Bool, deliver: (MQTTMessage) -> Void,
-                     failed: (any Error) -> Void) -> SourceRead {
+    static func read(
+        _ connection: MQTTConnection, up: Bool, shouldStop: () -> Bool, deliver: (MQTTMessage) -> Void,
+        failed: (any Error) -> Void
+    ) -> SourceRead {
         guard up else { return .down }
         do {
             return try connection.readAvailable(shouldStop: shouldStop, deliver: deliver) == .drained ? .drained : .stoppedEarly

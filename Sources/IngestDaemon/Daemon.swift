@@ -11,17 +11,21 @@ public import UnixSignals
 public enum Daemon {
     /// Loads what the config names and returns the service group to run; throws readable errors.
     /// `reloadConfig` re-reads the configuration on SIGHUP (the registry is re-read with it).
-    public static func build(config: DaemonConfig, logger: Logger,
-                             reloadConfig: (@Sendable () throws -> DaemonConfig)? = nil) async throws -> ServiceGroup {
+    public static func build(
+        config: DaemonConfig, logger: Logger,
+        reloadConfig: (@Sendable () throws -> DaemonConfig)? = nil
+    ) async throws -> ServiceGroup {
         let plant = try Plant.load(directory: config.devicesDirectory)
         let store = try SQLiteStore(path: config.databasePath, durability: config.durability)
         try store.prepareSeries(plant.series)
         store.enableAggregation(AggregationPlan(plant: plant))
-        logger.info("starting", metadata: [
-            "devices": "\(plant.devices.count)", "series": "\(plant.series.count)",
-            "db": "\(config.databasePath)", "registry": "\(config.devicesDirectory)",
-            "client_id": "\(config.mqtt.clientID)", "protocol": "\(config.mqtt.protocolVersion.rawValue)",
-        ])
+        logger.info(
+            "starting",
+            metadata: [
+                "devices": "\(plant.devices.count)", "series": "\(plant.series.count)",
+                "db": "\(config.databasePath)", "registry": "\(config.devicesDirectory)",
+                "client_id": "\(config.mqtt.clientID)", "protocol": "\(config.mqtt.protocolVersion.rawValue)",
+            ])
         var reloadSource: (@Sendable () throws -> (DaemonConfig, Plant))?
         if let reloadConfig {
             reloadSource = { @Sendable () throws -> (DaemonConfig, Plant) in
@@ -37,9 +41,10 @@ public enum Daemon {
             server = try MetricsServer(listen: listen, metrics: m, logger: logger)
             metrics = m
         }
-        let loop = try IngestLoop(config: config, plant: plant, store: store, logger: logger,
-                                  notifier: SystemdNotifier(environment: ProcessInfo.processInfo.environment),
-                                  metrics: metrics, reloadSource: reloadSource)
+        let loop = try IngestLoop(
+            config: config, plant: plant, store: store, logger: logger,
+            notifier: SystemdNotifier(environment: ProcessInfo.processInfo.environment),
+            metrics: metrics, reloadSource: reloadSource)
         return await serviceGroup(loop: loop, metricsServer: server, logger: logger)
     }
 
@@ -47,8 +52,10 @@ public enum Daemon {
     /// handler, then ingest, so that on SIGTERM ingest stops first (commits, acknowledges,
     /// disconnects) and metrics last. SIGHUP is trapped here, before any service starts, so a
     /// reload asked for right after READY is never lost.
-    public static func serviceGroup(loop: IngestLoop, metricsServer: MetricsServer?, logger: Logger,
-                                    gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async -> ServiceGroup {
+    public static func serviceGroup(
+        loop: IngestLoop, metricsServer: MetricsServer?, logger: Logger,
+        gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]
+    ) async -> ServiceGroup {
         // Until the dispatch source below takes SIGHUP, its default action (terminate) must not apply.
         signal(SIGHUP, SIG_IGN)
         let hangups = await UnixSignalsSequence(trapping: .sighup)
@@ -56,8 +63,9 @@ public enum Daemon {
         if let metricsServer { services.append(.init(service: MetricsService(server: metricsServer))) }
         services.append(.init(service: ReloadService(loop: loop, signals: hangups)))
         services.append(.init(service: IngestService(loop: loop, logger: logger)))
-        return ServiceGroup(configuration: .init(
-            services: services, gracefulShutdownSignals: gracefulShutdownSignals, cancellationSignals: [], logger: logger))
+        return ServiceGroup(
+            configuration: .init(
+                services: services, gracefulShutdownSignals: gracefulShutdownSignals, cancellationSignals: [], logger: logger))
     }
 }
 

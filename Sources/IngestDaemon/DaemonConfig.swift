@@ -42,8 +42,10 @@ public struct DaemonConfig: Sendable {
         public var devices: String?
         public var clientID: String?
         public var logLevel: String?
-        public init(broker: String? = nil, database: String? = nil, devices: String? = nil,
-                    clientID: String? = nil, logLevel: String? = nil) {
+        public init(
+            broker: String? = nil, database: String? = nil, devices: String? = nil,
+            clientID: String? = nil, logLevel: String? = nil
+        ) {
             self.broker = broker
             self.database = database
             self.devices = devices
@@ -55,11 +57,14 @@ public struct DaemonConfig: Sendable {
     public static let defaultBroker = "mqtt://127.0.0.1:1883"
 
     /// Merges the sources; throws naming the file and line, variable or flag at fault.
-    public static func resolve(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
-                               overrides: Overrides = .init()) throws(ConfigError) -> DaemonConfig {
-        var c = DaemonConfig(mqtt: MQTTOptions(clientID: "zhizao-\(hostName())"), sharedGroup: nil,
-                             databasePath: "./zhizao.sqlite", durability: .normal, devicesDirectory: "./Devices",
-                             ingest: IngestLimits(), logLevel: "info", metricsListen: nil)
+    public static func resolve(
+        file: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
+        overrides: Overrides = .init()
+    ) throws(ConfigError) -> DaemonConfig {
+        var c = DaemonConfig(
+            mqtt: MQTTOptions(clientID: "zhizao-\(hostName())"), sharedGroup: nil,
+            databasePath: "./zhizao.sqlite", durability: .normal, devicesDirectory: "./Devices",
+            ingest: IngestLimits(), logLevel: "info", metricsListen: nil)
         var brokerURL = (defaultBroker, "the default")
         var passwordFile: (String, String)?
         if let file { try c.apply(file: file, brokerURL: &brokerURL, passwordFile: &passwordFile) }
@@ -71,7 +76,10 @@ public struct DaemonConfig: Sendable {
         if let v = environment["ZHIZAO_DEVICES"] { c.devicesDirectory = v }
         if let v = environment["ZHIZAO_MQTT_USERNAME"] { c.mqtt.username = v }
         if let v = environment["ZHIZAO_MQTT_PASSWORD_FILE"] { passwordFile = (v, "ZHIZAO_MQTT_PASSWORD_FILE") }
-        if let v = environment["ZHIZAO_MQTT_PASSWORD"] { c.mqtt.password = v; passwordFile = nil }
+        if let v = environment["ZHIZAO_MQTT_PASSWORD"] {
+            c.mqtt.password = v
+            passwordFile = nil
+        }
         if let v = environment["ZHIZAO_SHARED_GROUP"] { c.sharedGroup = v.isEmpty ? nil : v }
         if let v = environment["ZHIZAO_LOG_LEVEL"] { c.logLevel = v }
         if let v = environment["ZHIZAO_METRICS_LISTEN"] { c.metricsListen = v.isEmpty ? nil : v }
@@ -85,18 +93,21 @@ public struct DaemonConfig: Sendable {
 
         // systemd's LoadCredential=mqtt-password:… puts the password where only we can read it.
         if c.mqtt.password == nil, passwordFile == nil, let dir = environment["CREDENTIALS_DIRECTORY"],
-           FileManager.default.fileExists(atPath: dir + "/mqtt-password") {
+            FileManager.default.fileExists(atPath: dir + "/mqtt-password")
+        {
             passwordFile = (dir + "/mqtt-password", "the systemd credential mqtt-password")
         }
         try c.applyBrokerURL(brokerURL.0, from: brokerURL.1)
         if let (path, origin) = passwordFile {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                throw ConfigError("\(origin): cannot read the password file \(path)", hint: "check the path and that the zhizao user may read it")
+                throw ConfigError(
+                    "\(origin): cannot read the password file \(path)", hint: "check the path and that the zhizao user may read it")
             }
             c.mqtt.password = text.trimmingCharacters(in: .newlines)
         }
         guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(c.logLevel) else {
-            throw ConfigError("unknown log level \"\(c.logLevel)\"", hint: "use one of trace, debug, info, notice, warning, error, critical")
+            throw ConfigError(
+                "unknown log level \"\(c.logLevel)\"", hint: "use one of trace, debug, info, notice, warning, error, critical")
         }
         if let g = c.sharedGroup, g.contains("/") || g.contains("+") || g.contains("#") {
             throw ConfigError("shared group \"\(g)\" may not contain /, + or #", hint: "use a plain name such as zhizao")
@@ -107,8 +118,9 @@ public struct DaemonConfig: Sendable {
     mutating func applyBrokerURL(_ url: String, from origin: String) throws(ConfigError) {
         let parts = url.split(separator: "://", maxSplits: 1)
         guard parts.count == 2, ["mqtt", "mqtts", "tcp", "ssl"].contains(parts[0]) else {
-            throw ConfigError("\(origin): broker URL \"\(url)\" is not mqtt://host:port or mqtts://host:port",
-                              hint: "e.g. mqtt://127.0.0.1:1883")
+            throw ConfigError(
+                "\(origin): broker URL \"\(url)\" is not mqtt://host:port or mqtts://host:port",
+                hint: "e.g. mqtt://127.0.0.1:1883")
         }
         let secure = parts[0] == "mqtts" || parts[0] == "ssl"
         var hostPort = String(parts[1])
@@ -154,8 +166,10 @@ public struct DaemonConfig: Sendable {
             if m.bool("enabled", default: m.has("listen")) { metricsListen = m.string("listen") ?? "127.0.0.1:9464" }
         }
         if let b = f.value("broker").flatMap({ YAMLFields($0, file: file, log: log, context: "`broker`") }) {
-            b.rejectUnknownKeys(allowed: ["url", "protocol", "client_id", "username", "password_file", "keep_alive",
-                                          "session_expiry", "receive_maximum", "shared_group", "tls"])
+            b.rejectUnknownKeys(allowed: [
+                "url", "protocol", "client_id", "username", "password_file", "keep_alive",
+                "session_expiry", "receive_maximum", "shared_group", "tls",
+            ])
             if let v = b.string("url") { brokerURL = (v, "\(file):\(b.value("url")?.mark?.line ?? 0)") }
             if let v = b.choice("protocol", MQTTOptions.ProtocolVersion.self) { mqtt.protocolVersion = v }
             if let v = b.string("client_id") { mqtt.clientID = v }
@@ -163,7 +177,11 @@ public struct DaemonConfig: Sendable {
             if let v = b.string("password_file") { passwordFile = (v, "\(file):\(b.value("password_file")?.mark?.line ?? 0)") }
             if let v = b.double("keep_alive") { mqtt.keepAliveSeconds = Int(v) }
             if let v = b.double("session_expiry") {
-                if v <= 0 { log.add(file, b.value("session_expiry"), "`session_expiry` must be above 0, or queued messages vanish when the daemon restarts", hint: "use 86400 (a day)") }
+                if v <= 0 {
+                    log.add(
+                        file, b.value("session_expiry"),
+                        "`session_expiry` must be above 0, or queued messages vanish when the daemon restarts", hint: "use 86400 (a day)")
+                }
                 mqtt.sessionExpirySeconds = UInt32(clamping: Int(v))
             }
             if let v = b.double("receive_maximum") {
@@ -173,8 +191,9 @@ public struct DaemonConfig: Sendable {
             if let v = b.string("shared_group") { sharedGroup = v }
             if let t = b.value("tls").flatMap({ YAMLFields($0, file: file, log: log, context: "`broker.tls`") }) {
                 t.rejectUnknownKeys(allowed: ["ca_file", "ca_path", "cert_file", "key_file", "insecure"])
-                mqtt.tls = MQTTOptions.TLS(caFile: t.string("ca_file"), caPath: t.string("ca_path"), certFile: t.string("cert_file"),
-                                           keyFile: t.string("key_file"), insecureSkipHostnameCheck: t.bool("insecure", default: false))
+                mqtt.tls = MQTTOptions.TLS(
+                    caFile: t.string("ca_file"), caPath: t.string("ca_path"), certFile: t.string("cert_file"),
+                    keyFile: t.string("key_file"), insecureSkipHostnameCheck: t.bool("insecure", default: false))
                 if !brokerURL.0.hasPrefix("mqtts") { brokerURL.0 = brokerURL.0.replacingOccurrences(of: "mqtt://", with: "mqtts://") }
             }
         }
@@ -188,24 +207,28 @@ public struct DaemonConfig: Sendable {
             func days(_ key: String) -> Int? {
                 guard let v = r.double(key) else { return nil }
                 guard v >= 1, v <= 100_000, v == v.rounded() else {
-                    log.add(file, r.value(key), "`retention.\(key)` must be a whole number of days, at least 1",
-                            hint: "leave it out to keep that tier for ever")
+                    log.add(
+                        file, r.value(key), "`retention.\(key)` must be a whole number of days, at least 1",
+                        hint: "leave it out to keep that tier for ever")
                     return nil
                 }
                 return Int(v)
             }
             retention = RetentionPolicy(rawDays: days("raw_days"), minuteDays: days("minute_days"))
             if let raw = retention.rawDays, let minute = retention.minuteDays, minute < raw {
-                log.add(file, r.value("minute_days"),
-                        "`retention.minute_days` (\(minute)) is less than `retention.raw_days` (\(raw)): minute rollups must be kept at least as long as raw readings",
-                        hint: "set minute_days to \(raw) or more")
+                log.add(
+                    file, r.value("minute_days"),
+                    "`retention.minute_days` (\(minute)) is less than `retention.raw_days` (\(raw)): minute rollups must be kept at least as long as raw readings",
+                    hint: "set minute_days to \(raw) or more")
             }
         }
         if let v = f.string("devices") { devicesDirectory = v }
         if let v = f.string("log_level") { logLevel = v }
         if let i = f.value("ingest").flatMap({ YAMLFields($0, file: file, log: log, context: "`ingest`") }) {
-            i.rejectUnknownKeys(allowed: ["batch_max_readings", "batch_max_delay_ms", "linger_ms", "max_payload_bytes",
-                                          "max_future_skew_s", "quarantine_payload_bytes"])
+            i.rejectUnknownKeys(allowed: [
+                "batch_max_readings", "batch_max_delay_ms", "linger_ms", "max_payload_bytes",
+                "max_future_skew_s", "quarantine_payload_bytes",
+            ])
             func positive(_ key: String) -> Int? {
                 guard let v = i.double(key) else { return nil }
                 if v < 0 || v > 1e9 { log.add(file, i.value(key), "`\(key)` must be between 0 and 1e9") }

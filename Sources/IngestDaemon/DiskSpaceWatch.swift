@@ -32,8 +32,11 @@ struct DiskSpaceWatch {
         guard space.freeFraction < Self.warnBelow else { return }
         if let last = lastWarningNs, nowNs &- last < Self.warnEveryNs { return }
         lastWarningNs = nowNs
-        logger.warning("the database's disk is almost full: prune old readings (retention, zhizao prune) or add space",
-                       metadata: ["db": "\(path)", "free_bytes": "\(space.freeBytes)", "total_bytes": "\(space.totalBytes)",
-                                  "free_percent": "\(Int(space.freeFraction * 100))", "hint": "zhizao status"])
+        logger.warning(
+            "the database's disk is almost full: prune old readings (retention, zhizao prune) or add space",
+            metadata: [
+                "db": "\(path)", "free_bytes": "\(space.freeBytes)", "total_bytes": "\(space.totalBytes)",
+                "free_percent": "\(Int(space.freeFraction * 100))", "hint": "zhizao status",
+            ])
     }
 }

@@ -43,11 +43,13 @@ public final class IngestLoop: @unchecked Sendable {
     /// decoder shares (nil without Sparkplug gateways). With `config.retention` set, the loop
     /// prunes between batches: at most `retentionStepRows` rows per step, steps at least
     /// `retentionStepIntervalMs` apart.
-    public init(config: DaemonConfig, plant: Plant, store: any TelemetryStore, sources: [any AcknowledgingSource],
-                sparkplug: SparkplugSession? = nil, logger: Logger,
-                notifier: SystemdNotifier = SystemdNotifier(environment: [:]), metrics: IngestMetrics? = nil,
-                retryDelayMs: Int = 1000, retentionStepRows: Int = 2000, retentionStepIntervalMs: Int = 2000,
-                reloadSource: (@Sendable () throws -> (DaemonConfig, Plant))? = nil) {
+    public init(
+        config: DaemonConfig, plant: Plant, store: any TelemetryStore, sources: [any AcknowledgingSource],
+        sparkplug: SparkplugSession? = nil, logger: Logger,
+        notifier: SystemdNotifier = SystemdNotifier(environment: [:]), metrics: IngestMetrics? = nil,
+        retryDelayMs: Int = 1000, retentionStepRows: Int = 2000, retentionStepIntervalMs: Int = 2000,
+        reloadSource: (@Sendable () throws -> (DaemonConfig, Plant))? = nil
+    ) {
         self.retentionStepRows = retentionStepRows
         self.retentionStepIntervalMs = retentionStepIntervalMs
         self.config = config
@@ -64,17 +66,20 @@ public final class IngestLoop: @unchecked Sendable {
 
     /// A loop over MQTT: the ingest session, and the Sparkplug host when the registry has
     /// Sparkplug gateways.
-    public convenience init(config: DaemonConfig, plant: Plant, store: any TelemetryStore, logger: Logger,
-                            notifier: SystemdNotifier = SystemdNotifier(environment: [:]), metrics: IngestMetrics? = nil,
-                            reloadSource: (@Sendable () throws -> (DaemonConfig, Plant))? = nil) throws {
+    public convenience init(
+        config: DaemonConfig, plant: Plant, store: any TelemetryStore, logger: Logger,
+        notifier: SystemdNotifier = SystemdNotifier(environment: [:]), metrics: IngestMetrics? = nil,
+        reloadSource: (@Sendable () throws -> (DaemonConfig, Plant))? = nil
+    ) throws {
         var sources: [any AcknowledgingSource] = [try IngestSession(config: config, plant: plant, logger: logger, metrics: metrics)]
         var host: SparkplugHost?
         if plant.gateways.contains(where: { $0.decoder == .sparkplug }) {
             host = try SparkplugHost(config: config, plant: plant, logger: logger)
             sources.append(host!)
         }
-        self.init(config: config, plant: plant, store: store, sources: sources, sparkplug: host?.session, logger: logger,
-                  notifier: notifier, metrics: metrics, reloadSource: reloadSource)
+        self.init(
+            config: config, plant: plant, store: store, sources: sources, sparkplug: host?.session, logger: logger,
+            notifier: notifier, metrics: metrics, reloadSource: reloadSource)
     }
 
     /// Asks `run()` to stop reading, commit, acknowledge, disconnect and return.
@@ -112,15 +117,17 @@ public final class IngestLoop: @unchecked Sendable {
 
     /// Runs until `requestStop()`.
     public func run() throws {
-        var state = LoopState(limits: config.ingest, decoder: Self.decoder(plant, config.ingest, keeping: sparkplug),
-                              maxDelayNs: UInt64(config.ingest.batchMaxDelayMs) * 1_000_000,
-                              polls: [pollfd](repeating: pollfd(), count: sources.count),
-                              polled: [Int](repeating: 0, count: sources.count),
-                              heartbeat: Heartbeat(notifier: notifier),
-                              disk: DiskSpaceWatch(path: config.databasePath, logger: logger, metrics: metrics),
-                              retention: RetentionPacer(policy: config.retention, calendar: AggregationPlan(plant: plant).calendar,
-                                                        stepRows: retentionStepRows,
-                                                        stepIntervalNs: UInt64(retentionStepIntervalMs) * 1_000_000))
+        var state = LoopState(
+            limits: config.ingest, decoder: Self.decoder(plant, config.ingest, keeping: sparkplug),
+            maxDelayNs: UInt64(config.ingest.batchMaxDelayMs) * 1_000_000,
+            polls: [pollfd](repeating: pollfd(), count: sources.count),
+            polled: [Int](repeating: 0, count: sources.count),
+            heartbeat: Heartbeat(notifier: notifier),
+            disk: DiskSpaceWatch(path: config.databasePath, logger: logger, metrics: metrics),
+            retention: RetentionPacer(
+                policy: config.retention, calendar: AggregationPlan(plant: plant).calendar,
+                stepRows: retentionStepRows,
+                stepIntervalNs: UInt64(retentionStepIntervalMs) * 1_000_000))
         state.batch.readings.reserveCapacity(config.ingest.batchMaxReadings + 256)
         if let half = notifier.watchdogIntervalNs { state.idleWaitMs = Int32(clamping: max(1, min(250, half / 1_000_000))) }
         housekeeping(&state)
@@ -173,8 +180,9 @@ public final class IngestLoop: @unchecked Sendable {
                 shouldStop: { state.batch.readings.count >= limit || state.batch.messages >= limit },
                 deliver: { message in
                     if state.batch.messages == 0 { state.batch.openedAtNs = Clock.monotonicNs() }
-                    state.decoder.decode(topic: message.topic, payload: message.payload, receivedAtMs: Clock.wallMs(),
-                                         eventTime: message.eventTime, into: &state.batch)
+                    state.decoder.decode(
+                        topic: message.topic, payload: message.payload, receivedAtMs: Clock.wallMs(),
+                        eventTime: message.eventTime, into: &state.batch)
                 })
             switch outcome {
             case .drained: break
@@ -194,7 +202,10 @@ public final class IngestLoop: @unchecked Sendable {
         }
         if Clock.monotonicNs() &- state.batch.openedAtNs >= state.maxDelayNs { return true }
         guard state.drained else { return false }
-        for w in 0..<state.watched { state.polls[w].events = Int16(POLLIN); state.polls[w].revents = 0 }
+        for w in 0..<state.watched {
+            state.polls[w].events = Int16(POLLIN)
+            state.polls[w].revents = 0
+        }
         return poll(&state.polls, nfds_t(state.watched), Int32(state.limits.lingerMs)) <= 0
     }
 
@@ -220,7 +231,9 @@ public final class IngestLoop: @unchecked Sendable {
                 return
             } catch {
                 let waitMs = failing.failed(error, readings: state.batch.readings.count)
-                notifier.send("WATCHDOG=1\nSTATUS=commit failing (\(failing.code.rawValue)): attempt \(failing.attempts), for \(failing.seconds) s; not acknowledging")
+                notifier.send(
+                    "WATCHDOG=1\nSTATUS=commit failing (\(failing.code.rawValue)): attempt \(failing.attempts), for \(failing.seconds) s; not acknowledging"
+                )
                 usleep(UInt32(waitMs) * 1000)
             }
         }
@@ -259,8 +272,12 @@ public final class IngestLoop: @unchecked Sendable {
         do {
             let step = try store.pruneStep(rawBefore: rawBefore, minuteBefore: minuteBefore, maxRows: state.retention.stepRows)
             let now = Clock.monotonicNs()
-            logger.trace("prune step", metadata: ["readings": "\(step.readings)", "minutes": "\(step.minutes)",
-                                                  "step_us": "\((now &- started) / 1000)"])
+            logger.trace(
+                "prune step",
+                metadata: [
+                    "readings": "\(step.readings)", "minutes": "\(step.minutes)",
+                    "step_us": "\((now &- started) / 1000)",
+                ])
             if let pass = state.retention.record(step, nowNs: now) {
                 logger.info("retention pass done", metadata: ["readings": "\(pass.readings)", "minutes": "\(pass.minutes)"])
             }
@@ -285,7 +302,8 @@ public final class IngestLoop: @unchecked Sendable {
             try store.prepareSeries(newPlant.series)
             store.enableAggregation(AggregationPlan(plant: newPlant))
             if newConfig.mqtt.host != config.mqtt.host || newConfig.mqtt.port != config.mqtt.port
-                || newConfig.mqtt.clientID != config.mqtt.clientID || newConfig.databasePath != config.databasePath {
+                || newConfig.mqtt.clientID != config.mqtt.clientID || newConfig.databasePath != config.databasePath
+            {
                 logger.warning("broker, client id or database changed in the configuration: they take effect at the next restart")
             }
             if sparkplug == nil, newPlant.gateways.contains(where: { $0.decoder == .sparkplug }) {
@@ -300,9 +318,12 @@ public final class IngestLoop: @unchecked Sendable {
             state.retention.calendar = AggregationPlan(plant: newPlant).calendar
             config.retention = newConfig.retention
             for source in sources { source.reload(config: newConfig, plant: newPlant) }
-            logger.notice("reloaded the registry and ingest settings", metadata: [
-                "devices": "\(newPlant.devices.count)", "series": "\(newPlant.series.count)",
-                "filters": "\(IngestSession.filters(newConfig, newPlant).joined(separator: " "))"])
+            logger.notice(
+                "reloaded the registry and ingest settings",
+                metadata: [
+                    "devices": "\(newPlant.devices.count)", "series": "\(newPlant.series.count)",
+                    "filters": "\(IngestSession.filters(newConfig, newPlant).joined(separator: " "))",
+                ])
         } catch {
             logger.error("reload refused; keeping the running registry and settings", metadata: ["reason": "\(error)"])
         }
@@ -319,10 +340,11 @@ public final class IngestLoop: @unchecked Sendable {
     }
 
     static func decoder(_ plant: Plant, _ limits: IngestLimits, keeping session: SparkplugSession?) -> PayloadDecoder {
-        PayloadDecoder(plant: plant, maxPayloadBytes: limits.maxPayloadBytes,
-                       maxFutureSkewMs: Int64(limits.maxFutureSkewSeconds) * 1000,
-                       quarantinedPayloadBytes: limits.quarantinePayloadBytes,
-                       sparkplug: limits.sparkplug, keeping: session)
+        PayloadDecoder(
+            plant: plant, maxPayloadBytes: limits.maxPayloadBytes,
+            maxFutureSkewMs: Int64(limits.maxFutureSkewSeconds) * 1000,
+            quarantinedPayloadBytes: limits.quarantinePayloadBytes,
+            sparkplug: limits.sparkplug, keeping: session)
     }
 }
 
@@ -359,9 +381,12 @@ struct CommitFailures {
         if first || changed || now &- lastLogNs >= 60_000_000_000 {
             lastLogNs = now
             let what = first ? "commit failed" : changed ? "commit still failing, now" : "commit still failing"
-            logger.error("\(what): \(Self.explain(code)); retrying without acknowledging",
-                         metadata: ["code": "\(code.rawValue)", "error": "\(error)", "readings": "\(readings)",
-                                    "seconds": "\(seconds)"])
+            logger.error(
+                "\(what): \(Self.explain(code)); retrying without acknowledging",
+                metadata: [
+                    "code": "\(code.rawValue)", "error": "\(error)", "readings": "\(readings)",
+                    "seconds": "\(seconds)",
+                ])
         }
         switch code {
         case .busy: return max(1, retryDelayMs / 5)
@@ -399,8 +424,12 @@ struct QuarantineLog {
 
     mutating func record(_ entries: [IngestBatch.Quarantined], logger: Logger) {
         for e in entries {
-            logger.debug("quarantined", metadata: ["topic": "\(e.topic)", "reason": "\(e.rejection.reason.rawValue)",
-                                                   "detail": "\(e.rejection.detail)"])
+            logger.debug(
+                "quarantined",
+                metadata: [
+                    "topic": "\(e.topic)", "reason": "\(e.rejection.reason.rawValue)",
+                    "detail": "\(e.rejection.detail)",
+                ])
             pending[e.rejection.reason.rawValue, default: 0] += 1
             lastTopic[e.rejection.reason.rawValue] = e.topic
         }
@@ -408,8 +437,12 @@ struct QuarantineLog {
         guard now &- lastSummary >= 10_000_000_000 else { return }
         lastSummary = now
         for (reason, n) in pending.sorted(by: { $0.key < $1.key }) {
-            logger.notice("messages quarantined", metadata: ["reason": "\(reason)", "count": "\(n)",
-                                                             "topic": "\(lastTopic[reason] ?? "")", "hint": "zhizao quarantine"])
+            logger.notice(
+                "messages quarantined",
+                metadata: [
+                    "reason": "\(reason)", "count": "\(n)",
+                    "topic": "\(lastTopic[reason] ?? "")", "hint": "zhizao quarantine",
+                ])
         }
         pending = [:]
         lastTopic = [:]
@@ -467,7 +500,8 @@ struct IngestTotals {
     func metadata() -> Logger.Metadata {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        let cpu =
+            Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
             + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
         let span = Double(lastCommitNs &- firstMessageNs) / 1e9
         let rate = span > 0 ? Double(inserted) / span : 0
@@ -501,8 +535,9 @@ struct LinkLog {
             connected = true
             reported = []
         case .connectionRefused(let code, let reason):
-            once("refused \(code)", .error, "the broker refused the connection: \(reason)",
-                 ["code": "\(code)", "hint": "check broker.username, the password and the broker's ACL"])
+            once(
+                "refused \(code)", .error, "the broker refused the connection: \(reason)",
+                ["code": "\(code)", "hint": "check broker.username, the password and the broker's ACL"])
         case .disconnected:
             lost(nil)
         case .subscribed(let granted):

@@ -27,17 +27,22 @@ public final class IngestMetrics: Sendable {
         received = registry.makeCounter(descriptor: Self.name("messages_received", "total", "MQTT messages received, good or bad."))
         committed = registry.makeCounter(descriptor: Self.name("readings_committed", "total", "Readings committed (each identity once)."))
         duplicates = registry.makeCounter(descriptor: Self.name("readings_duplicate", "total", "Redelivered readings ignored."))
-        batchReadings = registry.makeValueHistogram(descriptor: Self.name("batch", "readings", "Readings per committed batch."),
-                                                    buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10000])
+        batchReadings = registry.makeValueHistogram(
+            descriptor: Self.name("batch", "readings", "Readings per committed batch."),
+            buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10000])
         commitSeconds = registry.makeDurationHistogram(
             descriptor: Self.name("commit", "seconds", "Time to commit one batch (readings, rollups, counters) to SQLite."),
-            buckets: [.microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50),
-                      .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5)])
-        lagSeconds = registry.makeValueHistogram(descriptor: Self.name("ingest_lag", "seconds", "Commit time minus event time of committed readings."),
-                                                 buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600])
+            buckets: [
+                .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50),
+                .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5),
+            ])
+        lagSeconds = registry.makeValueHistogram(
+            descriptor: Self.name("ingest_lag", "seconds", "Commit time minus event time of committed readings."),
+            buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600])
         connected = registry.makeGauge(descriptor: Self.name("broker_connected", "", "1 while connected to the broker."))
         lastCommit = registry.makeGauge(descriptor: Self.name("last_commit_timestamp", "seconds", "Wall time of the last commit."))
-        diskFree = registry.makeGauge(descriptor: Self.name("disk_free", "bytes", "Free bytes of the database's file system (statvfs, unprivileged)."))
+        diskFree = registry.makeGauge(
+            descriptor: Self.name("disk_free", "bytes", "Free bytes of the database's file system (statvfs, unprivileged)."))
         diskSize = registry.makeGauge(descriptor: Self.name("disk_size", "bytes", "Size of the database's file system."))
         // Every reason is exposed from the start (at 0), so an alert on foreign_device or any
         // other reason has a series to watch before the first one happens.
@@ -45,8 +50,9 @@ public final class IngestMetrics: Sendable {
     }
 
     func quarantined(_ reason: QuarantineReason) -> Counter {
-        registry.makeCounter(descriptor: Self.name("messages_quarantined", "total", "Quarantined messages by reason."),
-                             labels: [("reason", reason.rawValue)])
+        registry.makeCounter(
+            descriptor: Self.name("messages_quarantined", "total", "Quarantined messages by reason."),
+            labels: [("reason", reason.rawValue)])
     }
 
     /// Accounts for one committed batch.

@@ -62,7 +62,10 @@ public final class MetricsServer: @unchecked Sendable {
         logger.info("metrics on http://\(address)/metrics")
     }
 
-    public func stop() { shutdown(listener, Int32(SHUT_RDWR)); close(listener) }
+    public func stop() {
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+    }
 
     private func serve() {
         while true {

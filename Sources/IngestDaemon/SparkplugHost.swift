@@ -41,8 +41,11 @@ public final class SparkplugHost: AcknowledgingSource {
                 guard !announced else { return }
                 announced = true
                 send(IngestBatch.Outbound(topic: session.stateTopic, payload: session.statePayload(online: true), qos: 1, retain: true))
-                logger.info("Sparkplug primary host online", metadata: [
-                    "host_id": "\(session.settings.hostID)", "filters": "\(session.subscriptions.joined(separator: " "))"])
+                logger.info(
+                    "Sparkplug primary host online",
+                    metadata: [
+                        "host_id": "\(session.settings.hostID)", "filters": "\(session.subscriptions.joined(separator: " "))",
+                    ])
             case .connectionRefused(_, let reason):
                 logger.error("the broker refused the Sparkplug host connection: \(reason)")
             case .disconnected, .connected, .published:

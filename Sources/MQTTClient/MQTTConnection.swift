@@ -55,22 +55,27 @@ public final class MQTTConnection: @unchecked Sendable {
 
     private func configure() throws(MQTTError) {
         let version = options.protocolVersion == .v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311
-        try MQTTError.check(mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, Int32(version)),
-                            "setting the MQTT protocol version")
+        try MQTTError.check(
+            mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, Int32(version)),
+            "setting the MQTT protocol version")
         if options.protocolVersion == .v5 {
-            try MQTTError.check(mosquitto_int_option(handle, MOSQ_OPT_RECEIVE_MAXIMUM,
-                                                     Int32(clamping: options.receiveMaximum)),
-                                "setting receive-maximum")
+            try MQTTError.check(
+                mosquitto_int_option(
+                    handle, MOSQ_OPT_RECEIVE_MAXIMUM,
+                    Int32(clamping: options.receiveMaximum)),
+                "setting receive-maximum")
         }
         // Queue outgoing packets instead of writing them: PUBACKs leave only in flushWrites().
         try MQTTError.check(mosquitto_threaded_set(handle, true), "enabling external-loop mode")
         if options.username != nil || options.password != nil {
-            try MQTTError.check(mosquitto_username_pw_set(handle, options.username, options.password),
-                                "setting username/password")
+            try MQTTError.check(
+                mosquitto_username_pw_set(handle, options.username, options.password),
+                "setting username/password")
         }
         if let tls = options.tls {
-            try MQTTError.check(mosquitto_tls_set(handle, tls.caFile, tls.caPath, tls.certFile, tls.keyFile, nil),
-                                "configuring TLS (check ca_file/cert_file/key_file paths)")
+            try MQTTError.check(
+                mosquitto_tls_set(handle, tls.caFile, tls.caPath, tls.certFile, tls.keyFile, nil),
+                "configuring TLS (check ca_file/cert_file/key_file paths)")
             if tls.insecureSkipHostnameCheck {
                 try MQTTError.check(mosquitto_tls_insecure_set(handle, true), "disabling TLS host-name check")
             }
@@ -112,7 +117,8 @@ public final class MQTTConnection: @unchecked Sendable {
 
     private func didConnect(reasonCode rc: Int32) {
         guard rc == 0 else {
-            let text = options.protocolVersion == .v5
+            let text =
+                options.protocolVersion == .v5
                 ? String(cString: mosquitto_reason_string(rc)) : String(cString: mosquitto_connack_string(rc))
             eventHandler?(.connectionRefused(reasonCode: Int(rc), reason: text))
             return
@@ -159,12 +165,14 @@ public final class MQTTConnection: @unchecked Sendable {
     public func connect() throws(MQTTError) {
         var props: OpaquePointer? = nil
         if options.protocolVersion == .v5 && !options.cleanStart {
-            mosquitto_property_add_int32(&props, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue),
-                                         options.sessionExpirySeconds)
+            mosquitto_property_add_int32(
+                &props, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue),
+                options.sessionExpirySeconds)
         }
         defer { mosquitto_property_free_all(&props) }
-        let rc = mosquitto_connect_bind_v5(handle, options.host, Int32(options.port),
-                                           Int32(options.keepAliveSeconds), nil, props)
+        let rc = mosquitto_connect_bind_v5(
+            handle, options.host, Int32(options.port),
+            Int32(options.keepAliveSeconds), nil, props)
         if rc == MOSQ_ERR_ERRNO.rawValue {
             let text = String(cString: strerror(errno))
             throw MQTTError(.connectionLost, message: "connecting to \(options.host):\(options.port): \(text)")
@@ -242,16 +250,20 @@ public final class MQTTConnection: @unchecked Sendable {
     /// `eventTime` travels as the MQTT v5 user property `ts`. (The simulator publishes; the
     /// ingest path only subscribes.)
     @discardableResult
-    public func publish(topic: String, payload: UnsafeRawBufferPointer, qos: Int, retain: Bool = false,
-                        eventTime: String? = nil) throws(MQTTError) -> Int {
+    public func publish(
+        topic: String, payload: UnsafeRawBufferPointer, qos: Int, retain: Bool = false,
+        eventTime: String? = nil
+    ) throws(MQTTError) -> Int {
         var props: OpaquePointer? = nil
         defer { mosquitto_property_free_all(&props) }
         if let eventTime, options.protocolVersion == .v5 {
             mosquitto_property_add_string_pair(&props, Int32(MQTT_PROP_USER_PROPERTY.rawValue), "ts", eventTime)
         }
         var mid: Int32 = 0
-        try MQTTError.check(mosquitto_publish_v5(handle, &mid, topic, Int32(payload.count), payload.baseAddress,
-                                                 Int32(qos), retain, props), "publishing to \(topic)")
+        try MQTTError.check(
+            mosquitto_publish_v5(
+                handle, &mid, topic, Int32(payload.count), payload.baseAddress,
+                Int32(qos), retain, props), "publishing to \(topic)")
         return Int(mid)
     }
 }
@@ -266,7 +278,10 @@ private func userProperty(_ name: String, in properties: OpaquePointer) -> Strin
         found = mosquitto_property_read_string_pair(
             current, Int32(MQTT_PROP_USER_PROPERTY.rawValue), &key, &value, skipFirst)
         skipFirst = true
-        defer { free(key); free(value) }
+        defer {
+            free(key)
+            free(value)
+        }
         guard found != nil, let key, let value else { return nil }
         if strcmp(key, name) == 0 { return String(cString: value) }
     }

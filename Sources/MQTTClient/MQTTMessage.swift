@@ -12,8 +12,10 @@ public struct MQTTMessage {
     public let eventTime: String?
 
     /// Wraps borrowed bytes (libmosquitto's, or a test's) as a message.
-    public init(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, qos: Int = 1, retained: Bool = false,
-                eventTime: String? = nil) {
+    public init(
+        topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, qos: Int = 1, retained: Bool = false,
+        eventTime: String? = nil
+    ) {
         self.topic = topic
         self.payload = payload
         self.qos = qos

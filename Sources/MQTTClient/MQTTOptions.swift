@@ -20,8 +20,10 @@ public struct MQTTOptions: Sendable {
         /// Skip the broker host-name check (never for production; useful against test brokers).
         public var insecureSkipHostnameCheck: Bool
 
-        public init(caFile: String? = nil, caPath: String? = nil, certFile: String? = nil,
-                    keyFile: String? = nil, insecureSkipHostnameCheck: Bool = false) {
+        public init(
+            caFile: String? = nil, caPath: String? = nil, certFile: String? = nil,
+            keyFile: String? = nil, insecureSkipHostnameCheck: Bool = false
+        ) {
             self.caFile = caFile
             self.caPath = caPath
             self.certFile = certFile
@@ -47,11 +49,13 @@ public struct MQTTOptions: Sendable {
     public var password: String?
     public var tls: TLS?
 
-    public init(host: String = "127.0.0.1", port: Int = 1883, clientID: String,
-                protocolVersion: ProtocolVersion = .v5, keepAliveSeconds: Int = 30,
-                cleanStart: Bool = false, sessionExpirySeconds: UInt32 = 86_400,
-                receiveMaximum: Int = 65_535, username: String? = nil, password: String? = nil,
-                tls: TLS? = nil) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 1883, clientID: String,
+        protocolVersion: ProtocolVersion = .v5, keepAliveSeconds: Int = 30,
+        cleanStart: Bool = false, sessionExpirySeconds: UInt32 = 86_400,
+        receiveMaximum: Int = 65_535, username: String? = nil, password: String? = nil,
+        tls: TLS? = nil
+    ) {
         self.host = host
         self.port = port
         self.clientID = clientID

@@ -54,7 +54,10 @@ struct JSONCursor {
     /// Consumes `c` if it comes next (after whitespace).
     mutating func consume(_ c: UInt8) -> Bool {
         skipWhitespace()
-        if i < bytes.count, bytes[i] == c { i += 1; return true }
+        if i < bytes.count, bytes[i] == c {
+            i += 1
+            return true
+        }
         return false
     }
 
@@ -84,8 +87,16 @@ struct JSONCursor {
         var escaped = false
         while i < bytes.count {
             let c = bytes[i]
-            if c == 34 { let r = start..<i; i += 1; return StringToken(range: r, escaped: escaped) }
-            if c == 92 { escaped = true; i += 2; continue }
+            if c == 34 {
+                let r = start..<i
+                i += 1
+                return StringToken(range: r, escaped: escaped)
+            }
+            if c == 92 {
+                escaped = true
+                i += 2
+                continue
+            }
             if c < 32 { throw fail("control character in string") }
             i += 1
         }
@@ -98,13 +109,27 @@ struct JSONCursor {
         guard i < bytes.count else { throw fail("expected a value") }
         switch bytes[i] {
         case 34: return .string(try string())
-        case 123: i += 1; return .objectStart
-        case 91: i += 1; return .arrayStart
-        case 116: try literal("true"); return .bool(true)
-        case 102: try literal("false"); return .bool(false)
-        case 110: try literal("null"); return .null
-        case 78: try literal("NaN"); return .nonFinite("NaN")
-        case 73: try literal("Infinity"); return .nonFinite("Infinity")
+        case 123:
+            i += 1
+            return .objectStart
+        case 91:
+            i += 1
+            return .arrayStart
+        case 116:
+            try literal("true")
+            return .bool(true)
+        case 102:
+            try literal("false")
+            return .bool(false)
+        case 110:
+            try literal("null")
+            return .null
+        case 78:
+            try literal("NaN")
+            return .nonFinite("NaN")
+        case 73:
+            try literal("Infinity")
+            return .nonFinite("Infinity")
         default: return try number()
         }
     }
@@ -123,7 +148,10 @@ struct JSONCursor {
         if bytes[i] == 45 {
             negative = true
             i += 1
-            if i < bytes.count, bytes[i] == 73 { try literal("Infinity"); return .nonFinite("-Infinity") }
+            if i < bytes.count, bytes[i] == 73 {
+                try literal("Infinity")
+                return .nonFinite("-Infinity")
+            }
         }
         var mantissa: Int64 = 0
         var digits = 0
@@ -132,7 +160,10 @@ struct JSONCursor {
             digits += 1
             i += 1
         }
-        guard digits > 0 else { i = start; throw fail("expected a value") }
+        guard digits > 0 else {
+            i = start
+            throw fail("expected a value")
+        }
         var isInteger = digits <= 18
         if i < bytes.count, bytes[i] == 46 || bytes[i] == 101 || bytes[i] == 69 {
             isInteger = false
@@ -206,7 +237,11 @@ struct JSONCursor {
         var k = 0
         while k < raw.count {
             let c = raw[k]
-            guard c == 92, k + 1 < raw.count else { out.append(c); k += 1; continue }
+            guard c == 92, k + 1 < raw.count else {
+                out.append(c)
+                k += 1
+                continue
+            }
             let e = raw[k + 1]
             k += 2
             switch e {
@@ -217,7 +252,7 @@ struct JSONCursor {
             case 102: out.append(12)
             case 117:
                 guard k + 4 <= raw.count,
-                      let v = UInt32(String(decoding: UnsafeRawBufferPointer(rebasing: raw[k..<(k + 4)]), as: UTF8.self), radix: 16)
+                    let v = UInt32(String(decoding: UnsafeRawBufferPointer(rebasing: raw[k..<(k + 4)]), as: UTF8.self), radix: 16)
                 else { break }
                 k += 4
                 let scalar = Unicode.Scalar(v) ?? "\u{FFFD}"

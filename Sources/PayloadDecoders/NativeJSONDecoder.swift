@@ -30,7 +30,9 @@ enum NativeJSONDecoder {
         }
     }
 
-    private static func message(_ c: inout JSONCursor, gateway g: Int, plant: Plant, into out: inout DecodeOutput) throws(JSONCursor.Failure) {
+    private static func message(_ c: inout JSONCursor, gateway g: Int, plant: Plant, into out: inout DecodeOutput) throws(JSONCursor
+        .Failure)
+    {
         try c.expect(123, "`{` starting a reading object")
         var deviceToken: JSONCursor.StringToken?
         var ts: Int64?
@@ -64,7 +66,10 @@ enum NativeJSONDecoder {
         let deviceID = c.text(deviceToken)
         guard let d = plant.deviceIndex(id: deviceID) else {
             let near = nearest(deviceID, in: plant.devices.map(\.id))
-            out.reject(.unknownDevice, "device \"\(deviceID.prefix(64))\" is not in the registry" + (near.isEmpty ? "" : " (nearest: \(near.joined(separator: ", ")))"))
+            out.reject(
+                .unknownDevice,
+                "device \"\(deviceID.prefix(64))\" is not in the registry"
+                    + (near.isEmpty ? "" : " (nearest: \(near.joined(separator: ", ")))"))
             return
         }
         // The payload names the device; only the gateway whose topic carries it may speak for it.

@@ -32,15 +32,18 @@ enum NeuronDecoder {
                     guard case .string(let t) = try c.value() else { throw c.fail("`group` must be a string") }
                     group = t
                 } else if c.equals(key, "values") {
-                    c.skipWhitespace(); valuesAt = c.i
+                    c.skipWhitespace()
+                    valuesAt = c.i
                     guard c.peek() == 123 else { throw c.fail("`values` must be an object") }
                     try c.skipValue()
                 } else if c.equals(key, "errors") {
-                    c.skipWhitespace(); errorsAt = c.i
+                    c.skipWhitespace()
+                    errorsAt = c.i
                     guard c.peek() == 123 else { throw c.fail("`errors` must be an object") }
                     try c.skipValue()
                 } else if c.equals(key, "tags") {
-                    c.skipWhitespace(); tagsAt = c.i
+                    c.skipWhitespace()
+                    tagsAt = c.i
                     guard c.peek() == 91 else { throw c.fail("`tags` must be an array") }
                     try c.skipValue()
                 } else {
@@ -56,11 +59,17 @@ enum NeuronDecoder {
             let key = NeuronGroup(node: c.text(node), group: c.text(group))
             guard let d = gateway.neuronDevices[key] else {
                 if let other = plant.neuronOwner(key) {
-                    out.reject(.foreignDevice, plant.foreignDetail(device: other, topicGateway: g,
-                                                                   claimed: "does not bind Neuron node \(key.node) group \(key.group)"))
+                    out.reject(
+                        .foreignDevice,
+                        plant.foreignDetail(
+                            device: other, topicGateway: g,
+                            claimed: "does not bind Neuron node \(key.node) group \(key.group)"))
                     return
                 }
-                out.reject(.unknownDevice, "Neuron node \"\(key.node.prefix(64))\" group \"\(key.group.prefix(64))\" is not mapped to a device in gateway \(gateway.id)")
+                out.reject(
+                    .unknownDevice,
+                    "Neuron node \"\(key.node.prefix(64))\" group \"\(key.group.prefix(64))\" is not mapped to a device in gateway \(gateway.id)"
+                )
                 return
             }
             let device = plant.devices[d]
@@ -73,7 +82,8 @@ enum NeuronDecoder {
                 }
             }
             if let valuesAt {
-                var v = JSONCursor(c.bytes); v.i = valuesAt
+                var v = JSONCursor(c.bytes)
+                v.i = valuesAt
                 try v.expect(123, "`{`")
                 var f = true
                 while let tag = try v.nextKey(first: &f) {
@@ -81,7 +91,8 @@ enum NeuronDecoder {
                 }
             }
             if let errorsAt {
-                var e = JSONCursor(c.bytes); e.i = errorsAt
+                var e = JSONCursor(c.bytes)
+                e.i = errorsAt
                 try e.expect(123, "`{`")
                 var f = true
                 while let tag = try e.nextKey(first: &f) {
@@ -90,7 +101,8 @@ enum NeuronDecoder {
                 }
             }
             if let tagsAt {
-                var t = JSONCursor(c.bytes); t.i = tagsAt
+                var t = JSONCursor(c.bytes)
+                t.i = tagsAt
                 try t.expect(91, "`[`")
                 var f = true
                 while try t.nextElement(first: &f) {

@@ -18,9 +18,11 @@ public struct PayloadDecoder: Sendable {
     /// The Sparkplug B host state, when the registry has Sparkplug gateways.
     public let sparkplug: SparkplugSession?
 
-    public init(plant: Plant, maxPayloadBytes: Int = 256 * 1024, maxFutureSkewMs: Int64 = 300_000,
-                quarantinedPayloadBytes: Int = 1024, sparkplug: SparkplugSession.Settings = .init(),
-                keeping session: SparkplugSession? = nil) {
+    public init(
+        plant: Plant, maxPayloadBytes: Int = 256 * 1024, maxFutureSkewMs: Int64 = 300_000,
+        quarantinedPayloadBytes: Int = 1024, sparkplug: SparkplugSession.Settings = .init(),
+        keeping session: SparkplugSession? = nil
+    ) {
         self.plant = plant
         if plant.gateways.contains(where: { $0.decoder == .sparkplug }) {
             // A reload keeps the host's session (births, aliases, sequence numbers) with the new registry.
@@ -38,8 +40,10 @@ public struct PayloadDecoder: Sendable {
     /// Decodes one message into `batch` (readings appended; rejections quarantined).
     /// `eventTime` is the message's MQTT v5 user property `ts`, if any: the event time of
     /// payloads that carry none (plain values), in epoch milliseconds or RFC 3339.
-    public func decode(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, receivedAtMs: Int64,
-                       eventTime: String? = nil, into batch: inout IngestBatch) {
+    public func decode(
+        topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, receivedAtMs: Int64,
+        eventTime: String? = nil, into batch: inout IngestBatch
+    ) {
         // Sparkplug control traffic (host STATE, NCMD/DCMD commands, our own rebirth requests
         // echoed back) is handled, not counted as a gateway's message.
         if let sparkplug, SparkplugSession.isControlTopic(topic) {
@@ -70,12 +74,21 @@ public struct PayloadDecoder: Sendable {
     /// status message it publishes). Offline: its devices' states become unknown from now on
     /// (an `unknown` reading for each state metric), never `off`; online: they hold again from
     /// their next value.
-    func gatewayStatus(_ g: Int, topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, receivedAtMs: Int64,
-                       into batch: inout IngestBatch) {
+    func gatewayStatus(
+        _ g: Int, topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, receivedAtMs: Int64,
+        into batch: inout IngestBatch
+    ) {
         let gateway = plant.gateways[g]
         guard let online = Self.onlineStatus(payload) else {
-            quarantine([Rejection(reason: .malformed, detail: "status topic of gateway \(gateway.id): the payload says neither online nor offline (e.g. `offline`, `{\"online\": false}`)")],
-                       topic: topic, payload: payload, receivedAtMs: receivedAtMs, batch: &batch)
+            quarantine(
+                [
+                    Rejection(
+                        reason: .malformed,
+                        detail:
+                            "status topic of gateway \(gateway.id): the payload says neither online nor offline (e.g. `offline`, `{\"online\": false}`)"
+                    )
+                ],
+                topic: topic, payload: payload, receivedAtMs: receivedAtMs, batch: &batch)
             return
         }
         for d in gateway.deviceIndices {
@@ -106,7 +119,8 @@ public struct PayloadDecoder: Sendable {
 
     func decodeMessage(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, into out: inout DecodeOutput) {
         guard payload.count <= maxPayloadBytes else {
-            out.reject(.oversize, "payload of \(payload.count) bytes exceeds the limit of \(maxPayloadBytes) bytes (ingest.max_payload_bytes)")
+            out.reject(
+                .oversize, "payload of \(payload.count) bytes exceeds the limit of \(maxPayloadBytes) bytes (ingest.max_payload_bytes)")
             return
         }
         guard let g = plant.gatewayIndex(forTopic: topic) else {
@@ -123,8 +137,10 @@ public struct PayloadDecoder: Sendable {
         }
     }
 
-    private func quarantine(_ rejections: [Rejection], topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer,
-                            receivedAtMs: Int64, batch: inout IngestBatch) {
+    private func quarantine(
+        _ rejections: [Rejection], topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer,
+        receivedAtMs: Int64, batch: inout IngestBatch
+    ) {
         let topicString = String(decoding: topic, as: UTF8.self)
         let kept = Array(UnsafeRawBufferPointer(rebasing: payload.prefix(quarantinedPayloadBytes)))
         // One quarantine row per reason and message: a payload with fifty unknown tags is one row.
@@ -134,9 +150,11 @@ public struct PayloadDecoder: Sendable {
             let same = rejections.filter { $0.reason == r.reason }
             var detail = same.prefix(5).map(\.detail).joined(separator: "; ")
             if same.count > 5 { detail += "; and \(same.count - 5) more" }
-            batch.quarantined.append(.init(receivedAtMs: receivedAtMs, topic: topicString, payload: kept,
-                                           payloadBytes: payload.count,
-                                           rejection: Rejection(reason: r.reason, detail: detail)))
+            batch.quarantined.append(
+                .init(
+                    receivedAtMs: receivedAtMs, topic: topicString, payload: kept,
+                    payloadBytes: payload.count,
+                    rejection: Rejection(reason: r.reason, detail: detail)))
         }
     }
 }
@@ -166,7 +184,10 @@ struct DecodeOutput {
     /// True (and rejected) when `ts` lies too far in the future.
     mutating func rejectIfFuture(_ ts: Int64, device: String) -> Bool {
         guard ts > nowMs + maxFutureSkewMs else { return false }
-        reject(.futureTimestamp, "device \(device): timestamp \(Timestamp.formatRFC3339UTC(ts)) is \((ts - nowMs) / 1000) s ahead of the receive time (limit ingest.max_future_skew_s)")
+        reject(
+            .futureTimestamp,
+            "device \(device): timestamp \(Timestamp.formatRFC3339UTC(ts)) is \((ts - nowMs) / 1000) s ahead of the receive time (limit ingest.max_future_skew_s)"
+        )
         return true
     }
 
@@ -185,7 +206,10 @@ struct DecodeOutput {
                 if s == "NaN" || s == "Infinity" || s == "-Infinity" || s == "nan" || s == "inf" || s == "-inf" {
                     reject(.nonFinite, "device \(device.id) metric \(metric.name): \(s) is not a finite number")
                 } else {
-                    reject(.invalidValue, "device \(device.id) metric \(metric.name) is a \(metric.kind.rawValue) and needs a number, got \"\(s.prefix(40))\"")
+                    reject(
+                        .invalidValue,
+                        "device \(device.id) metric \(metric.name) is a \(metric.kind.rawValue) and needs a number, got \"\(s.prefix(40))\""
+                    )
                 }
                 return
             }
@@ -210,15 +234,20 @@ struct DecodeOutput {
                 readings.append(Reading(series: metric.series, timestampMs: ts, value: .state(key), seq: seq))
             } else {
                 let known = (Array(metric.states.keys) + Self.canonical(for: metric)).sorted()
-                reject(.invalidValue, "device \(device.id) metric \(metric.name): state \"\(key.prefix(40))\" is not mapped (known: \(known.joined(separator: ", ")))")
+                reject(
+                    .invalidValue,
+                    "device \(device.id) metric \(metric.name): state \"\(key.prefix(40))\" is not mapped (known: \(known.joined(separator: ", ")))"
+                )
             }
         }
     }
 
     /// Reads the value of a device's member `name` (a metric or tag) at the cursor and emits
     /// it, or rejects an unknown name or a non-scalar value; the cursor ends after the value.
-    mutating func emitMember(_ name: String, from c: inout JSONCursor, device: Device, ts: Int64, seq: Int64?,
-                             noun: String) throws(JSONCursor.Failure) {
+    mutating func emitMember(
+        _ name: String, from c: inout JSONCursor, device: Device, ts: Int64, seq: Int64?,
+        noun: String
+    ) throws(JSONCursor.Failure) {
         guard let mi = device.metricIndex(source: name) else {
             try c.skipValue()
             reject(.unknownMetric, "device \(device.id) has no \(noun) \"\(name.prefix(64))\"")

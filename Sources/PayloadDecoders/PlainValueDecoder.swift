@@ -5,8 +5,10 @@ import Telemetry
 /// and metric through the gateway's `topic_template`. The event time is the MQTT v5 user
 /// property `ts` (epoch ms or RFC 3339) where the publisher sets one, else the receive time.
 enum PlainValueDecoder {
-    static func decode(_ payload: UnsafeRawBufferPointer, topic: UnsafeRawBufferPointer, gateway g: Int,
-                       plant: Plant, into out: inout DecodeOutput) {
+    static func decode(
+        _ payload: UnsafeRawBufferPointer, topic: UnsafeRawBufferPointer, gateway g: Int,
+        plant: Plant, into out: inout DecodeOutput
+    ) {
         let gateway = plant.gateways[g]
         guard let template = gateway.topicTemplate, let place = template.capture(topic) else {
             out.reject(.unknownTopic, "topic does not fit the template \(gateway.topicTemplate?.text ?? "?") of gateway \(gateway.id)")
@@ -23,8 +25,11 @@ enum PlainValueDecoder {
             return
         }
         if let mismatch = plant.placeMismatch(device: d, topic: topic, capture: place) {
-            out.reject(.foreignDevice, plant.foreignDetail(device: d, topicGateway: g, mismatch: mismatch,
-                                                           claimed: "the topic places it elsewhere"))
+            out.reject(
+                .foreignDevice,
+                plant.foreignDetail(
+                    device: d, topicGateway: g, mismatch: mismatch,
+                    claimed: "the topic places it elsewhere"))
             return
         }
         let device = plant.devices[d]
@@ -34,7 +39,8 @@ enum PlainValueDecoder {
             return
         }
         // Trim surrounding whitespace (mosquitto_pub -l, shell echo).
-        var lo = 0, hi = payload.count
+        var lo = 0
+        var hi = payload.count
         while lo < hi, payload[lo] == 32 || payload[lo] == 9 || payload[lo] == 10 || payload[lo] == 13 { lo += 1 }
         while hi > lo, payload[hi - 1] == 32 || payload[hi - 1] == 9 || payload[hi - 1] == 10 || payload[hi - 1] == 13 { hi -= 1 }
         guard hi > lo else {
@@ -58,7 +64,10 @@ enum PlainValueDecoder {
         var ts = out.nowMs
         if let text = out.eventTime {
             guard let parsed = Int64(text) ?? Timestamp.parseRFC3339(text) else {
-                out.reject(.malformed, "device \(device.id) metric \(metricName): user property ts \"\(text.prefix(40))\" is neither epoch milliseconds nor RFC 3339")
+                out.reject(
+                    .malformed,
+                    "device \(device.id) metric \(metricName): user property ts \"\(text.prefix(40))\" is neither epoch milliseconds nor RFC 3339"
+                )
                 return
             }
             if out.rejectIfFuture(parsed, device: device.id) { return }

@@ -92,7 +92,8 @@ public final class SparkplugSession: @unchecked Sendable {
         nodes[key, default: Node()].lastRebirthMs = nowMs
         let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
         let topic = SparkplugTopic(group: parts[0], type: .ncmd, edgeNode: parts[1]).text
-        let metric = SparkplugMetric(name: "Node Control/Rebirth", alias: nil, timestamp: UInt64(nowMs), datatype: .boolean, value: .bool(true))
+        let metric = SparkplugMetric(
+            name: "Node Control/Rebirth", alias: nil, timestamp: UInt64(nowMs), datatype: .boolean, value: .bool(true))
         guard let bytes = try? SparkplugPayload.encode(timestamp: UInt64(nowMs), seq: nil, metrics: [metric]) else { return nil }
         return Outbound(topic: topic, payload: bytes, qos: 0, retain: false)
     }
@@ -144,12 +145,16 @@ public final class SparkplugSession: @unchecked Sendable {
             node.missing = []
             node.gapSinceMs = nil
             node.lastSeq = decoded.seq.flatMap { $0 < 256 ? $0 : nil }
-            node.bdSeq = decoded.metrics.first { $0.name == "bdSeq" }.flatMap { if case .number(let v) = $0.value { UInt64(exactly: v) } else { nil } }
+            node.bdSeq = decoded.metrics.first { $0.name == "bdSeq" }.flatMap {
+                if case .number(let v) = $0.value { UInt64(exactly: v) } else { nil }
+            }
             for m in decoded.metrics { if let name = m.name, let alias = m.alias { node.aliases[alias] = (nil, name) } }
             setState(SparkplugAddress(edgeNode: topic.edgeNode, device: nil), true, "NBIRTH", &out)
             emit(decoded, node: &node, topic: topic, gateway: g, device: nodeDevice, out: &out)
         case .ndeath:
-            let bd = decoded.metrics.first { $0.name == "bdSeq" }.flatMap { if case .number(let v) = $0.value { UInt64(exactly: v) } else { nil } }
+            let bd = decoded.metrics.first { $0.name == "bdSeq" }.flatMap {
+                if case .number(let v) = $0.value { UInt64(exactly: v) } else { nil }
+            }
             // Only the death of the current session counts: a stale will from an earlier one is ignored.
             guard node.online, bd == node.bdSeq else { return }
             node.online = false
@@ -159,7 +164,9 @@ public final class SparkplugSession: @unchecked Sendable {
             node.devicesOnline = []
         default:
             guard node.online else {
-                out.reject(.unknownDevice, "Sparkplug \(topic.type.rawValue) from edge node \(topic.edgeNode) before its NBIRTH; rebirth requested")
+                out.reject(
+                    .unknownDevice, "Sparkplug \(topic.type.rawValue) from edge node \(topic.edgeNode) before its NBIRTH; rebirth requested"
+                )
                 if let r = rebirth(key, nowMs: now) { out.outbound.append(r) }
                 return
             }
@@ -189,7 +196,10 @@ public final class SparkplugSession: @unchecked Sendable {
     func track(_ seq: UInt64?, node: inout Node, now: Int64) {
         // Out of the 0–255 range is no sequence number at all (and must not loop forever below).
         guard let seq, seq < 256 else { return }
-        guard let last = node.lastSeq, last < 256 else { node.lastSeq = seq; return }
+        guard let last = node.lastSeq, last < 256 else {
+            node.lastSeq = seq
+            return
+        }
         let expected = (last + 1) % 256
         let ahead = (seq + 256 - expected) % 256
         if seq == expected {
@@ -198,7 +208,10 @@ public final class SparkplugSession: @unchecked Sendable {
             // A late message filled part of a gap.
         } else if ahead < 128 {
             var s = expected
-            while s != seq { node.missing.insert(s); s = (s + 1) % 256 }
+            while s != seq {
+                node.missing.insert(s)
+                s = (s + 1) % 256
+            }
             node.lastSeq = seq
         }
     }
@@ -208,19 +221,28 @@ public final class SparkplugSession: @unchecked Sendable {
         name == "bdSeq" || name.hasPrefix("Node Control/") || name.hasPrefix("Device Control/") || name.hasPrefix("Properties/")
     }
 
-    private func emit(_ p: SparkplugPayload, node: inout Node, topic: SparkplugTopic, gateway g: Int, device index: Int?,
-                      out: inout DecodeOutput) {
+    private func emit(
+        _ p: SparkplugPayload, node: inout Node, topic: SparkplugTopic, gateway g: Int, device index: Int?,
+        out: inout DecodeOutput
+    ) {
         let gateway = plant.gateways[g]
         guard p.metrics.contains(where: { m in m.name.map { !Self.isControl($0) } ?? true }) else { return }
         guard let index else {
             // Group, edge node and device must be the ones the registry binds together.
             if let other = plant.sparkplugOwner(SparkplugAddress(edgeNode: topic.edgeNode, device: topic.device)) {
-                out.reject(.foreignDevice, plant.foreignDetail(
-                    device: other, topicGateway: g,
-                    claimed: "does not bind edge node \(topic.edgeNode)\(topic.device.map { " device \($0)" } ?? "") in group \(topic.group)"))
+                out.reject(
+                    .foreignDevice,
+                    plant.foreignDetail(
+                        device: other, topicGateway: g,
+                        claimed:
+                            "does not bind edge node \(topic.edgeNode)\(topic.device.map { " device \($0)" } ?? "") in group \(topic.group)"
+                    ))
                 return
             }
-            out.reject(.unknownDevice, "Sparkplug \(topic.edgeNode)\(topic.device.map { "/\($0)" } ?? "") in group \(topic.group) is not mapped to a device in gateway \(gateway.id)")
+            out.reject(
+                .unknownDevice,
+                "Sparkplug \(topic.edgeNode)\(topic.device.map { "/\($0)" } ?? "") in group \(topic.group) is not mapped to a device in gateway \(gateway.id)"
+            )
             return
         }
         let device = plant.devices[index]
@@ -229,7 +251,10 @@ public final class SparkplugSession: @unchecked Sendable {
             var name = m.name
             if name == nil, let alias = m.alias {
                 guard let known = node.aliases[alias], known.device == topic.device else {
-                    out.reject(.unknownMetric, "Sparkplug \(topic.edgeNode)\(topic.device.map { "/\($0)" } ?? ""): alias \(alias) is not in its birth; rebirth requested")
+                    out.reject(
+                        .unknownMetric,
+                        "Sparkplug \(topic.edgeNode)\(topic.device.map { "/\($0)" } ?? ""): alias \(alias) is not in its birth; rebirth requested"
+                    )
                     if let r = rebirth(key, nowMs: out.nowMs) { out.outbound.append(r) }
                     continue
                 }
@@ -245,7 +270,10 @@ public final class SparkplugSession: @unchecked Sendable {
             let ts = Int64(clamping: m.timestamp ?? p.timestamp ?? UInt64(out.nowMs))
             if out.rejectIfFuture(ts, device: device.id) { continue }
             switch m.value {
-            case .number(let v): out.emit(.number(v, v == v.rounded() && abs(v) < 1e15 ? Int64(v) : nil), metric: device.metrics[mi], device: device, ts: ts, seq: nil)
+            case .number(let v):
+                out.emit(
+                    .number(v, v == v.rounded() && abs(v) < 1e15 ? Int64(v) : nil), metric: device.metrics[mi], device: device, ts: ts,
+                    seq: nil)
             case .bool(let b): out.emit(.bool(b), metric: device.metrics[mi], device: device, ts: ts, seq: nil)
             case .text(let s): out.emit(.text(s), metric: device.metrics[mi], device: device, ts: ts, seq: nil)
             case .null: continue

@@ -25,10 +25,11 @@ public struct BrokerACL: Sendable {
         switch gateway.decoder {
         case .plain:
             guard let template = gateway.topicTemplate else { return [gateway.topic] }
-            return unique(gateway.deviceIndices.map { d in
-                let device = plant.devices[d]
-                return template.filter(site: device.site, workshop: device.workshop, line: device.line, device: device.id)
-            } + (gateway.statusTopic.map { [$0] } ?? []))
+            return unique(
+                gateway.deviceIndices.map { d in
+                    let device = plant.devices[d]
+                    return template.filter(site: device.site, workshop: device.workshop, line: device.line, device: device.id)
+                } + (gateway.statusTopic.map { [$0] } ?? []))
         case .sparkplug:
             guard let group = gateway.sparkplugGroup else { return [] }
             let addresses = gateway.deviceIndices.compactMap { plant.devices[$0].sparkplug }

@@ -23,8 +23,11 @@ struct GatewayBinding: Sendable {
     init() {}
 
     init(devices: [Device]) {
-        places = devices.map { Place(site: Array($0.site.utf8), workshop: $0.workshop.map { Array($0.utf8) },
-                                     line: $0.line.map { Array($0.utf8) }) }
+        places = devices.map {
+            Place(
+                site: Array($0.site.utf8), workshop: $0.workshop.map { Array($0.utf8) },
+                line: $0.line.map { Array($0.utf8) })
+        }
         for (i, d) in devices.enumerated() {
             if let n = d.neuron, neuronOwner[n] == nil { neuronOwner[n] = i }
             if let sp = d.sparkplug {
@@ -74,8 +77,10 @@ extension Plant {
 
     /// The quarantine detail of a foreign reading: the gateway the topic belongs to, the
     /// device's own gateway, and what disagrees. Built only on the rejection path.
-    public func foreignDetail(device d: Int, topicGateway g: Int, mismatch: PlaceMismatch? = nil,
-                              claimed: String? = nil) -> String {
+    public func foreignDetail(
+        device d: Int, topicGateway g: Int, mismatch: PlaceMismatch? = nil,
+        claimed: String? = nil
+    ) -> String {
         let device = devices[d]
         let own = gateways[device.gateway]
         var s = "device \(device.id) belongs to gateway \(own.id)"

@@ -12,7 +12,8 @@ extension Plant {
     /// site that differs, added or removed.
     public func changes(since old: Plant) -> [RegistryChange] {
         var out = [RegistryChange(subject: "registry", before: "sha256 \(old.registryDigest)", after: "sha256 \(registryDigest)")]
-        let before = old.factorValues, after = factorValues
+        let before = old.factorValues
+        let after = factorValues
         for key in Set(before.keys).union(after.keys).sorted() where before[key] != after[key] {
             out.append(RegistryChange(subject: key, before: before[key], after: after[key]))
         }
@@ -23,7 +24,9 @@ extension Plant {
     var factorValues: [String: String] {
         var out: [String: String] = [:]
         for site in sites {
-            for (carrier, v) in site.energyCoefficients { out["site \(site.id) energy_coefficients.\(carrier.rawValue)"] = "\(v) kgce/unit" }
+            for (carrier, v) in site.energyCoefficients {
+                out["site \(site.id) energy_coefficients.\(carrier.rawValue)"] = "\(v) kgce/unit"
+            }
             for (carrier, v) in site.fuelFactors { out["site \(site.id) fuel_emission_factors.\(carrier.rawValue)"] = "\(v) kgCO2/unit" }
             let g = site.gridFactor
             out["site \(site.id) grid_emission_factor"] = "\(g.kgCO2PerUnit) kgCO2/kWh (\(g.vintage), \(g.series))"

@@ -19,14 +19,16 @@ extension Plant {
         let log = ProblemLog()
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
-            log.add(directory, nil, "the device registry directory does not exist",
-                    hint: "pass --devices DIR pointing at a folder with plant.yaml and gateways/*.yaml")
+            log.add(
+                directory, nil, "the device registry directory does not exist",
+                hint: "pass --devices DIR pointing at a folder with plant.yaml and gateways/*.yaml")
             return (nil, log.problems)
         }
         let files = yamlFiles(in: directory)
         if files.isEmpty {
-            log.add(directory, nil, "no .yaml files found in the device registry directory",
-                    hint: "add plant.yaml (sites) and gateways/*.yaml (gateways and devices)")
+            log.add(
+                directory, nil, "no .yaml files found in the device registry directory",
+                hint: "add plant.yaml (sites) and gateways/*.yaml (gateways and devices)")
             return (nil, log.problems)
         }
         var builder = PlantBuilder(log: log)
@@ -56,8 +58,9 @@ extension Plant {
             } else if fields.has("gateway") {
                 builder.readGatewayFile(fields)
             } else {
-                log.add(path, root, "the file declares neither `sites:` (the plant tree) nor `gateway:` (a gateway and its devices)",
-                        hint: "start a plant file with `sites:` or a gateway file with `gateway: <id>`")
+                log.add(
+                    path, root, "the file declares neither `sites:` (the plant tree) nor `gateway:` (a gateway and its devices)",
+                    hint: "start a plant file with `sites:` or a gateway file with `gateway: <id>`")
             }
         }
         var plant = builder.finish()
@@ -79,8 +82,9 @@ extension Plant {
     static func yamlSyntaxProblem(_ error: YamlError, file: String) -> RegistryProblem {
         switch error {
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
-            return RegistryProblem(file: file, line: mark.line, column: mark.column, message: "YAML syntax: \(problem)",
-                                   hint: "check indentation (spaces, not tabs) and `key: value` form near this line")
+            return RegistryProblem(
+                file: file, line: mark.line, column: mark.column, message: "YAML syntax: \(problem)",
+                hint: "check indentation (spaces, not tabs) and `key: value` form near this line")
         default:
             return RegistryProblem(file: file, line: 0, message: "not valid YAML: \(error)")
         }
@@ -109,18 +113,22 @@ struct PlantBuilder {
         f.rejectUnknownKeys(allowed: ["sites"])
         for siteNode in f.sequence("sites", required: true) {
             guard let s = YAMLFields(siteNode, file: f.file, log: log, context: "a site") else { continue }
-            s.rejectUnknownKeys(allowed: ["id", "name", "name_zh", "timezone", "control_rate_basis", "workshops", "energy_coefficients",
-                                          "grid_emission_factor", "fuel_emission_factors", "state_hold_s", "stale_after_s", "shifts"])
+            s.rejectUnknownKeys(allowed: [
+                "id", "name", "name_zh", "timezone", "control_rate_basis", "workshops", "energy_coefficients",
+                "grid_emission_factor", "fuel_emission_factors", "state_hold_s", "stale_after_s", "shifts",
+            ])
             let id = s.identifier("id", required: true) ?? "?"
             let ctx = "site \(id)"
             let tz = s.string("timezone") ?? "Asia/Shanghai"
             if TimeZone(identifier: tz) == nil {
-                log.add(f.file, s.value("timezone"), "unknown time zone \"\(tz)\" for \(ctx)",
-                        hint: "use an IANA name such as Asia/Shanghai")
+                log.add(
+                    f.file, s.value("timezone"), "unknown time zone \"\(tz)\" for \(ctx)",
+                    hint: "use an IANA name such as Asia/Shanghai")
             }
-            var site = Site(id: id, name: s.string("name") ?? id, timeZone: tz,
-                            controlRateBasis: s.choice("control_rate_basis", ControlRateBasis.self, default: .machineCount) ?? .machineCount,
-                            workshops: [])
+            var site = Site(
+                id: id, name: s.string("name") ?? id, timeZone: tz,
+                controlRateBasis: s.choice("control_rate_basis", ControlRateBasis.self, default: .machineCount) ?? .machineCount,
+                workshops: [])
             site.nameZH = s.string("name_zh")
             readSiteFactors(s, into: &site)
             var lineIDs: Set<String> = []
@@ -138,8 +146,9 @@ struct PlantBuilder {
                     l.rejectUnknownKeys(allowed: ["id", "name", "name_zh", "processes", "planned_cycle_s"])
                     let lid = l.identifier("id", required: true) ?? "?"
                     if !lineIDs.insert(lid).inserted {
-                        log.add(f.file, l.value("id"), "line \(lid) is declared twice in \(ctx)",
-                                hint: "line ids must be unique within a site")
+                        log.add(
+                            f.file, l.value("id"), "line \(lid) is declared twice in \(ctx)",
+                            hint: "line ids must be unique within a site")
                     }
                     var line = Line(id: lid, name: l.string("name") ?? lid, processes: [])
                     line.nameZH = l.string("name_zh")
@@ -188,14 +197,16 @@ struct PlantBuilder {
         site.energyCoefficients.merge(carrierMap("energy_coefficients")) { $1 }
         site.fuelFactors.merge(carrierMap("fuel_emission_factors")) { $1 }
         if let node = s.value("grid_emission_factor"),
-           let g = YAMLFields(node, file: s.file, log: log, context: "`grid_emission_factor` of site \(site.id)") {
+            let g = YAMLFields(node, file: s.file, log: log, context: "`grid_emission_factor` of site \(site.id)")
+        {
             g.rejectUnknownKeys(allowed: ["kg_co2_per_kwh", "vintage", "series"])
             let value = g.double("kg_co2_per_kwh")
             let vintage = g.double("vintage")
             let series = g.string("series")
             if value == nil || vintage == nil || series == nil {
-                log.add(s.file, node, "`grid_emission_factor` needs kg_co2_per_kwh, vintage and series",
-                        hint: "e.g. {kg_co2_per_kwh: 0.3869, vintage: 2022, series: \"MEE/NBS Southern grid\"}: series must not be mixed")
+                log.add(
+                    s.file, node, "`grid_emission_factor` needs kg_co2_per_kwh, vintage and series",
+                    hint: "e.g. {kg_co2_per_kwh: 0.3869, vintage: 2022, series: \"MEE/NBS Southern grid\"}: series must not be mixed")
             } else {
                 site.gridFactor = EmissionFactor(kgCO2PerUnit: value!, vintage: Int(vintage!), series: series!)
             }
@@ -208,9 +219,11 @@ struct PlantBuilder {
                 guard let text = sh.string(key, required: true) else { return nil }
                 let parts = text.split(separator: ":")
                 guard parts.count == 2, let h = Int(parts[0]), let m = Int(parts[1]), (0...24).contains(h), m == 0,
-                      h * 60 + m <= 1440 else {
-                    log.add(s.file, sh.value(key), "`\(key)` \"\(text)\" of shift \(name) is not a whole hour HH:00",
-                            hint: "shifts start and end on the hour, e.g. \"08:00\" (\"24:00\" is midnight)")
+                    h * 60 + m <= 1440
+                else {
+                    log.add(
+                        s.file, sh.value(key), "`\(key)` \"\(text)\" of shift \(name) is not a whole hour HH:00",
+                        hint: "shifts start and end on the hour, e.g. \"08:00\" (\"24:00\" is midnight)")
                     return nil
                 }
                 return h * 60
@@ -222,8 +235,9 @@ struct PlantBuilder {
         }
         let covered = site.shifts.reduce(0) { $0 + $1.lengthMinutes }
         if covered > 1440 {
-            log.add(s.file, s.value("shifts"), "the shifts of site \(site.id) overlap (\(covered) minutes a day)",
-                    hint: "give each hour of the day to one shift at most")
+            log.add(
+                s.file, s.value("shifts"), "the shifts of site \(site.id) overlap (\(covered) minutes a day)",
+                hint: "give each hour of the day to one shift at most")
         }
         // `state_hold_s` is the older name of the site's staleness window.
         for key in ["state_hold_s", "stale_after_s"] {
@@ -236,8 +250,10 @@ struct PlantBuilder {
     }
 
     mutating func readGatewayFile(_ f: YAMLFields) {
-        f.rejectUnknownKeys(allowed: ["gateway", "decoder", "topic", "topic_template", "group_id", "stale_after_s", "status_topic",
-                                      "devices"])
+        f.rejectUnknownKeys(allowed: [
+            "gateway", "decoder", "topic", "topic_template", "group_id", "stale_after_s", "status_topic",
+            "devices",
+        ])
         let gid = f.identifier("gateway", required: true) ?? "?"
         let ctx = "gateway \(gid)"
         let decoder = f.choice("decoder", DecoderKind.self, required: true) ?? .native
@@ -251,26 +267,32 @@ struct PlantBuilder {
             log.add(f.file, f.keyNode("group_id"), "`group_id` only applies to `decoder: sparkplug`", hint: "remove it")
         }
         // A Sparkplug gateway's topic follows from its group; others name theirs.
-        let topic = sparkplugGroup.map { "spBv1.0/\($0)/#" }
+        let topic =
+            sparkplugGroup.map { "spBv1.0/\($0)/#" }
             ?? f.string("topic", required: true, hint: "add `topic: <MQTT filter>`, e.g. `factory/#`") ?? "#"
         let filter = TopicFilter(topic)
         if filter == nil {
-            log.add(f.file, f.value("topic"), "`topic` \"\(topic)\" of \(ctx) is not a valid MQTT topic filter",
-                    hint: "`+` and `#` must fill a whole level, and `#` must come last")
+            log.add(
+                f.file, f.value("topic"), "`topic` \"\(topic)\" of \(ctx) is not a valid MQTT topic filter",
+                hint: "`+` and `#` must fill a whole level, and `#` must come last")
         }
         var template: TopicTemplate?
         if decoder == .plain {
-            if let t = f.string("topic_template", required: true,
-                                hint: "add `topic_template: factory/{workshop}/{line}/{device}/{metric}`") {
+            if let t = f.string(
+                "topic_template", required: true,
+                hint: "add `topic_template: factory/{workshop}/{line}/{device}/{metric}`")
+            {
                 template = TopicTemplate(t)
                 if template == nil {
-                    log.add(f.file, f.value("topic_template"), "`topic_template` of \(ctx) must contain {device} and {metric}",
-                            hint: "e.g. factory/{workshop}/{line}/{device}/{metric}")
+                    log.add(
+                        f.file, f.value("topic_template"), "`topic_template` of \(ctx) must contain {device} and {metric}",
+                        hint: "e.g. factory/{workshop}/{line}/{device}/{metric}")
                 }
             }
         } else if f.has("topic_template") {
-            log.add(f.file, f.keyNode("topic_template"), "`topic_template` only applies to the plain decoder",
-                    hint: "remove it, or set `decoder: plain`")
+            log.add(
+                f.file, f.keyNode("topic_template"), "`topic_template` only applies to the plain decoder",
+                hint: "remove it, or set `decoder: plain`")
         }
         if gateways.contains(where: { $0.id == gid }) {
             log.add(f.file, f.value("gateway"), "gateway \(gid) is declared twice", hint: "gateway ids must be unique")
@@ -278,24 +300,28 @@ struct PlantBuilder {
         var statusTopic = f.string("status_topic")
         if let t = statusTopic {
             if decoder == .sparkplug {
-                log.add(f.file, f.keyNode("status_topic"), "`status_topic` of \(ctx) does not apply to Sparkplug gateways",
-                        hint: "remove it: Sparkplug edge nodes say so with NDEATH/DDEATH")
+                log.add(
+                    f.file, f.keyNode("status_topic"), "`status_topic` of \(ctx) does not apply to Sparkplug gateways",
+                    hint: "remove it: Sparkplug edge nodes say so with NDEATH/DDEATH")
                 statusTopic = nil
             } else if t.isEmpty || t.contains("+") || t.contains("#") {
-                log.add(f.file, f.value("status_topic"), "`status_topic` \"\(t)\" of \(ctx) must be one topic, without + or #",
-                        hint: "the topic the gateway publishes online/offline to, e.g. its MQTT Will's topic")
+                log.add(
+                    f.file, f.value("status_topic"), "`status_topic` \"\(t)\" of \(ctx) must be one topic, without + or #",
+                    hint: "the topic the gateway publishes online/offline to, e.g. its MQTT Will's topic")
                 statusTopic = nil
             } else if let other = gateways.first(where: { $0.statusTopic == t }) {
-                log.add(f.file, f.value("status_topic"), "`status_topic` \"\(t)\" of \(ctx) is also gateway \(other.id)'s (\(other.file))",
-                        hint: "each gateway says its own status on a topic of its own")
+                log.add(
+                    f.file, f.value("status_topic"), "`status_topic` \"\(t)\" of \(ctx) is also gateway \(other.id)'s (\(other.file))",
+                    hint: "each gateway says its own status on a topic of its own")
                 statusTopic = nil
             }
         }
         let gIndex = gateways.count
         topicNodes.append(f.value("topic") ?? f.value("group_id") ?? f.value("gateway"))
-        var gateway = Gateway(id: gid, decoder: decoder, topic: topic, filter: filter ?? TopicFilter("#")!,
-                              topicTemplate: template, neuronDevices: [:], sparkplugGroup: sparkplugGroup,
-                              deviceIndices: [], file: f.file)
+        var gateway = Gateway(
+            id: gid, decoder: decoder, topic: topic, filter: filter ?? TopicFilter("#")!,
+            topicTemplate: template, neuronDevices: [:], sparkplugGroup: sparkplugGroup,
+            deviceIndices: [], file: f.file)
         gateway.statusTopic = statusTopic
         gateways.append(gateway)
         for dNode in f.sequence("devices", required: true) {
@@ -325,15 +351,18 @@ struct PlantBuilder {
     }
 
     mutating func readDevice(_ d: YAMLFields, gateway gIndex: Int, decoder: DecoderKind, staleAfterMs gatewayStale: Int64?) {
-        d.rejectUnknownKeys(allowed: ["id", "site", "workshop", "line", "process", "nc_capable", "meter_role", "neuron",
-                                      "sparkplug", "stale_after_s", "metrics"])
+        d.rejectUnknownKeys(allowed: [
+            "id", "site", "workshop", "line", "process", "nc_capable", "meter_role", "neuron",
+            "sparkplug", "stale_after_s", "metrics",
+        ])
         let id = d.identifier("id", required: true) ?? "?"
         let ctx = "device \(id)"
         var neuron: NeuronGroup?
         if let nNode = d.value("neuron") {
             if decoder != .neuron {
-                log.add(d.file, d.keyNode("neuron"), "`neuron` on \(ctx) only applies to gateways with `decoder: neuron`",
-                        hint: "remove it")
+                log.add(
+                    d.file, d.keyNode("neuron"), "`neuron` on \(ctx) only applies to gateways with `decoder: neuron`",
+                    hint: "remove it")
             }
             if let n = YAMLFields(nNode, file: d.file, log: log, context: "`neuron` of \(ctx)") {
                 n.rejectUnknownKeys(allowed: ["node", "group"])
@@ -342,14 +371,16 @@ struct PlantBuilder {
                 }
             }
         } else if decoder == .neuron {
-            log.add(d.file, d.node, "\(ctx) is behind a Neuron gateway but has no `neuron:`",
-                    hint: "add `neuron: {node: <south node name>, group: <group name>}`")
+            log.add(
+                d.file, d.node, "\(ctx) is behind a Neuron gateway but has no `neuron:`",
+                hint: "add `neuron: {node: <south node name>, group: <group name>}`")
         }
         var sparkplug: SparkplugAddress?
         if let sNode = d.value("sparkplug") {
             if decoder != .sparkplug {
-                log.add(d.file, d.keyNode("sparkplug"), "`sparkplug` on \(ctx) only applies to gateways with `decoder: sparkplug`",
-                        hint: "remove it")
+                log.add(
+                    d.file, d.keyNode("sparkplug"), "`sparkplug` on \(ctx) only applies to gateways with `decoder: sparkplug`",
+                    hint: "remove it")
             }
             if let sp = YAMLFields(sNode, file: d.file, log: log, context: "`sparkplug` of \(ctx)") {
                 sp.rejectUnknownKeys(allowed: ["edge_node_id", "device_id"])
@@ -358,8 +389,9 @@ struct PlantBuilder {
                 }
             }
         } else if decoder == .sparkplug {
-            log.add(d.file, d.node, "\(ctx) is behind a Sparkplug gateway but has no `sparkplug:`",
-                    hint: "add `sparkplug: {edge_node_id: <edge node>, device_id: <device>}` (no device_id for the node's own metrics)")
+            log.add(
+                d.file, d.node, "\(ctx) is behind a Sparkplug gateway but has no `sparkplug:`",
+                hint: "add `sparkplug: {edge_node_id: <edge node>, device_id: <device>}` (no device_id for the node's own metrics)")
         }
         var metrics: [Metric] = []
         var bySource: [String: Int] = [:]
@@ -371,19 +403,21 @@ struct PlantBuilder {
                 continue
             }
             if bySource[metric.sourceName] != nil {
-                log.add(d.file, m.value("source") ?? m.value("name"),
-                        "two metrics of \(ctx) read the same source `\(metric.sourceName)`", hint: "give each metric its own `source`")
+                log.add(
+                    d.file, m.value("source") ?? m.value("name"),
+                    "two metrics of \(ctx) read the same source `\(metric.sourceName)`", hint: "give each metric its own `source`")
                 continue
             }
             bySource[metric.sourceName] = metrics.count
             if metric.source != nil, bySource[metric.name] == nil { bySource[metric.name] = metrics.count }
             metrics.append(metric)
         }
-        var device = Device(id: id, site: d.identifier("site") ?? "", workshop: d.identifier("workshop"),
-                            line: d.identifier("line"), process: d.identifier("process"), keyProcess: false,
-                            ncCapable: d.bool("nc_capable", default: false),
-                            meterRole: d.choice("meter_role", MeterRole.self), gateway: gIndex, neuron: neuron, sparkplug: sparkplug,
-                            metrics: metrics, metricBySource: bySource)
+        var device = Device(
+            id: id, site: d.identifier("site") ?? "", workshop: d.identifier("workshop"),
+            line: d.identifier("line"), process: d.identifier("process"), keyProcess: false,
+            ncCapable: d.bool("nc_capable", default: false),
+            meterRole: d.choice("meter_role", MeterRole.self), gateway: gIndex, neuron: neuron, sparkplug: sparkplug,
+            metrics: metrics, metricBySource: bySource)
         device.staleAfterMs = positiveSeconds(d, "stale_after_s", ctx) ?? gatewayStale
         var fields: [String: Node] = [:]
         for k in ["site", "workshop", "line", "process", "id", "meter_role"] { fields[k] = d.value(k) }
@@ -391,8 +425,10 @@ struct PlantBuilder {
     }
 
     func readMetric(_ m: YAMLFields, device: String) -> Metric? {
-        m.rejectUnknownKeys(allowed: ["name", "kind", "unit", "measures", "carrier", "source", "scale", "offset", "rollover",
-                                      "reset_below", "rollover_margin", "expected_interval_s", "states"])
+        m.rejectUnknownKeys(allowed: [
+            "name", "kind", "unit", "measures", "carrier", "source", "scale", "offset", "rollover",
+            "reset_below", "rollover_margin", "expected_interval_s", "states",
+        ])
         guard let name = m.identifier("name", required: true) else { return nil }
         let ctx = "metric \(name) of device \(device)"
         let kind = m.choice("kind", MetricKind.self, required: true) ?? .gauge
@@ -405,18 +441,26 @@ struct PlantBuilder {
         if measures == .energy || measures == .energyTariff || measures == .energyExport {
             carrier = m.choice("carrier", Carrier.self, required: true)
         } else if m.has("carrier") {
-            m.log.add(m.file, m.keyNode("carrier"), "`carrier` on \(ctx) only applies to `measures: energy`, `energy_tariff` or `energy_export`", hint: "remove it")
+            m.log.add(
+                m.file, m.keyNode("carrier"), "`carrier` on \(ctx) only applies to `measures: energy`, `energy_tariff` or `energy_export`",
+                hint: "remove it")
         }
         switch measures {
         case .machineState, .controlMode:
-            if kind != .state { m.log.add(m.file, m.value("kind"), "\(ctx) measures \(measures.rawValue), so its kind must be state", hint: "set `kind: state`") }
+            if kind != .state {
+                m.log.add(
+                    m.file, m.value("kind"), "\(ctx) measures \(measures.rawValue), so its kind must be state", hint: "set `kind: state`")
+            }
         case .goodCount, .scrapCount:
-            if kind == .state { m.log.add(m.file, m.value("kind"), "\(ctx) measures \(measures.rawValue), which is a count", hint: "set `kind: counter`") }
+            if kind == .state {
+                m.log.add(m.file, m.value("kind"), "\(ctx) measures \(measures.rawValue), which is a count", hint: "set `kind: counter`")
+            }
         case .energy, .energyTariff, .energyExport, .other: break
         }
         let rollover = m.double("rollover")
         if rollover != nil && kind != .counter {
-            m.log.add(m.file, m.keyNode("rollover"), "`rollover` on \(ctx) only applies to counters", hint: "remove it or set `kind: counter`")
+            m.log.add(
+                m.file, m.keyNode("rollover"), "`rollover` on \(ctx) only applies to counters", hint: "remove it or set `kind: counter`")
         }
         if let r = rollover, r <= 0 {
             m.log.add(m.file, m.value("rollover"), "`rollover` of \(ctx) must be above 0")
@@ -424,9 +468,12 @@ struct PlantBuilder {
         var states: [String: String] = [:]
         if let sNode = m.value("states") {
             if kind != .state {
-                m.log.add(m.file, m.keyNode("states"), "`states` on \(ctx) only applies to state metrics", hint: "remove it or set `kind: state`")
+                m.log.add(
+                    m.file, m.keyNode("states"), "`states` on \(ctx) only applies to state metrics", hint: "remove it or set `kind: state`")
             } else if let map = sNode.mapping {
-                let allowed = measures == .controlMode ? Metric.controlModes
+                let allowed =
+                    measures == .controlMode
+                    ? Metric.controlModes
                     : measures == .machineState ? Metric.machineStates : nil
                 for (k, v) in map {
                     guard let code = k.string, let word = v.string else {
@@ -434,25 +481,29 @@ struct PlantBuilder {
                         continue
                     }
                     if let allowed, !allowed.contains(word) {
-                        m.log.add(m.file, v, "state word \"\(word)\" of \(ctx) is not canonical",
-                                  hint: "use one of \(allowed.sorted().joined(separator: ", "))")
+                        m.log.add(
+                            m.file, v, "state word \"\(word)\" of \(ctx) is not canonical",
+                            hint: "use one of \(allowed.sorted().joined(separator: ", "))")
                     }
                     states[code] = word
                 }
             } else {
-                m.log.add(m.file, sNode, "`states` of \(ctx) must map gateway codes to words", hint: "e.g. `states: {1: producing, 3: idle}`")
+                m.log.add(
+                    m.file, sNode, "`states` of \(ctx) must map gateway codes to words", hint: "e.g. `states: {1: producing, 3: idle}`")
             }
         }
         for key in ["reset_below", "rollover_margin"] where m.has(key) && kind != .counter {
             m.log.add(m.file, m.keyNode(key), "`\(key)` on \(ctx) only applies to counters", hint: "remove it or set `kind: counter`")
         }
         if m.has("rollover_margin") && rollover == nil {
-            m.log.add(m.file, m.keyNode("rollover_margin"), "`rollover_margin` on \(ctx) needs the register's modulus",
-                      hint: "add `rollover: <modulus>` or remove it")
+            m.log.add(
+                m.file, m.keyNode("rollover_margin"), "`rollover_margin` on \(ctx) needs the register's modulus",
+                hint: "add `rollover: <modulus>` or remove it")
         }
-        var metric = Metric(name: name, kind: kind, unit: unit, measures: measures, carrier: carrier,
-                            source: m.string("source"), scale: m.double("scale") ?? 1, offset: m.double("offset") ?? 0,
-                            rollover: rollover, states: states, series: 0)
+        var metric = Metric(
+            name: name, kind: kind, unit: unit, measures: measures, carrier: carrier,
+            source: m.string("source"), scale: m.double("scale") ?? 1, offset: m.double("offset") ?? 0,
+            rollover: rollover, states: states, series: 0)
         if let v = fraction(m, "reset_below", ctx) { metric.resetBelow = v }
         if let v = fraction(m, "rollover_margin", ctx) { metric.rolloverMargin = v }
         if let v = positiveSeconds(m, "expected_interval_s", ctx) { metric.expectedIntervalMs = v }
@@ -467,8 +518,9 @@ struct PlantBuilder {
         }
         guard let line = ws.lines.first(where: { $0.id == lid }) else {
             let near = nearest(lid, in: ws.lines.map(\.id))
-            problem("line", "device \(d.id): workshop \(ws.id) has no line \(lid)",
-                    near.isEmpty ? "declare it under the workshop in plant.yaml" : "did you mean `\(near[0])`?")
+            problem(
+                "line", "device \(d.id): workshop \(ws.id) has no line \(lid)",
+                near.isEmpty ? "declare it under the workshop in plant.yaml" : "did you mean `\(near[0])`?")
             return
         }
         guard let pid = d.process else { return }
@@ -476,8 +528,9 @@ struct PlantBuilder {
             d.keyProcess = proc.keyProcess
         } else {
             let near = nearest(pid, in: line.processes.map(\.id))
-            problem("process", "device \(d.id): line \(lid) has no process \(pid)",
-                    near.isEmpty ? "declare it under the line in plant.yaml" : "did you mean `\(near[0])`?")
+            problem(
+                "process", "device \(d.id): line \(lid) has no process \(pid)",
+                near.isEmpty ? "declare it under the line in plant.yaml" : "did you mean `\(near[0])`?")
         }
     }
 
@@ -486,16 +539,20 @@ struct PlantBuilder {
     func checkOverlappingTopics() {
         for i in gateways.indices {
             for j in gateways.indices where j > i {
-                let a = gateways[i], b = gateways[j]
+                let a = gateways[i]
+                let b = gateways[j]
                 guard let example = a.filter.commonTopic(with: b.filter) else { continue }
                 let at = { (k: Int) in "\(gateways[k].file):\(topicNodes[k]?.mark?.line ?? 0)" }
-                let hint = "give each gateway a filter of its own, e.g. a literal level naming the gateway or workshop (`\(a.topic)` and `\(b.topic)` overlap)"
-                log.add(a.file, topicNodes[i],
-                        "the topic filter `\(a.topic)` of gateway \(a.id) and `\(b.topic)` of gateway \(b.id) (\(at(j))) both match topics such as `\(example)`: which gateway owns them would be ambiguous",
-                        hint: hint)
-                log.add(b.file, topicNodes[j],
-                        "the topic filter `\(b.topic)` of gateway \(b.id) and `\(a.topic)` of gateway \(a.id) (\(at(i))) both match topics such as `\(example)`: which gateway owns them would be ambiguous",
-                        hint: hint)
+                let hint =
+                    "give each gateway a filter of its own, e.g. a literal level naming the gateway or workshop (`\(a.topic)` and `\(b.topic)` overlap)"
+                log.add(
+                    a.file, topicNodes[i],
+                    "the topic filter `\(a.topic)` of gateway \(a.id) and `\(b.topic)` of gateway \(b.id) (\(at(j))) both match topics such as `\(example)`: which gateway owns them would be ambiguous",
+                    hint: hint)
+                log.add(
+                    b.file, topicNodes[j],
+                    "the topic filter `\(b.topic)` of gateway \(b.id) and `\(a.topic)` of gateway \(a.id) (\(at(i))) both match topics such as `\(example)`: which gateway owns them would be ambiguous",
+                    hint: hint)
             }
         }
     }
@@ -515,12 +572,15 @@ struct PlantBuilder {
                 log.add(p.file, p.fields[key] ?? p.node, message, hint: hint)
             }
             if let prev = byID[d.id] {
-                problem("id", "device \(d.id) is declared twice (also in gateway \(gateways[devices[prev].gateway].id))",
-                        hint: "device ids must be unique across the plant")
+                problem(
+                    "id", "device \(d.id) is declared twice (also in gateway \(gateways[devices[prev].gateway].id))",
+                    hint: "device ids must be unique across the plant")
                 continue
             }
             if d.site.isEmpty {
-                if sites.count == 1 { d.site = sites[0].id } else if sites.count > 1 {
+                if sites.count == 1 {
+                    d.site = sites[0].id
+                } else if sites.count > 1 {
                     problem("id", "device \(d.id) does not say which site it belongs to", hint: "add `site: <id>`")
                 }
             }
@@ -530,8 +590,9 @@ struct PlantBuilder {
                         checkPlace(d: &d, workshop: ws, problem: problem)
                     } else {
                         let near = nearest(wid, in: site.workshops.map(\.id))
-                        problem("workshop", "device \(d.id): site \(site.id) has no workshop \(wid)",
-                                hint: near.isEmpty ? "declare it in plant.yaml" : "did you mean `\(near[0])`?")
+                        problem(
+                            "workshop", "device \(d.id): site \(site.id) has no workshop \(wid)",
+                            hint: near.isEmpty ? "declare it in plant.yaml" : "did you mean `\(near[0])`?")
                     }
                 } else if d.line != nil || d.process != nil {
                     problem("line", "device \(d.id) names a line or process but no workshop", hint: "add `workshop: <id>`")
@@ -542,10 +603,14 @@ struct PlantBuilder {
             if let template = gateways[d.gateway].topicTemplate {
                 // The daemon checks a topic's {workshop} and {line} against the device's place:
                 // a device without one could never be accepted through this template.
-                for (named, has, key) in [(template.namesWorkshop, d.workshop != nil, "workshop"), (template.namesLine, d.line != nil, "line")]
+                for (named, has, key) in [
+                    (template.namesWorkshop, d.workshop != nil, "workshop"), (template.namesLine, d.line != nil, "line"),
+                ]
                 where named && !has {
-                    problem("id", "device \(d.id) has no \(key), but the topic_template of gateway \(gateways[d.gateway].id) names {\(key)}: no topic could carry its readings",
-                            hint: "add `\(key): <id>`, or declare the device in a gateway whose topic_template has no {\(key)}")
+                    problem(
+                        "id",
+                        "device \(d.id) has no \(key), but the topic_template of gateway \(gateways[d.gateway].id) names {\(key)}: no topic could carry its readings",
+                        hint: "add `\(key): <id>`, or declare the device in a gateway whose topic_template has no {\(key)}")
                 }
             }
             // One consumption register per carrier: tariff and export registers are marked as such.
@@ -554,14 +619,20 @@ struct PlantBuilder {
                 if let c = m.carrier { registers[c, default: []].append(m.name) }
             }
             for (c, names) in registers.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where names.count > 1 {
-                problem("id", "device \(d.id) has \(names.count) \(c.rawValue) consumption registers (\(names.joined(separator: ", "))): they would be added",
-                        hint: "keep one `measures: energy`; mark the others `measures: energy_tariff` (peak, valley) or `energy_export`")
+                problem(
+                    "id",
+                    "device \(d.id) has \(names.count) \(c.rawValue) consumption registers (\(names.joined(separator: ", "))): they would be added",
+                    hint: "keep one `measures: energy`; mark the others `measures: energy_tariff` (peak, valley) or `energy_export`")
             }
             // A carrier metered without a kgce coefficient would leave comprehensive energy incomplete.
             if let site = sites.first(where: { $0.id == d.site }) {
                 for c in Set(d.metrics.filter { $0.measures == .energy }.compactMap(\.carrier)) where site.energyCoefficients[c] == nil {
-                    problem("id", "device \(d.id) meters \(c.rawValue), but site \(site.id) has no kgce coefficient for it: its comprehensive energy could not be computed",
-                            hint: "set `energy_coefficients: {\(c.rawValue): <kgce per \(d.metrics.first { $0.carrier == c }?.unit ?? "unit")>}` for site \(site.id) in plant.yaml")
+                    problem(
+                        "id",
+                        "device \(d.id) meters \(c.rawValue), but site \(site.id) has no kgce coefficient for it: its comprehensive energy could not be computed",
+                        hint:
+                            "set `energy_coefficients: {\(c.rawValue): <kgce per \(d.metrics.first { $0.carrier == c }?.unit ?? "unit")>}` for site \(site.id) in plant.yaml"
+                    )
                 }
             }
             if d.meterRole != nil, !d.metrics.contains(where: { $0.measures == .energy }) {
@@ -574,16 +645,19 @@ struct PlantBuilder {
             }
             if let sp = d.sparkplug {
                 if let other = gateways[d.gateway].sparkplugDevices[sp] {
-                    problem("id", "devices \(devices[other].id) and \(d.id) share Sparkplug edge node \(sp.edgeNode) device \(sp.device ?? "(node)")",
-                            hint: "each Sparkplug edge node or device maps to one device")
+                    problem(
+                        "id",
+                        "devices \(devices[other].id) and \(d.id) share Sparkplug edge node \(sp.edgeNode) device \(sp.device ?? "(node)")",
+                        hint: "each Sparkplug edge node or device maps to one device")
                 } else {
                     gateways[d.gateway].sparkplugDevices[sp] = index
                 }
             }
             if let n = d.neuron {
                 if let other = gateways[d.gateway].neuronDevices[n] {
-                    problem("id", "devices \(devices[other].id) and \(d.id) share Neuron node \(n.node) group \(n.group)",
-                            hint: "each Neuron group maps to one device")
+                    problem(
+                        "id", "devices \(devices[other].id) and \(d.id) share Neuron node \(n.node) group \(n.group)",
+                        hint: "each Neuron group maps to one device")
                 } else {
                     gateways[d.gateway].neuronDevices[n] = index
                 }

@@ -86,8 +86,9 @@ public struct EmissionFactor: Sendable, Equatable {
     public var series: String
 
     /// MEE/NBS national-average grid factor, 2022 vintage.
-    public static let defaultGrid = EmissionFactor(kgCO2PerUnit: 0.5366, vintage: 2022,
-                                                   series: "MEE/NBS national average grid factor")
+    public static let defaultGrid = EmissionFactor(
+        kgCO2PerUnit: 0.5366, vintage: 2022,
+        series: "MEE/NBS national average grid factor")
 }
 
 /// A daily shift in site-local time.

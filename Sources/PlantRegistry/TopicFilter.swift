@@ -79,7 +79,10 @@ public struct TopicFilter: Sendable {
         func startsWithDollar(_ l: Level) -> Bool { if case .literal(let b) = l { b.first == 36 } else { false } }
         func isLiteral(_ l: Level) -> Bool { if case .literal = l { true } else { false } }
         if let a = levels.first, let b = other.levels.first,
-           (startsWithDollar(a) && !isLiteral(b)) || (startsWithDollar(b) && !isLiteral(a)) { return nil }
+            (startsWithDollar(a) && !isLiteral(b)) || (startsWithDollar(b) && !isLiteral(a))
+        {
+            return nil
+        }
         var out: [String] = []
         func text(_ l: Level) -> String? {
             switch l {
@@ -176,7 +179,9 @@ public struct TopicTemplate: Sendable {
         let n = topic.count
         var device: Range<Int>?
         var metric: Range<Int>?
-        var site: Range<Int>?, workshop: Range<Int>?, line: Range<Int>?
+        var site: Range<Int>?
+        var workshop: Range<Int>?
+        var line: Range<Int>?
         for (li, level) in levels.enumerated() {
             guard pos <= n else { return nil }
             var end = pos

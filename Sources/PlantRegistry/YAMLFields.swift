@@ -6,8 +6,10 @@ package final class ProblemLog {
     package init() {}
 
     package func add(_ file: String, _ node: Node?, _ message: String, hint: String? = nil) {
-        problems.append(RegistryProblem(file: file, line: node?.mark?.line ?? 0, column: node?.mark?.column ?? 0,
-                                        message: message, hint: hint))
+        problems.append(
+            RegistryProblem(
+                file: file, line: node?.mark?.line ?? 0, column: node?.mark?.column ?? 0,
+                message: message, hint: hint))
     }
 }
 
@@ -37,9 +39,11 @@ package struct YAMLFields {
         for (key, _) in mapping {
             guard let k = key.string, !allowed.contains(k) else { continue }
             let near = nearest(k, in: allowed)
-            log.add(file, key, "unknown key `\(k)` in \(context)",
-                    hint: near.isEmpty ? "allowed keys: \(allowed.joined(separator: ", "))"
-                                       : "did you mean `\(near[0])`?")
+            log.add(
+                file, key, "unknown key `\(k)` in \(context)",
+                hint: near.isEmpty
+                    ? "allowed keys: \(allowed.joined(separator: ", "))"
+                    : "did you mean `\(near[0])`?")
         }
     }
 
@@ -66,8 +70,9 @@ package struct YAMLFields {
     package func identifier(_ key: String, required: Bool = false) -> String? {
         guard let s = string(key, required: required) else { return nil }
         if !Self.isIdentifier(s) {
-            log.add(file, mapping[key], "`\(key)` \"\(s)\" in \(context) is not a valid id",
-                    hint: "use lower-case letters, digits, `-` and `_`, starting with a letter or digit")
+            log.add(
+                file, mapping[key], "`\(key)` \"\(s)\" in \(context) is not a valid id",
+                hint: "use lower-case letters, digits, `-` and `_`, starting with a letter or digit")
         }
         return s
     }
@@ -90,16 +95,20 @@ package struct YAMLFields {
         return d
     }
 
-    package func choice<E: RawRepresentable & CaseIterable>(_ key: String, _ type: E.Type, required: Bool = false,
-                                                    default def: E? = nil) -> E? where E.RawValue == String {
+    package func choice<E: RawRepresentable & CaseIterable>(
+        _ key: String, _ type: E.Type, required: Bool = false,
+        default def: E? = nil
+    ) -> E? where E.RawValue == String {
         let allowed = E.allCases.map(\.rawValue)
-        guard let s = string(key, required: required, hint: "add `\(key): \(allowed[0])` (one of \(allowed.joined(separator: ", ")))") else {
+        guard let s = string(key, required: required, hint: "add `\(key): \(allowed[0])` (one of \(allowed.joined(separator: ", ")))")
+        else {
             return def
         }
         guard let e = E(rawValue: s) else {
             let near = nearest(s, in: allowed)
-            log.add(file, mapping[key], "`\(key)` \"\(s)\" in \(context) is not one of \(allowed.joined(separator: ", "))",
-                    hint: near.isEmpty ? nil : "did you mean `\(near[0])`?")
+            log.add(
+                file, mapping[key], "`\(key)` \"\(s)\" in \(context) is not one of \(allowed.joined(separator: ", "))",
+                hint: near.isEmpty ? nil : "did you mean `\(near[0])`?")
             return def
         }
         return e

@@ -60,8 +60,10 @@ public struct AuditActor: Sendable, Equatable {
     }
 
     /// An entry made by this actor now.
-    public func entry(_ subject: String, before: String?, after: String?,
-                      atMs: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) -> AuditEntry {
+    public func entry(
+        _ subject: String, before: String?, after: String?,
+        atMs: Int64 = Int64(Date().timeIntervalSince1970 * 1000)
+    ) -> AuditEntry {
         AuditEntry(atMs: atMs, command: command, user: user, subject: subject, before: before, after: after)
     }
 }

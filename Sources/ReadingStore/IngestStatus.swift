@@ -89,14 +89,18 @@ public final class StoreReader {
     /// Quality events ending in `[from, to)`, of the given devices (all when nil), oldest first.
     public func qualityEvents(from: Int64, to: Int64, devices: Set<String>? = nil) throws -> [QualityEvent] {
         try db.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT s.device, s.metric, q.kind, q.start_ts, q.end_ts, q.amount FROM quality_event q JOIN series s ON s.id = q.series_id
-                WHERE q.end_ts >= ? AND q.end_ts < ? AND q.n > 0 ORDER BY q.end_ts, s.device, s.metric, q.kind
-                """, arguments: [from, to]).compactMap { row -> QualityEvent? in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT s.device, s.metric, q.kind, q.start_ts, q.end_ts, q.amount FROM quality_event q JOIN series s ON s.id = q.series_id
+                    WHERE q.end_ts >= ? AND q.end_ts < ? AND q.n > 0 ORDER BY q.end_ts, s.device, s.metric, q.kind
+                    """, arguments: [from, to]
+            ).compactMap { row -> QualityEvent? in
                 let device: String = row["device"]
                 if let devices, !devices.contains(device) { return nil }
-                return QualityEvent(device: device, metric: row["metric"], kind: row["kind"], startMs: row["start_ts"],
-                                    endMs: row["end_ts"], amount: row["amount"])
+                return QualityEvent(
+                    device: device, metric: row["metric"], kind: row["kind"], startMs: row["start_ts"],
+                    endMs: row["end_ts"], amount: row["amount"])
             }
         }
     }
@@ -113,22 +117,29 @@ public final class StoreReader {
                 byReason[String(name.dropFirst("quarantined.".count))] = v
             }
             let since = nowMs / 1000 - 10
-            let recent = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(readings), 0) FROM ingest_seconds WHERE second >= ?",
-                                            arguments: [since]) ?? 0
-            let devices = try Row.fetchAll(db, sql: """
-                SELECT d.device, l.last_reading_ts, l.last_received_at, s.online, s.changed_at, s.reason
-                FROM (SELECT device FROM device_last_seen UNION SELECT device FROM device_state) d
-                LEFT JOIN device_last_seen l ON l.device = d.device LEFT JOIN device_state s ON s.device = d.device
-                ORDER BY d.device
-                """).map {
-                IngestStatus.DeviceSeen(device: $0["device"], lastReadingTs: $0["last_reading_ts"], lastReceivedAt: $0["last_received_at"],
-                                        online: $0["online"], stateChangedAt: $0["changed_at"], stateReason: $0["reason"])
+            let recent =
+                try Int64.fetchOne(
+                    db, sql: "SELECT COALESCE(SUM(readings), 0) FROM ingest_seconds WHERE second >= ?",
+                    arguments: [since]) ?? 0
+            let devices = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT d.device, l.last_reading_ts, l.last_received_at, s.online, s.changed_at, s.reason
+                    FROM (SELECT device FROM device_last_seen UNION SELECT device FROM device_state) d
+                    LEFT JOIN device_last_seen l ON l.device = d.device LEFT JOIN device_state s ON s.device = d.device
+                    ORDER BY d.device
+                    """
+            ).map {
+                IngestStatus.DeviceSeen(
+                    device: $0["device"], lastReadingTs: $0["last_reading_ts"], lastReceivedAt: $0["last_received_at"],
+                    online: $0["online"], stateChangedAt: $0["changed_at"], stateReason: $0["reason"])
             }
-            var status = IngestStatus(database: path, readingsStored: counters["readings_stored"] ?? 0,
-                                      readingsDuplicate: counters["readings_duplicate"] ?? 0,
-                                      messagesReceived: counters["messages_received"] ?? 0,
-                                      messagesQuarantined: counters["messages_quarantined"] ?? 0,
-                                      quarantinedByReason: byReason, ingestRatePerSecond: Double(recent) / 10, devices: devices)
+            var status = IngestStatus(
+                database: path, readingsStored: counters["readings_stored"] ?? 0,
+                readingsDuplicate: counters["readings_duplicate"] ?? 0,
+                messagesReceived: counters["messages_received"] ?? 0,
+                messagesQuarantined: counters["messages_quarantined"] ?? 0,
+                quarantinedByReason: byReason, ingestRatePerSecond: Double(recent) / 10, devices: devices)
             for row in try Row.fetchAll(db, sql: "SELECT kind, SUM(n) AS n FROM quality_event GROUP BY kind") {
                 status.qualityEvents[row["kind"]] = row["n"]
             }
@@ -158,14 +169,21 @@ public final class StoreReader {
                 FROM readings r JOIN series s ON s.id = r.series_id
                 """
             var args: StatementArguments = []
-            if let device { sql += " WHERE s.device = ?"; args += [device] }
+            if let device {
+                sql += " WHERE s.device = ?"
+                args += [device]
+            }
             sql += " ORDER BY r.ts DESC, s.device DESC, s.metric DESC LIMIT ?"
             args += [limit]
             return try Row.fetchAll(db, sql: sql, arguments: args).reversed().map { row in
                 let value: ReadingValue
-                if let v: Double = row["value"] { value = .number(v) }
-                else if let s: String = row["state"] { value = .state(s) }
-                else { value = .error(row["error_code"] ?? 0) }
+                if let v: Double = row["value"] {
+                    value = .number(v)
+                } else if let s: String = row["state"] {
+                    value = .state(s)
+                } else {
+                    value = .error(row["error_code"] ?? 0)
+                }
                 return StoredReading(device: row["device"], metric: row["metric"], timestampMs: row["ts"], value: value, seq: row["seq"])
             }
         }
@@ -182,10 +200,13 @@ public final class StoreReader {
 
     public func quarantine(limit: Int = 100) throws -> [QuarantineEntry] {
         try db.read { db in
-            try Row.fetchAll(db, sql: "SELECT received_at, topic, reason, detail, payload_bytes FROM quarantine ORDER BY id DESC LIMIT ?",
-                             arguments: [limit]).map {
-                QuarantineEntry(receivedAtMs: $0["received_at"], topic: $0["topic"], reason: $0["reason"],
-                                detail: $0["detail"], payloadBytes: $0["payload_bytes"])
+            try Row.fetchAll(
+                db, sql: "SELECT received_at, topic, reason, detail, payload_bytes FROM quarantine ORDER BY id DESC LIMIT ?",
+                arguments: [limit]
+            ).map {
+                QuarantineEntry(
+                    receivedAtMs: $0["received_at"], topic: $0["topic"], reason: $0["reason"],
+                    detail: $0["detail"], payloadBytes: $0["payload_bytes"])
             }
         }
     }
@@ -196,10 +217,13 @@ extension StoreReader {
     public func scopeTotals(scope: Scope, period: String, from: Int64, to: Int64) throws -> [(start: Int64, totals: [String: Double])] {
         try db.read { db in
             var out: [(start: Int64, totals: [String: Double])] = []
-            for row in try Row.fetchAll(db, sql: """
-                SELECT start, quantity, value FROM scope_rollup
-                WHERE scope = ? AND period = ? AND start >= ? AND start < ? ORDER BY start
-                """, arguments: [scope.key, period, from, to]) {
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT start, quantity, value FROM scope_rollup
+                    WHERE scope = ? AND period = ? AND start >= ? AND start < ? ORDER BY start
+                    """, arguments: [scope.key, period, from, to])
+            {
                 let start: Int64 = row["start"]
                 if out.last?.start != start { out.append((start, [:])) }
                 out[out.count - 1].totals[row["quantity"]] = row["value"]
@@ -212,8 +236,10 @@ extension StoreReader {
     public func valueAdded(scope: Scope, from: Int64, to: Int64) throws -> [Int64: Double] {
         try db.read { db in
             var out: [Int64: Double] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT month, yuan FROM value_added WHERE scope = ? AND month >= ? AND month < ?",
-                                        arguments: [scope.key, from, to]) {
+            for row in try Row.fetchAll(
+                db, sql: "SELECT month, yuan FROM value_added WHERE scope = ? AND month >= ? AND month < ?",
+                arguments: [scope.key, from, to])
+            {
                 out[row["month"]] = row["yuan"]
             }
             return out
@@ -234,8 +260,10 @@ extension StoreReader {
     /// A series' rollups composed from its minutes into `every` windows in site time
     /// (15-minute, hour, day or month), for [from, to). Windows of an hour and more also take in
     /// the hour rollups kept for minutes pruned by retention (they precede every kept minute).
-    public func rollups(device: String, metric: String, from: Int64, to: Int64, every: WindowCalendar.Every,
-                        calendar: WindowCalendar) throws -> [MinuteRollup] {
+    public func rollups(
+        device: String, metric: String, from: Int64, to: Int64, every: WindowCalendar.Every,
+        calendar: WindowCalendar
+    ) throws -> [MinuteRollup] {
         var out: [MinuteRollup] = []
         let hours = every.keepsHours ? try statRows(device: device, metric: metric, from: from, to: to, hours: true) : []
         for m in try hours + minuteRollups(device: device, metric: metric, from: from, to: to) {
@@ -259,8 +287,10 @@ extension StoreReader {
     }
 
     /// Time in each state per `every` window, composed from the minutes: start → state → ms.
-    public func stateWindows(device: String, metric: String, from: Int64, to: Int64, every: WindowCalendar.Every,
-                             calendar: WindowCalendar) throws -> [Int64: [String: Int64]] {
+    public func stateWindows(
+        device: String, metric: String, from: Int64, to: Int64, every: WindowCalendar.Every,
+        calendar: WindowCalendar
+    ) throws -> [Int64: [String: Int64]] {
         var out: [Int64: [String: Int64]] = [:]
         let hours = every.keepsHours ? try stateRows(device: device, metric: metric, from: from, to: to, hours: true) : [:]
         for part in [hours, try stateMinutes(device: device, metric: metric, from: from, to: to)] {
@@ -279,13 +309,17 @@ extension StoreReader {
     func statRows(device: String, metric: String, from: Int64, to: Int64, hours: Bool) throws -> [MinuteRollup] {
         let (table, start) = hours ? ("rollup_hour", "hour") : ("rollup_minute", "minute")
         return try db.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT \(start) AS start, n, sum, min, max, last, consumption FROM \(table)
-                WHERE series_id = (SELECT id FROM series WHERE device = ? AND metric = ?) AND \(start) >= ? AND \(start) < ?
-                ORDER BY \(start)
-                """, arguments: [device, metric, from, to]).map {
-                MinuteRollup(minute: $0["start"], count: $0["n"], sum: $0["sum"], min: $0["min"], max: $0["max"],
-                             last: $0["last"], consumption: $0["consumption"])
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(start) AS start, n, sum, min, max, last, consumption FROM \(table)
+                    WHERE series_id = (SELECT id FROM series WHERE device = ? AND metric = ?) AND \(start) >= ? AND \(start) < ?
+                    ORDER BY \(start)
+                    """, arguments: [device, metric, from, to]
+            ).map {
+                MinuteRollup(
+                    minute: $0["start"], count: $0["n"], sum: $0["sum"], min: $0["min"], max: $0["max"],
+                    last: $0["last"], consumption: $0["consumption"])
             }
         }
     }
@@ -300,10 +334,13 @@ extension StoreReader {
         let (table, start) = hours ? ("state_hour", "hour") : ("state_minute", "minute")
         return try db.read { db in
             var out: [Int64: [String: Int64]] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT \(start) AS start, state, ms FROM \(table)
-                WHERE series_id = (SELECT id FROM series WHERE device = ? AND metric = ?) AND \(start) >= ? AND \(start) < ? AND ms != 0
-                """, arguments: [device, metric, from, to]) {
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(start) AS start, state, ms FROM \(table)
+                    WHERE series_id = (SELECT id FROM series WHERE device = ? AND metric = ?) AND \(start) >= ? AND \(start) < ? AND ms != 0
+                    """, arguments: [device, metric, from, to])
+            {
                 out[row["start"], default: [:]][row["state"]] = row["ms"]
             }
             return out
@@ -334,7 +371,10 @@ extension StoreReader {
                 sql += " AND s.device IN (\(Array(repeating: "?", count: max(1, devices.count)).joined(separator: ",")))"
                 args += StatementArguments(devices.isEmpty ? [""] : devices)
             }
-            if let metric { sql += " AND s.metric = ?"; args += [metric] }
+            if let metric {
+                sql += " AND s.metric = ?"
+                args += [metric]
+            }
             return (sql, args)
         }
     }
@@ -361,8 +401,9 @@ extension StoreReader {
     public func countReadings(_ filter: ExportFilter) throws -> Int {
         try db.read { db in
             let (w, args) = filter.whereClause(time: "r.ts")
-            return try Int.fetchOne(db, sql: "SELECT count(*) FROM readings r JOIN series s ON s.id = r.series_id WHERE \(w)",
-                                    arguments: args) ?? 0
+            return try Int.fetchOne(
+                db, sql: "SELECT count(*) FROM readings r JOIN series s ON s.id = r.series_id WHERE \(w)",
+                arguments: args) ?? 0
         }
     }
 
@@ -370,12 +411,15 @@ extension StoreReader {
     public func exportReadings(_ filter: ExportFilter, _ body: (ExportRow) throws -> Void) throws {
         try db.read { db in
             let (w, args) = filter.whereClause(time: "r.ts")
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT s.device, s.metric, r.ts, r.value, r.state, r.error_code, r.seq
-                FROM readings r JOIN series s ON s.id = r.series_id WHERE \(w) ORDER BY r.ts, s.device, s.metric
-                """, arguments: args)
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT s.device, s.metric, r.ts, r.value, r.state, r.error_code, r.seq
+                    FROM readings r JOIN series s ON s.id = r.series_id WHERE \(w) ORDER BY r.ts, s.device, s.metric
+                    """, arguments: args)
             while let row = try rows.next() {
-                try body(ExportRow(device: row[0], metric: row[1], ts: row[2], value: row[3], state: row[4], errorCode: row[5], seq: row[6]))
+                try body(
+                    ExportRow(device: row[0], metric: row[1], ts: row[2], value: row[3], state: row[4], errorCode: row[5], seq: row[6]))
             }
         }
     }
@@ -383,10 +427,14 @@ extension StoreReader {
     public func countRollups(_ filter: ExportFilter) throws -> Int {
         try db.read { db in
             let (w, args) = filter.whereClause(time: "m.minute")
-            let numeric = try Int.fetchOne(db, sql: "SELECT count(*) FROM rollup_minute m JOIN series s ON s.id = m.series_id WHERE \(w)",
-                                           arguments: args) ?? 0
-            let states = try Int.fetchOne(db, sql: "SELECT count(*) FROM state_minute m JOIN series s ON s.id = m.series_id WHERE \(w) AND m.ms != 0",
-                                          arguments: args) ?? 0
+            let numeric =
+                try Int.fetchOne(
+                    db, sql: "SELECT count(*) FROM rollup_minute m JOIN series s ON s.id = m.series_id WHERE \(w)",
+                    arguments: args) ?? 0
+            let states =
+                try Int.fetchOne(
+                    db, sql: "SELECT count(*) FROM state_minute m JOIN series s ON s.id = m.series_id WHERE \(w) AND m.ms != 0",
+                    arguments: args) ?? 0
             return numeric + states
         }
     }
@@ -395,20 +443,26 @@ extension StoreReader {
     public func exportRollups(_ filter: ExportFilter, _ body: (ExportRow) throws -> Void) throws {
         try db.read { db in
             let (w, args) = filter.whereClause(time: "m.minute")
-            let numeric = try Row.fetchCursor(db, sql: """
-                SELECT s.device, s.metric, m.minute, m.n, m.sum, m.min, m.max, m.last, m.consumption
-                FROM rollup_minute m JOIN series s ON s.id = m.series_id WHERE \(w) ORDER BY m.minute, s.device, s.metric
-                """, arguments: args)
+            let numeric = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT s.device, s.metric, m.minute, m.n, m.sum, m.min, m.max, m.last, m.consumption
+                    FROM rollup_minute m JOIN series s ON s.id = m.series_id WHERE \(w) ORDER BY m.minute, s.device, s.metric
+                    """, arguments: args)
             while let row = try numeric.next() {
                 let n: Int = row[3]
                 let sum: Double = row[4]
-                try body(ExportRow(device: row[0], metric: row[1], ts: row[2], value: row[7], count: n, min: row[5],
-                                   mean: n > 0 ? sum / Double(n) : nil, max: row[6], consumption: row[8]))
+                try body(
+                    ExportRow(
+                        device: row[0], metric: row[1], ts: row[2], value: row[7], count: n, min: row[5],
+                        mean: n > 0 ? sum / Double(n) : nil, max: row[6], consumption: row[8]))
             }
-            let states = try Row.fetchCursor(db, sql: """
-                SELECT s.device, s.metric, m.minute, m.state, m.ms
-                FROM state_minute m JOIN series s ON s.id = m.series_id WHERE \(w) AND m.ms != 0 ORDER BY m.minute, s.device, s.metric, m.state
-                """, arguments: args)
+            let states = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT s.device, s.metric, m.minute, m.state, m.ms
+                    FROM state_minute m JOIN series s ON s.id = m.series_id WHERE \(w) AND m.ms != 0 ORDER BY m.minute, s.device, s.metric, m.state
+                    """, arguments: args)
             while let row = try states.next() {
                 let ms: Int64 = row[4]
                 try body(ExportRow(device: row[0], metric: row[1], ts: row[2], state: row[3], seconds: Double(ms) / 1000))

@@ -40,10 +40,11 @@ extension SQLiteStore {
             try db.write { db in
                 var budget = maxRows
                 if let rawBefore {
-                    try db.execute(sql: """
-                        INSERT INTO retention_mark(tier, before) VALUES ('raw', ?)
-                        ON CONFLICT(tier) DO UPDATE SET before = max(before, excluded.before)
-                        """, arguments: [rawBefore])
+                    try db.execute(
+                        sql: """
+                            INSERT INTO retention_mark(tier, before) VALUES ('raw', ?)
+                            ON CONFLICT(tier) DO UPDATE SET before = max(before, excluded.before)
+                            """, arguments: [rawBefore])
                     let horizon = try Int64.fetchOne(db, sql: "SELECT before FROM retention_mark WHERE tier = 'raw'") ?? rawBefore
                     rawHorizonMs = horizon
                     aggregator.window = horizonWindow
@@ -53,13 +54,15 @@ extension SQLiteStore {
                         let stale = plan.deviceStateSeries[sp.device].compactMap { plan.series[Int($0)].staleAfterMs }.max() ?? 0
                         keepBack[seriesIDs[i]] = stale
                     }
-                    let guardRead = try db.cachedStatement(sql: """
-                        SELECT ts FROM readings INDEXED BY readings_by_series WHERE series_id = ? AND ts < ? ORDER BY ts DESC LIMIT 1 OFFSET 1
-                        """)
-                    let delete = try db.cachedStatement(sql: """
-                        DELETE FROM readings WHERE (ts, series_id) IN (SELECT ts, series_id FROM readings INDEXED BY readings_by_series
-                        WHERE series_id = ? AND ts < ? ORDER BY ts LIMIT ?)
-                        """)
+                    let guardRead = try db.cachedStatement(
+                        sql: """
+                            SELECT ts FROM readings INDEXED BY readings_by_series WHERE series_id = ? AND ts < ? ORDER BY ts DESC LIMIT 1 OFFSET 1
+                            """)
+                    let delete = try db.cachedStatement(
+                        sql: """
+                            DELETE FROM readings WHERE (ts, series_id) IN (SELECT ts, series_id FROM readings INDEXED BY readings_by_series
+                            WHERE series_id = ? AND ts < ? ORDER BY ts LIMIT ?)
+                            """)
                     for sid in try Int64.fetchAll(db, sql: "SELECT id FROM series ORDER BY id") where budget > 0 {
                         guard var keepFrom = try Int64.fetchOne(guardRead, arguments: [sid, horizon]) else { continue }
                         keepFrom = min(keepFrom, horizon - (keepBack[sid] ?? 0))
@@ -69,20 +72,22 @@ extension SQLiteStore {
                     }
                 }
                 if let minuteBefore, budget > 0 {
-                    try db.execute(sql: """
-                        INSERT INTO retention_mark(tier, before) VALUES ('minute', ?)
-                        ON CONFLICT(tier) DO UPDATE SET before = max(before, excluded.before)
-                        """, arguments: [minuteBefore])
+                    try db.execute(
+                        sql: """
+                            INSERT INTO retention_mark(tier, before) VALUES ('minute', ?)
+                            ON CONFLICT(tier) DO UPDATE SET before = max(before, excluded.before)
+                            """, arguments: [minuteBefore])
                     let horizon = try Int64.fetchOne(db, sql: "SELECT before FROM retention_mark WHERE tier = 'minute'") ?? minuteBefore
                     for sid in try Int64.fetchAll(db, sql: "SELECT id FROM series ORDER BY id") where budget > 0 {
                         let moved = try Self.foldMinutes(db, series: sid, before: horizon, budget: budget, calendar: plan.calendar)
                         budget -= moved
                         progress.minutes += moved
                     }
-                    let machine = try db.cachedStatement(sql: """
-                        DELETE FROM machine_minute WHERE device = ? AND minute IN
-                        (SELECT minute FROM machine_minute WHERE device = ? AND minute < ? ORDER BY minute LIMIT ?)
-                        """)
+                    let machine = try db.cachedStatement(
+                        sql: """
+                            DELETE FROM machine_minute WHERE device = ? AND minute IN
+                            (SELECT minute FROM machine_minute WHERE device = ? AND minute < ? ORDER BY minute LIMIT ?)
+                            """)
                     for m in plan.machines where budget > 0 {
                         try machine.execute(arguments: [m.device, m.device, horizon, budget])
                         budget -= db.changesCount
@@ -102,30 +107,38 @@ extension SQLiteStore {
     /// then states) and deletes them; returns how many minute rows went.
     static func foldMinutes(_ db: Database, series: Int64, before: Int64, budget: Int, calendar: WindowCalendar) throws -> Int {
         var moved = 0
-        let minutes = try Row.fetchAll(db.cachedStatement(sql: """
-            SELECT series_id, minute, n, sum, min, max, last_ts, last, consumption, estimated FROM rollup_minute
-            WHERE series_id = ? AND minute < ? ORDER BY minute LIMIT ?
-            """), arguments: [series, before, budget])
-        let hour = try db.cachedStatement(sql: """
-            INSERT INTO rollup_hour(series_id, hour, n, sum, min, max, last_ts, last, consumption, estimated)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT(series_id, hour) DO UPDATE SET \(statsMerge)
-            """)
+        let minutes = try Row.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT series_id, minute, n, sum, min, max, last_ts, last, consumption, estimated FROM rollup_minute
+                    WHERE series_id = ? AND minute < ? ORDER BY minute LIMIT ?
+                    """), arguments: [series, before, budget])
+        let hour = try db.cachedStatement(
+            sql: """
+                INSERT INTO rollup_hour(series_id, hour, n, sum, min, max, last_ts, last, consumption, estimated)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(series_id, hour) DO UPDATE SET \(statsMerge)
+                """)
         let dropMinute = try db.cachedStatement(sql: "DELETE FROM rollup_minute WHERE series_id = ? AND minute = ?")
         for m in minutes {
             let minute: Int64 = m["minute"]
-            try hour.execute(arguments: [m["series_id"], calendar.hourStart(minute), m["n"], m["sum"], m["min"], m["max"],
-                                         m["last_ts"], m["last"], m["consumption"], m["estimated"]])
+            try hour.execute(arguments: [
+                m["series_id"], calendar.hourStart(minute), m["n"], m["sum"], m["min"], m["max"],
+                m["last_ts"], m["last"], m["consumption"], m["estimated"],
+            ])
             try dropMinute.execute(arguments: [m["series_id"], minute])
             moved += 1
         }
-        let states = try Row.fetchAll(db.cachedStatement(sql: """
-            SELECT series_id, minute, state, ms FROM state_minute WHERE series_id = ? AND minute < ? ORDER BY minute LIMIT ?
-            """), arguments: [series, before, max(0, budget - moved)])
-        let stateHour = try db.cachedStatement(sql: """
-            INSERT INTO state_hour(series_id, hour, state, ms) VALUES (?, ?, ?, ?)
-            ON CONFLICT(series_id, hour, state) DO UPDATE SET ms = ms + excluded.ms
-            """)
+        let states = try Row.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT series_id, minute, state, ms FROM state_minute WHERE series_id = ? AND minute < ? ORDER BY minute LIMIT ?
+                    """), arguments: [series, before, max(0, budget - moved)])
+        let stateHour = try db.cachedStatement(
+            sql: """
+                INSERT INTO state_hour(series_id, hour, state, ms) VALUES (?, ?, ?, ?)
+                ON CONFLICT(series_id, hour, state) DO UPDATE SET ms = ms + excluded.ms
+                """)
         let dropState = try db.cachedStatement(sql: "DELETE FROM state_minute WHERE series_id = ? AND minute = ? AND state = ?")
         for s in states {
             let minute: Int64 = s["minute"]
@@ -139,15 +152,18 @@ extension SQLiteStore {
     /// Quarantines readings older than the raw horizon, one row each, under the topic-less
     /// name `device/metric` (the store does not see topics); counted per reason like the rest.
     func quarantineBeyondRetention(_ readings: [Reading], horizon: Int64, receivedAtMs: Int64, db: Database) throws {
-        let q = try db.cachedStatement(sql: """
-            INSERT INTO quarantine(received_at, topic, reason, detail, payload, payload_bytes) VALUES (?, ?, ?, ?, ?, 0)
-            """)
+        let q = try db.cachedStatement(
+            sql: """
+                INSERT INTO quarantine(received_at, topic, reason, detail, payload, payload_bytes) VALUES (?, ?, ?, ?, ?, 0)
+                """)
         for r in readings {
             let key = plantSeriesKey(r.series)
-            try q.execute(arguments: [receivedAtMs, key, QuarantineReason.beyondRetention.rawValue,
-                                      "reading of \(key) at \(Timestamp.formatRFC3339UTC(r.timestampMs)) is older than the raw "
-                                      + "retention horizon \(Timestamp.formatRFC3339UTC(horizon)): the neighbours it would be booked "
-                                      + "against were pruned (retention.raw_days)", Data()])
+            try q.execute(arguments: [
+                receivedAtMs, key, QuarantineReason.beyondRetention.rawValue,
+                "reading of \(key) at \(Timestamp.formatRFC3339UTC(r.timestampMs)) is older than the raw "
+                    + "retention horizon \(Timestamp.formatRFC3339UTC(horizon)): the neighbours it would be booked "
+                    + "against were pruned (retention.raw_days)", Data(),
+            ])
         }
         try Self.bump(db, [("quarantined.\(QuarantineReason.beyondRetention.rawValue)", readings.count)])
     }

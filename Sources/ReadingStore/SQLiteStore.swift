@@ -106,9 +106,10 @@ public final class SQLiteStore: TelemetryStore {
     private func commitTransaction(_ batch: IngestBatch, committedAtMs: Int64) throws -> CommitOutcome {
         try db.write { db in
             var outcome = CommitOutcome()
-            let insert = try db.cachedStatement(sql: """
-                INSERT OR IGNORE INTO readings(ts, series_id, value, state, error_code, seq) VALUES (?, ?, ?, ?, ?, ?)
-                """)
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT OR IGNORE INTO readings(ts, series_id, value, state, error_code, seq) VALUES (?, ?, ?, ?, ?, ?)
+                    """)
             var newest: [String: Int64] = [:]
             let history = self.history(db)
             // Read in this transaction, so a `zhizao prune` that moved it meanwhile is seen.
@@ -144,12 +145,15 @@ public final class SQLiteStore: TelemetryStore {
                 outcome.quarantined += tooOld.count
             }
             if !batch.quarantined.isEmpty {
-                let q = try db.cachedStatement(sql: """
-                    INSERT INTO quarantine(received_at, topic, reason, detail, payload, payload_bytes) VALUES (?, ?, ?, ?, ?, ?)
-                    """)
+                let q = try db.cachedStatement(
+                    sql: """
+                        INSERT INTO quarantine(received_at, topic, reason, detail, payload, payload_bytes) VALUES (?, ?, ?, ?, ?, ?)
+                        """)
                 for e in batch.quarantined {
-                    try q.execute(arguments: [e.receivedAtMs, e.topic, e.rejection.reason.rawValue, e.rejection.detail,
-                                              Data(e.payload), e.payloadBytes])
+                    try q.execute(arguments: [
+                        e.receivedAtMs, e.topic, e.rejection.reason.rawValue, e.rejection.detail,
+                        Data(e.payload), e.payloadBytes,
+                    ])
                     try Self.bump(db, [("quarantined.\(e.rejection.reason.rawValue)", 1)])
                 }
                 outcome.quarantined += batch.quarantined.count
@@ -159,26 +163,34 @@ public final class SQLiteStore: TelemetryStore {
                 try Self.apply(aggregator.takeDelta(), plan: aggregator.plan, seriesIDs: seriesIDs, db: db)
             }
             if !batch.deviceStates.isEmpty {
-                let state = try db.cachedStatement(sql: """
-                    INSERT INTO device_state(device, online, changed_at, reason) VALUES (?, ?, ?, ?)
-                    ON CONFLICT(device) DO UPDATE SET online = excluded.online, changed_at = excluded.changed_at, reason = excluded.reason
-                    WHERE excluded.changed_at >= changed_at
-                    """)
+                let state = try db.cachedStatement(
+                    sql: """
+                        INSERT INTO device_state(device, online, changed_at, reason) VALUES (?, ?, ?, ?)
+                        ON CONFLICT(device) DO UPDATE SET online = excluded.online, changed_at = excluded.changed_at, reason = excluded.reason
+                        WHERE excluded.changed_at >= changed_at
+                        """)
                 for s in batch.deviceStates { try state.execute(arguments: [s.device, s.online, s.atMs, s.reason]) }
             }
-            let seen = try db.cachedStatement(sql: """
-                INSERT INTO device_last_seen(device, last_reading_ts, last_received_at) VALUES (?, ?, ?)
-                ON CONFLICT(device) DO UPDATE SET last_reading_ts = max(last_reading_ts, excluded.last_reading_ts),
-                                                  last_received_at = excluded.last_received_at
-                """)
+            let seen = try db.cachedStatement(
+                sql: """
+                    INSERT INTO device_last_seen(device, last_reading_ts, last_received_at) VALUES (?, ?, ?)
+                    ON CONFLICT(device) DO UPDATE SET last_reading_ts = max(last_reading_ts, excluded.last_reading_ts),
+                                                      last_received_at = excluded.last_received_at
+                    """)
             for (device, ts) in newest { try seen.execute(arguments: [device, ts, committedAtMs]) }
-            try Self.bump(db, [("messages_received", batch.messages), ("readings_stored", outcome.inserted),
-                               ("readings_duplicate", outcome.duplicates), ("messages_quarantined", outcome.quarantined)])
+            try Self.bump(
+                db,
+                [
+                    ("messages_received", batch.messages), ("readings_stored", outcome.inserted),
+                    ("readings_duplicate", outcome.duplicates), ("messages_quarantined", outcome.quarantined),
+                ])
             let second = committedAtMs / 1000
-            try db.cachedStatement(sql: """
-                INSERT INTO ingest_seconds(second, readings, messages) VALUES (?, ?, ?)
-                ON CONFLICT(second) DO UPDATE SET readings = readings + excluded.readings, messages = messages + excluded.messages
-                """).execute(arguments: [second, outcome.inserted, batch.messages])
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO ingest_seconds(second, readings, messages) VALUES (?, ?, ?)
+                    ON CONFLICT(second) DO UPDATE SET readings = readings + excluded.readings, messages = messages + excluded.messages
+                    """
+            ).execute(arguments: [second, outcome.inserted, batch.messages])
             if second >= lastPruneSecond + 60 {
                 // The rate window needs seconds, not hours: prune once a minute, not per commit.
                 try db.cachedStatement(sql: "DELETE FROM ingest_seconds WHERE second < ?").execute(arguments: [second - 3600])
@@ -192,21 +204,27 @@ public final class SQLiteStore: TelemetryStore {
     /// streaming ingest produced, whatever order the readings arrived in. With a range, only
     /// the local days it touches are recomputed (whole days, so hour and day totals stay whole).
     /// `actor` and `window` (the range as the user gave it) go into the audit trail, in the same transaction.
-    public func rebuildRollups(from: Int64? = nil, to: Int64? = nil, by actor: AuditActor, window: String,
-                               progress: (Int, Int) -> Void = { _, _ in }) throws {
+    public func rebuildRollups(
+        from: Int64? = nil, to: Int64? = nil, by actor: AuditActor, window: String,
+        progress: (Int, Int) -> Void = { _, _ in }
+    ) throws {
         guard let aggregator else { throw StoreError("rebuild needs the device registry (aggregation is not enabled)") }
         let calendar = aggregator.plan.calendar
         let start = from.map { calendar.dayStart($0) } ?? Int64.min / 4
         if let horizon = rawHorizonMs, start < horizon {
             // The raw readings a rebuild would recompute from are gone: the rollups kept are all there is.
-            throw StoreError("the raw readings before \(Timestamp.formatRFC3339UTC(horizon)) were pruned (retention), so "
-                             + "their rollups cannot be recomputed: pass --from with a day on or after it")
+            throw StoreError(
+                "the raw readings before \(Timestamp.formatRFC3339UTC(horizon)) were pruned (retention), so "
+                    + "their rollups cannot be recomputed: pass --from with a day on or after it")
         }
         let end = to.map { calendar.dayStart($0 - 1 + 25 * WindowCalendar.hourMs) } ?? Int64.max / 4
         aggregator.resetCache()
         _ = aggregator.takeDelta()
         aggregator.window = start..<end
-        defer { aggregator.window = horizonWindow; aggregator.resetCache() }
+        defer {
+            aggregator.window = horizonWindow
+            aggregator.resetCache()
+        }
         try db.write { db in
             for table in ["rollup_minute", "state_minute", "machine_minute"] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE minute >= ? AND minute < ?", arguments: [start, end])
@@ -227,8 +245,13 @@ public final class SQLiteStore: TelemetryStore {
                 try Self.apply(aggregator.takeDelta(), plan: aggregator.plan, seriesIDs: seriesIDs, db: db)
                 progress(index + 1, seriesIDs.count)
             }
-            try Self.insertAudit(db, [actor.entry("rollups \(window)", before: nil,
-                                                  after: "recomputed from raw readings (\(seriesIDs.count) series)")])
+            try Self.insertAudit(
+                db,
+                [
+                    actor.entry(
+                        "rollups \(window)", before: nil,
+                        after: "recomputed from raw readings (\(seriesIDs.count) series)")
+                ])
         }
     }
 
@@ -236,14 +259,21 @@ public final class SQLiteStore: TelemetryStore {
     /// in the same transaction the change in the audit trail; `period` names the month there.
     public func setValueAdded(scope: Scope, monthStart: Int64, period: String, yuan: Double, by actor: AuditActor) throws {
         try db.write { db in
-            let before = try Double.fetchOne(db, sql: "SELECT yuan FROM value_added WHERE scope = ? AND month = ?",
-                                             arguments: [scope.key, monthStart])
-            try db.execute(sql: """
-                INSERT INTO value_added(scope, month, yuan) VALUES (?, ?, ?)
-                ON CONFLICT(scope, month) DO UPDATE SET yuan = excluded.yuan
-                """, arguments: [scope.key, monthStart, yuan])
-            try Self.insertAudit(db, [actor.entry("value_added \(scope.key) \(period)", before: before.map { "\($0) yuan" },
-                                                  after: "\(yuan) yuan")])
+            let before = try Double.fetchOne(
+                db, sql: "SELECT yuan FROM value_added WHERE scope = ? AND month = ?",
+                arguments: [scope.key, monthStart])
+            try db.execute(
+                sql: """
+                    INSERT INTO value_added(scope, month, yuan) VALUES (?, ?, ?)
+                    ON CONFLICT(scope, month) DO UPDATE SET yuan = excluded.yuan
+                    """, arguments: [scope.key, monthStart, yuan])
+            try Self.insertAudit(
+                db,
+                [
+                    actor.entry(
+                        "value_added \(scope.key) \(period)", before: before.map { "\($0) yuan" },
+                        after: "\(yuan) yuan")
+                ])
         }
     }
 
@@ -264,9 +294,11 @@ public final class SQLiteStore: TelemetryStore {
         let rows = Array(repeating: "(?, ?)", count: nonZero.count).joined(separator: ", ")
         var args: StatementArguments = []
         for (name, by) in nonZero { args += [name, by] }
-        try db.cachedStatement(sql: """
-            INSERT INTO ingest_counters(name, value) VALUES \(rows) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value
-            """).execute(arguments: args)
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO ingest_counters(name, value) VALUES \(rows) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value
+                """
+        ).execute(arguments: args)
     }
 }
 

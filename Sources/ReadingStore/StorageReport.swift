@@ -101,8 +101,10 @@ public struct StorageReport: Codable, Sendable, Equatable {
         report.fileSystemTotalBytes = space?.totalBytes
         if let oldest = report.oldestReadingTs {
             let since = max(oldest, nowMs - dayMs)
-            let recent = try Int64.fetchOne(db, sql: "SELECT count(*) FROM readings WHERE ts >= ? AND ts <= ?",
-                                            arguments: [since, nowMs]) ?? 0
+            let recent =
+                try Int64.fetchOne(
+                    db, sql: "SELECT count(*) FROM readings WHERE ts >= ? AND ts <= ?",
+                    arguments: [since, nowMs]) ?? 0
             if nowMs - since >= dayMs / 24, report.readings > 0 {
                 let perDay = Double(recent) * Double(dayMs) / Double(nowMs - since)
                 let perReading = Double((pages - freePages) * pageSize) / Double(report.readings)

@@ -81,13 +81,15 @@ public enum StoreBackup {
             try copy.read { db in
                 let check = try String.fetchAll(db, sql: "PRAGMA integrity_check")
                 guard check == ["ok"] else {
-                    throw StoreError("the copy \(path) fails its integrity check: \(check.prefix(5).joined(separator: "; "))",
-                                     code: .corrupt)
+                    throw StoreError(
+                        "the copy \(path) fails its integrity check: \(check.prefix(5).joined(separator: "; "))",
+                        code: .corrupt)
                 }
                 let found = try counts(db)
                 for (table, n) in rows where found[table] != n {
-                    throw StoreError("the copy \(path) holds \(found[table] ?? 0) rows of \(table), the snapshot \(n)",
-                                     code: .corrupt)
+                    throw StoreError(
+                        "the copy \(path) holds \(found[table] ?? 0) rows of \(table), the snapshot \(n)",
+                        code: .corrupt)
                 }
             }
             try copy.close()

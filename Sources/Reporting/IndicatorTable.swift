@@ -35,8 +35,10 @@ public struct IndicatorTable {
         /// Change of each per-unit figure against the baseline, in percent.
         public var changePct: [String: Double]?
 
-        public init(scope: Scope, start: Int64, shift: String? = nil, indicators: Indicators,
-                    baseline: Indicators? = nil, changePct: [String: Double]? = nil) {
+        public init(
+            scope: Scope, start: Int64, shift: String? = nil, indicators: Indicators,
+            baseline: Indicators? = nil, changePct: [String: Double]? = nil
+        ) {
             self.scope = scope
             self.start = start
             self.shift = shift
@@ -87,34 +89,40 @@ public struct IndicatorTable {
     /// OEE of a line with a planned run time per item; other scopes have none.
     public func oee(scope: Scope, totals: [String: Double], from: Int64, to: Int64) -> OEE? {
         guard case .line(let id) = scope, let line = site.workshops.flatMap(\.lines).first(where: { $0.id == id }),
-              let pri = line.plannedCycleSeconds else { return nil }
+            let pri = line.plannedCycleSeconds
+        else { return nil }
         let machines = plan.machines.filter { $0.scopes.contains(scope) }.count
-        return OEE.compute(producingMs: totals[AggregationPlan.producingMs] ?? 0, machines: machines,
-                           plannedBusyMs: shifts.plannedBusyMs(from: from, to: to), priSeconds: pri,
-                           good: totals[AggregationPlan.good] ?? 0, scrap: totals[AggregationPlan.scrap] ?? 0)
+        return OEE.compute(
+            producingMs: totals[AggregationPlan.producingMs] ?? 0, machines: machines,
+            plannedBusyMs: shifts.plannedBusyMs(from: from, to: to), priSeconds: pri,
+            good: totals[AggregationPlan.good] ?? 0, scrap: totals[AggregationPlan.scrap] ?? 0)
     }
 
     /// Rows for each scope and window of [fromMs, toMs), with a baseline comparison if asked.
     ///
     /// Value added counts only for the whole months a window covers, since finance reports it
     /// per month; a window holding part of a month has no per-10,000-yuan figures.
-    public func rows(scopes: [Scope], from fromMs: Int64, to toMs: Int64, every: Every,
-                     baseline baseWindow: (from: Int64, to: Int64)?) throws -> [Row] {
+    public func rows(
+        scopes: [Scope], from fromMs: Int64, to toMs: Int64, every: Every,
+        baseline baseWindow: (from: Int64, to: Int64)?
+    ) throws -> [Row] {
         if every == .shift && site.shifts.isEmpty { throw ReportingError.noShiftCalendar(site: site.id) }
         var valueAddedByScope: [Scope: [Int64: Double]] = [:]
         /// Indicators of one scope over [start, end), with the value added of the whole months it covers.
         func indicators(_ scope: Scope, _ totals: [String: Double], _ start: Int64, _ end: Int64, rate: Double?) throws -> Indicators {
             if valueAddedByScope[scope] == nil {
                 // One read per scope: the months that may fall in any window asked for.
-                valueAddedByScope[scope] = try reader.valueAdded(scope: scope, from: min(fromMs, baseWindow?.from ?? fromMs) - 32 * WindowCalendar.dayMs,
-                                                                 to: max(toMs, baseWindow?.to ?? toMs))
+                valueAddedByScope[scope] = try reader.valueAdded(
+                    scope: scope, from: min(fromMs, baseWindow?.from ?? fromMs) - 32 * WindowCalendar.dayMs,
+                    to: max(toMs, baseWindow?.to ?? toMs))
             }
             let months = valueAddedByScope[scope]!.filter { $0.key >= start && $0.key < end }
             let covered = months.filter { plan.calendar.nextMonth($0.key) <= end }
             let machines = plan.machines.filter { $0.scopes.contains(scope) }.count
-            return Indicators.compute(totals: totals, site: site, staticRate: rate,
-                                      valueAddedYuan: covered.isEmpty ? nil : covered.values.reduce(0, +),
-                                      keyProcessMs: Double(machines) * Double(end - start))
+            return Indicators.compute(
+                totals: totals, site: site, staticRate: rate,
+                valueAddedYuan: covered.isEmpty ? nil : covered.values.reduce(0, +),
+                keyProcessMs: Double(machines) * Double(end - start))
         }
         var rows: [Row] = []
         for s in scopes {
@@ -139,7 +147,8 @@ public struct IndicatorTable {
                 }
             }
             let rate = Indicators.staticControlRate(plant: plant, scope: s)
-            let keyMachines = plant.devices.filter { $0.keyProcess && $0.meterRole == nil && AggregationPlan.scopes(of: $0).contains(s) }.count
+            let keyMachines = plant.devices.filter { $0.keyProcess && $0.meterRole == nil && AggregationPlan.scopes(of: $0).contains(s) }
+                .count
             let unobserved = keyMachines - plan.machines.filter { $0.scopes.contains(s) }.count
             var base: Indicators?
             if let (bf, bt) = baseWindow {
@@ -149,20 +158,24 @@ public struct IndicatorTable {
                 base?.oee = oee(scope: s, totals: totals, from: bf, to: bt)
             }
             for (start, totals) in buckets {
-                let end: Int64 = switch every {
-                case .hour: start + WindowCalendar.hourMs
-                case .shift: shiftEnds[start]?.1 ?? start
-                case .day: plan.calendar.dayStart(start + 25 * WindowCalendar.hourMs)
-                case .month: plan.calendar.nextMonth(start)
-                case .all: toMs
-                }
+                let end: Int64 =
+                    switch every {
+                    case .hour: start + WindowCalendar.hourMs
+                    case .shift: shiftEnds[start]?.1 ?? start
+                    case .day: plan.calendar.dayStart(start + 25 * WindowCalendar.hourMs)
+                    case .month: plan.calendar.nextMonth(start)
+                    case .all: toMs
+                    }
                 var i = try indicators(s, totals, start, end, rate: rate)
                 i.oee = oee(scope: s, totals: totals, from: max(start, fromMs), to: min(end, toMs))
                 if unobserved > 0 {
-                    i.notes.append("\(unobserved) key-process machine(s) in \(s) report no machine state: the operational rate covers the others")
+                    i.notes.append(
+                        "\(unobserved) key-process machine(s) in \(s) report no machine state: the operational rate covers the others")
                 }
-                rows.append(Row(scope: s, start: start, shift: shiftEnds[start]?.0, indicators: i,
-                                baseline: base, changePct: base.map { i.changePercent(against: $0) }))
+                rows.append(
+                    Row(
+                        scope: s, start: start, shift: shiftEnds[start]?.0, indicators: i,
+                        baseline: base, changePct: base.map { i.changePercent(against: $0) }))
             }
         }
         return rows

@@ -29,11 +29,14 @@ public enum TimeArgument {
     }
 
     /// `FROM..TO` (each end any form `parse` reads) as [from, to), or nil unless FROM is before TO.
-    public static func parseRange(_ text: String, calendar: WindowCalendar,
-                                  now: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) -> (from: Int64, to: Int64)? {
+    public static func parseRange(
+        _ text: String, calendar: WindowCalendar,
+        now: Int64 = Int64(Date().timeIntervalSince1970 * 1000)
+    ) -> (from: Int64, to: Int64)? {
         let parts = text.components(separatedBy: "..")
         guard parts.count == 2, let from = parse(parts[0], calendar: calendar, now: now),
-              let to = parse(parts[1], calendar: calendar, now: now), to > from else { return nil }
+            let to = parse(parts[1], calendar: calendar, now: now), to > from
+        else { return nil }
         return (from, to)
     }
 

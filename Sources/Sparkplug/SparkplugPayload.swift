@@ -3,8 +3,15 @@ import SwiftProtobuf
 
 /// Sparkplug B message kinds, the third level of an `spBv1.0/...` topic.
 public enum SparkplugMessageType: String, Sendable, CaseIterable {
-    case nbirth = "NBIRTH", ndeath = "NDEATH", dbirth = "DBIRTH", ddeath = "DDEATH"
-    case ndata = "NDATA", ddata = "DDATA", ncmd = "NCMD", dcmd = "DCMD", state = "STATE"
+    case nbirth = "NBIRTH"
+    case ndeath = "NDEATH"
+    case dbirth = "DBIRTH"
+    case ddeath = "DDEATH"
+    case ndata = "NDATA"
+    case ddata = "DDATA"
+    case ncmd = "NCMD"
+    case dcmd = "DCMD"
+    case state = "STATE"
 }
 
 /// A parsed Sparkplug topic: `spBv1.0/<group>/<type>/<edge node>[/<device>]`, or the host
@@ -34,21 +41,24 @@ public struct SparkplugTopic: Sendable, Equatable {
             return
         }
         guard levels.count == 4 || levels.count == 5, let type = SparkplugMessageType(rawValue: levels[2]), type != .state,
-              levels.allSatisfy({ !$0.isEmpty }) else { return nil }
+            levels.allSatisfy({ !$0.isEmpty })
+        else { return nil }
         let isDevice = [.dbirth, .ddeath, .ddata, .dcmd].contains(type)
         guard isDevice == (levels.count == 5) else { return nil }
         self.init(group: levels[1], type: type, edgeNode: levels[3], device: isDevice ? levels[4] : nil)
     }
 
     public var text: String {
-        type == .state ? "\(Self.namespace)/STATE/\(edgeNode)"
+        type == .state
+            ? "\(Self.namespace)/STATE/\(edgeNode)"
             : ([Self.namespace, group, type.rawValue, edgeNode] + (device.map { [$0] } ?? [])).joined(separator: "/")
     }
 }
 
 /// Sparkplug B metric data types (the specification's numbering).
 public enum SparkplugDataType: UInt32, Sendable {
-    case int8 = 1, int16, int32, int64, uint8, uint16, uint32, uint64, float, double, boolean, string, dateTime, text
+    case int8 = 1
+    case int16, int32, int64, uint8, uint16, uint32, uint64, float, double, boolean, string, dateTime, text
     case uuid, dataSet, bytes, file, template, propertySet, propertySetList
     case int8Array, int16Array, int32Array, int64Array, uint8Array, uint16Array, uint32Array, uint64Array
     case floatArray, doubleArray, booleanArray, stringArray, dateTimeArray
@@ -127,8 +137,9 @@ public struct SparkplugPayload: Sendable, Equatable {
         }
         if let type, type.rawValue >= SparkplugDataType.int8Array.rawValue { value = .unsupported("array (\(type))") }
         if type == .file { value = .unsupported("File") }
-        return SparkplugMetric(name: m.hasName ? m.name : nil, alias: m.hasAlias ? m.alias : nil,
-                               timestamp: m.hasTimestamp ? m.timestamp : nil, datatype: type, value: value)
+        return SparkplugMetric(
+            name: m.hasName ? m.name : nil, alias: m.hasAlias ? m.alias : nil,
+            timestamp: m.hasTimestamp ? m.timestamp : nil, datatype: type, value: value)
     }
 
     /// Encodes a payload (the host's rebirth request, tests and the simulator).

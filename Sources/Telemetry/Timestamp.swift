@@ -18,12 +18,13 @@ public enum Timestamp {
             return v
         }
         guard let year = digits(0, 4), s[4] == 45, let month = digits(5, 2), s[7] == 45,
-              let day = digits(8, 2), s[10] == 84 || s[10] == 116 || s[10] == 32,
-              let hour = digits(11, 2), s[13] == 58, let minute = digits(14, 2), s[16] == 58,
-              let second = digits(17, 2)
+            let day = digits(8, 2), s[10] == 84 || s[10] == 116 || s[10] == 32,
+            let hour = digits(11, 2), s[13] == 58, let minute = digits(14, 2), s[16] == 58,
+            let second = digits(17, 2)
         else { return nil }
         guard (1...12).contains(month), day >= 1, day <= daysInMonth(year, month),
-              hour < 24, minute < 60, second < 61 else { return nil }
+            hour < 24, minute < 60, second < 61
+        else { return nil }
         var i = 19
         var millis = 0
         if i < n, s[i] == 46 {  // '.'
@@ -44,7 +45,8 @@ public enum Timestamp {
             i += 1
         case 43, 45:  // + -
             guard i + 6 == n, let oh = digits(i + 1, 2), s[i + 3] == 58, let om = digits(i + 4, 2),
-                  oh < 24, om < 60 else { return nil }
+                oh < 24, om < 60
+            else { return nil }
             offsetSeconds = (oh * 3600 + om * 60) * (s[i] == 43 ? 1 : -1)
             i += 6
         default:

@@ -61,10 +61,16 @@ struct Audit: ParsableCommand {
         case .json:
             try printJSON(entries.map { Listing(entry: $0, at: localTime($0.atMs, zone, precise: true)) })
         case .table, .csv:
-            if entries.isEmpty && format == .table { print("no change on record in this window"); return }
-            printTable(language.localization.headings(["time (site)", "command", "user", "subject", "before", "after"], format: format), format: format, entries.map {
-                [localTime($0.atMs, zone, precise: true), $0.command, $0.user, $0.subject, $0.before ?? "-", $0.after ?? "-"]
-            })
+            if entries.isEmpty && format == .table {
+                print("no change on record in this window")
+                return
+            }
+            printTable(
+                language.localization.headings(["time (site)", "command", "user", "subject", "before", "after"], format: format),
+                format: format,
+                entries.map {
+                    [localTime($0.atMs, zone, precise: true), $0.command, $0.user, $0.subject, $0.before ?? "-", $0.after ?? "-"]
+                })
         }
     }
 }

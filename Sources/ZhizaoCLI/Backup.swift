@@ -36,7 +36,8 @@ struct Backup: ParsableCommand {
         umask(0o077)  // the copy holds what the database holds: readable by its owner only
         do { report = try StoreBackup.backup(source: store.db, to: out, replace: force) } catch { throw fail("\(error)") }
         let readings = report.rows["readings"] ?? 0
-        print("backed up \(store.db) to \(out): \(report.bytes) bytes, \(readings) readings, "
-              + "integrity ok, row counts verified (\(String(format: "%.1f", report.seconds)) s)")
+        print(
+            "backed up \(store.db) to \(out): \(report.bytes) bytes, \(readings) readings, "
+                + "integrity ok, row counts verified (\(String(format: "%.1f", report.seconds)) s)")
     }
 }

@@ -18,21 +18,30 @@ extension DeviceDiscovery {
     static func guess(key: String, sample: Sample) -> MetricGuess {
         let name = identifier(key)
         let k = key.lowercased()
-        var g = MetricGuess(name: name, source: name == key ? nil : key, kind: "gauge", unit: "1", measures: "other",
-                            comment: "sample \(sample.shown); check kind and unit")
+        var g = MetricGuess(
+            name: name, source: name == key ? nil : key, kind: "gauge", unit: "1", measures: "other",
+            comment: "sample \(sample.shown); check kind and unit")
         func has(_ words: String...) -> Bool { words.contains { k.contains($0) } }
         switch sample {
         case .text(let word):
-            g.kind = "state"; g.unit = nil
-            if Metric.machineStates.contains(word) { g.measures = "machine_state" }
-            else if Metric.controlModes.contains(word) { g.measures = "control_mode" }
-            else { g.comment = "sample \(sample.shown); map the gateway's words with `states:` if this is a machine state or mode" }
+            g.kind = "state"
+            g.unit = nil
+            if Metric.machineStates.contains(word) {
+                g.measures = "machine_state"
+            } else if Metric.controlModes.contains(word) {
+                g.measures = "control_mode"
+            } else {
+                g.comment = "sample \(sample.shown); map the gateway's words with `states:` if this is a machine state or mode"
+            }
         case .bool:
-            g.kind = "state"; g.unit = nil
+            g.kind = "state"
+            g.unit = nil
         case .number, .none:
             if has("state", "status", "mode", "run") {
-                g.kind = "state"; g.unit = nil
-                g.comment = "sample \(sample.shown); map codes to words, e.g. `states: {1: producing, 3: idle}`, and set `measures: machine_state`"
+                g.kind = "state"
+                g.unit = nil
+                g.comment =
+                    "sample \(sample.shown); map codes to words, e.g. `states: {1: producing, 3: idle}`, and set `measures: machine_state`"
             } else if has("kwh", "energy") {
                 (g.kind, g.unit, g.measures, g.carrier) = ("counter", "kWh", "energy", "electricity")
                 g.comment = "sample \(sample.shown); set `meter_role: main` or `sub` on the device if it is a meter"
@@ -67,7 +76,8 @@ extension DeviceDiscovery {
             switch target {
             case .existing(let g):
                 let gateway = plant.gateways[g]
-                out += "\n# ---- add to the end of the `devices:` list of \(gateway.file) (gateway \(gateway.id), \(gateway.decoder.rawValue))\n"
+                out +=
+                    "\n# ---- add to the end of the `devices:` list of \(gateway.file) (gateway \(gateway.id), \(gateway.decoder.rawValue))\n"
                 if gateway.deviceIndices.isEmpty { out += "# (its list is still empty: replace `devices: []` there with `devices:`)\n" }
             case .new(let id):
                 guard let g = newGateways[id] else { continue }
@@ -84,15 +94,19 @@ extension DeviceDiscovery {
 
     private func deviceYAML(_ d: Candidate, site: Site?, sites: [Site]) -> String {
         let topics = d.topics.sorted()
-        var y = "  # seen \(d.messages) message(s) on \(topics.prefix(3).joined(separator: ", "))\(topics.count > 3 ? " and \(topics.count - 3) more" : "")\n"
+        var y =
+            "  # seen \(d.messages) message(s) on \(topics.prefix(3).joined(separator: ", "))\(topics.count > 3 ? " and \(topics.count - 3) more" : "")\n"
         if let r = d.remark { y += "  # \(r)\n" }
         y += "  - id: \(d.id)\n"
-        if let site { y += "    site: \(site.id)\n" } else {
+        if let site {
+            y += "    site: \(site.id)\n"
+        } else {
             y += "    site: TODO              # TODO site: \(sites.map(\.id).joined(separator: ", "))\n"
         }
         let workshops = (site.map { [$0] } ?? sites).flatMap(\.workshops)
         y += "    workshop: TODO          # TODO workshop: \(workshops.map(\.id).joined(separator: ", "))\n"
-        y += "    line: TODO              # TODO line of that workshop (\(workshops.map { "\($0.id): \($0.lines.map(\.id).joined(separator: ", "))" }.joined(separator: "; "))), or delete this key\n"
+        y +=
+            "    line: TODO              # TODO line of that workshop (\(workshops.map { "\($0.id): \($0.lines.map(\.id).joined(separator: ", "))" }.joined(separator: "; "))), or delete this key\n"
         y += "    process: TODO           # TODO process of that line (see plant.yaml), or delete this key\n"
         y += "    nc_capable: false       # true for a CNC or other numerically controlled machine\n"
         if let n = d.neuron { y += "    neuron: {node: \(scalar(n.node)), group: \(scalar(n.group))}\n" }
@@ -118,9 +132,11 @@ extension DeviceDiscovery {
 
     /// A YAML scalar: bare when it reads back as the same string, else double-quoted.
     func scalar(_ s: String) -> String {
-        let plain = !s.isEmpty && s.unicodeScalars.allSatisfy { c in
-            ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || "-_./".unicodeScalars.contains(c)
-        }
+        let plain =
+            !s.isEmpty
+            && s.unicodeScalars.allSatisfy { c in
+                ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || "-_./".unicodeScalars.contains(c)
+            }
         let special = ["true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"].contains(s.lowercased()) || Double(s) != nil
         if plain && !special && !s.hasPrefix("-") && !s.hasPrefix(".") { return s }
         var q = "\""

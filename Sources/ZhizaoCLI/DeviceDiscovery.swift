@@ -85,11 +85,12 @@ struct DeviceDiscovery {
         var found: [Candidate] = []
         switch decoder {
         case .native:
-            let objects: [[String: JSONValue]] = switch json {
-            case .object(let o)?: [o]
-            case .array(let a)?: a.compactMap { if case .object(let o) = $0 { o } else { nil } }
-            default: []
-            }
+            let objects: [[String: JSONValue]] =
+                switch json {
+                case .object(let o)?: [o]
+                case .array(let a)?: a.compactMap { if case .object(let o) = $0 { o } else { nil } }
+                default: []
+                }
             for o in objects {
                 guard case .string(let id)? = o["device"] else { continue }
                 var c = Candidate(target: target, id: Self.identifier(id))
@@ -97,28 +98,36 @@ struct DeviceDiscovery {
                 found.append(c)
             }
             if found.isEmpty {
-                found.append(Candidate(target: target, id: Self.identifier(s.topic.split(separator: "/").last.map(String.init) ?? "device"),
-                                       remark: truncated ? "sample payload truncated" : "no `device` in the sample payload"))
+                found.append(
+                    Candidate(
+                        target: target, id: Self.identifier(s.topic.split(separator: "/").last.map(String.init) ?? "device"),
+                        remark: truncated ? "sample payload truncated" : "no `device` in the sample payload"))
             }
         case .neuron:
             guard case .object(let o)? = json, case .string(let node)? = o["node"] ?? o["node_name"],
-                  case .string(let group)? = o["group"] ?? o["group_name"] else {
-                found.append(Candidate(target: target, id: Self.identifier(s.topic.split(separator: "/").last.map(String.init) ?? "device"),
-                                       remark: truncated ? "sample payload truncated" : "no node and group in the sample payload"))
+                case .string(let group)? = o["group"] ?? o["group_name"]
+            else {
+                found.append(
+                    Candidate(
+                        target: target, id: Self.identifier(s.topic.split(separator: "/").last.map(String.init) ?? "device"),
+                        remark: truncated ? "sample payload truncated" : "no node and group in the sample payload"))
                 break
             }
             var c = Candidate(target: target, id: Self.identifier(group), neuron: (node, group))
             if case .object(let values)? = o["values"] { c.keys += values.keys.sorted().map { ($0, values[$0]!.sample) } }
             if case .object(let errors)? = o["errors"] { c.keys += errors.keys.sorted().map { ($0, .none) } }
             if case .array(let tags)? = o["tags"] {
-                for case .object(let t) in tags { if case .string(let name)? = t["name"] { c.keys.append((name, t["value"]?.sample ?? .none)) } }
+                for case .object(let t) in tags {
+                    if case .string(let name)? = t["name"] { c.keys.append((name, t["value"]?.sample ?? .none)) }
+                }
             }
             found.append(c)
         case .plain:
             let levels = s.topic.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
             let template = gateway.flatMap { plant.gateways[$0].topicTemplate?.text } ?? newGateways[target.newID ?? ""]?.topicTemplate
             let parts = template.map { $0.split(separator: "/", omittingEmptySubsequences: false).map(String.init) } ?? []
-            let device = parts.firstIndex(of: "{device}").flatMap { $0 < levels.count ? levels[$0] : nil } ?? levels.dropLast().last ?? "device"
+            let device =
+                parts.firstIndex(of: "{device}").flatMap { $0 < levels.count ? levels[$0] : nil } ?? levels.dropLast().last ?? "device"
             let metric = parts.firstIndex(of: "{metric}").flatMap { $0 < levels.count ? levels[$0] : nil } ?? levels.last ?? "value"
             var c = Candidate(target: target, id: Self.identifier(device))
             let text = String(decoding: s.samplePayload, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -126,8 +135,9 @@ struct DeviceDiscovery {
             found.append(c)
         case .sparkplug:
             let topic = SparkplugTopic(s.topic)
-            var c = Candidate(target: target, id: Self.identifier(topic?.device ?? topic?.edgeNode ?? "device"),
-                              sparkplug: topic.map { ($0.edgeNode, $0.device) })
+            var c = Candidate(
+                target: target, id: Self.identifier(topic?.device ?? topic?.edgeNode ?? "device"),
+                sparkplug: topic.map { ($0.edgeNode, $0.device) })
             if let payload = try? SparkplugPayload(serializedBytes: s.samplePayload) {
                 c.keys = payload.metrics.compactMap { m in m.name.map { ($0, Self.sample(m.value)) } }
                 if c.keys.isEmpty { c.remark = "the sample carries aliases only: its names come in the NBIRTH/DBIRTH" }
@@ -139,9 +149,14 @@ struct DeviceDiscovery {
         for var c in found {
             // Known after all (added to the registry since, or a Sparkplug device waiting for its birth).
             if plant.deviceIndex(id: c.id) != nil && c.neuron == nil && c.sparkplug == nil { continue }
-            if let g = gateway, let n = c.neuron, plant.gateways[g].neuronDevices[NeuronGroup(node: n.node, group: n.group)] != nil { continue }
+            if let g = gateway, let n = c.neuron, plant.gateways[g].neuronDevices[NeuronGroup(node: n.node, group: n.group)] != nil {
+                continue
+            }
             if let g = gateway, let sp = c.sparkplug,
-               plant.gateways[g].sparkplugDevices[SparkplugAddress(edgeNode: sp.edgeNode, device: sp.device)] != nil { continue }
+                plant.gateways[g].sparkplugDevices[SparkplugAddress(edgeNode: sp.edgeNode, device: sp.device)] != nil
+            {
+                continue
+            }
             c.topics.insert(s.topic)
             c.messages = s.messages
             c.firstMs = s.firstReceivedAtMs
@@ -168,26 +183,35 @@ struct DeviceDiscovery {
         switch decoder {
         case .sparkplug:
             let group = levels.count > 1 ? levels[1] : "group"
-            g = NewGateway(id: "gw-\(Self.identifier(group))-sparkplug", decoder: .sparkplug, topic: "spBv1.0/\(group)/#", sparkplugGroup: group)
+            g = NewGateway(
+                id: "gw-\(Self.identifier(group))-sparkplug", decoder: .sparkplug, topic: "spBv1.0/\(group)/#", sparkplugGroup: group)
         case .neuron where levels.count >= 3 && levels[1] == "neuron":
-            g = NewGateway(id: "gw-\(Self.identifier(levels[2]))-neuron", decoder: .neuron,
-                           topic: (levels.prefix(3) + Array(repeating: "+", count: max(0, levels.count - 3))).joined(separator: "/"))
+            g = NewGateway(
+                id: "gw-\(Self.identifier(levels[2]))-neuron", decoder: .neuron,
+                topic: (levels.prefix(3) + Array(repeating: "+", count: max(0, levels.count - 3))).joined(separator: "/"))
         case .plain where levels.count >= 2:
             // The last two levels are device and metric; levels before them stay as seen.
             let head = levels.dropLast(2)
-            g = NewGateway(id: "gw-\(Self.identifier(head.first(where: { !$0.isEmpty }) ?? "plain"))-\(levels.count)-plain", decoder: .plain,
-                           topic: (head + ["+", "+"]).joined(separator: "/"), topicTemplate: (head + ["{device}", "{metric}"]).joined(separator: "/"))
+            g = NewGateway(
+                id: "gw-\(Self.identifier(head.first(where: { !$0.isEmpty }) ?? "plain"))-\(levels.count)-plain", decoder: .plain,
+                topic: (head + ["+", "+"]).joined(separator: "/"), topicTemplate: (head + ["{device}", "{metric}"]).joined(separator: "/"))
         default:
             let first = levels.first(where: { !$0.isEmpty }) ?? "gateway"
             let prefix = levels.prefix { $0.isEmpty } + [first]
-            g = NewGateway(id: "gw-\(Self.identifier(first))-\(decoder.rawValue)", decoder: decoder, topic: (prefix + ["#"]).joined(separator: "/"))
+            g = NewGateway(
+                id: "gw-\(Self.identifier(first))-\(decoder.rawValue)", decoder: decoder, topic: (prefix + ["#"]).joined(separator: "/"))
         }
         if let known = newGateways[g.id] {
             // Plain topics of one family but different fixed levels: widen the varying levels.
-            if g.decoder == .plain, known.topicTemplate != g.topicTemplate, var t = known.topicTemplate?.split(separator: "/").map(String.init),
-               let u = g.topicTemplate?.split(separator: "/").map(String.init), t.count == u.count {
+            if g.decoder == .plain, known.topicTemplate != g.topicTemplate,
+                var t = known.topicTemplate?.split(separator: "/").map(String.init),
+                let u = g.topicTemplate?.split(separator: "/").map(String.init), t.count == u.count
+            {
                 var f = known.topic.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-                for i in t.indices where t[i] != u[i] { t[i] = "{level\(i + 1)}"; f[i] = "+" }
+                for i in t.indices where t[i] != u[i] {
+                    t[i] = "{level\(i + 1)}"
+                    f[i] = "+"
+                }
                 newGateways[g.id]?.topicTemplate = t.joined(separator: "/")
                 newGateways[g.id]?.topic = f.joined(separator: "/")
             }
@@ -243,12 +267,19 @@ enum JSONValue: Decodable, Equatable {
 
     init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let d = try? c.decode(Double.self) { self = .number(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
+        if c.decodeNil() {
+            self = .null
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let d = try? c.decode(Double.self) {
+            self = .number(d)
+        } else if let s = try? c.decode(String.self) {
+            self = .string(s)
+        } else if let a = try? c.decode([JSONValue].self) {
+            self = .array(a)
+        } else {
+            self = .object(try c.decode([String: JSONValue].self))
+        }
     }
 
     var sample: DeviceDiscovery.Sample {

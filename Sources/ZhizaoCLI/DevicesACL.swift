@@ -43,7 +43,10 @@ extension Devices {
             }
             let acl = BrokerACL(plant: plant, daemonUser: daemonUser, hostID: hostID)
             let text = format == .acl ? acl.aclFile() : acl.passwordTemplate()
-            guard let out else { print(text, terminator: ""); return }
+            guard let out else {
+                print(text, terminator: "")
+                return
+            }
             do { try text.write(toFile: out, atomically: true, encoding: .utf8) } catch {
                 throw fail("cannot write \(out): \(error.localizedDescription)")
             }

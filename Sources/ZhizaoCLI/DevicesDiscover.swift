@@ -54,7 +54,8 @@ extension Devices {
             } catch { throw fail("\(error)") }
             let found = DeviceDiscovery(plant: plant, summaries: summaries)
             if found.candidates.isEmpty {
-                let sentence = "no unknown topic or device since \(since): every quarantined message's gateway and device are in the registry"
+                let sentence =
+                    "no unknown topic or device since \(since): every quarantined message's gateway and device are in the registry"
                 if format == .table { print(sentence) } else { note(sentence) }
                 return
             }
@@ -64,22 +65,31 @@ extension Devices {
             case .table:
                 let clock = SiteClock(plant: plant, utc: time.utc)
                 let zone = clock.zone()
-                printTable(language.localization.headings(["gateway", "topic", "device", "messages", "first seen (\(SiteClock.heading(zone)))",
-                                                           "last seen (\(SiteClock.heading(zone)))", "sample keys or tags"]),
-                           found.candidates.map { c in
-                               let gateway = switch c.target {
-                               case .existing(let g): plant.gateways[g].id
-                               case .new(let id): "new: \(id)"
-                               }
-                               let topics = c.topics.sorted()
-                               let keys = c.keys.prefix(6).map { "\($0.0)=\($0.1.shown)" }.joined(separator: " ")
-                                   + (c.keys.count > 6 ? " +\(c.keys.count - 6) more" : "")
-                               return [gateway, topics[0] + (topics.count > 1 ? " +\(topics.count - 1) more" : ""),
-                                       c.id + (c.neuron.map { " (node \($0.node), group \($0.group))" } ?? ""),
-                                       String(c.messages), localTime(c.firstMs, zone), localTime(c.lastMs, zone),
-                                       keys.isEmpty ? (c.remark ?? "-") : keys]
-                           })
-                print("\n\(found.candidates.count) device(s) not in the registry; `zhizao devices discover --format yaml` prints the YAML to add them")
+                printTable(
+                    language.localization.headings([
+                        "gateway", "topic", "device", "messages", "first seen (\(SiteClock.heading(zone)))",
+                        "last seen (\(SiteClock.heading(zone)))", "sample keys or tags",
+                    ]),
+                    found.candidates.map { c in
+                        let gateway =
+                            switch c.target {
+                            case .existing(let g): plant.gateways[g].id
+                            case .new(let id): "new: \(id)"
+                            }
+                        let topics = c.topics.sorted()
+                        let keys =
+                            c.keys.prefix(6).map { "\($0.0)=\($0.1.shown)" }.joined(separator: " ")
+                            + (c.keys.count > 6 ? " +\(c.keys.count - 6) more" : "")
+                        return [
+                            gateway, topics[0] + (topics.count > 1 ? " +\(topics.count - 1) more" : ""),
+                            c.id + (c.neuron.map { " (node \($0.node), group \($0.group))" } ?? ""),
+                            String(c.messages), localTime(c.firstMs, zone), localTime(c.lastMs, zone),
+                            keys.isEmpty ? (c.remark ?? "-") : keys,
+                        ]
+                    })
+                print(
+                    "\n\(found.candidates.count) device(s) not in the registry; `zhizao devices discover --format yaml` prints the YAML to add them"
+                )
             }
         }
     }

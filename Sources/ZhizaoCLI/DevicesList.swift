@@ -26,10 +26,17 @@ extension Devices {
             case .json:
                 try printJSON(listed)
             case .table, .csv:
-                printTable(language.localization.headings(["device", "workshop", "line", "process", "key", "nc", "decoder", "topic", "metrics"], format: format), format: format, listed.map { d in
-                    [d.id, d.workshop ?? "-", d.line ?? "-", d.process ?? "-", d.keyProcess ? "yes" : "no", d.ncCapable ? "yes" : "no",
-                     d.decoder, d.topic, d.metrics.map { m in m.unit.map { "\(m.name) [\($0)]" } ?? m.name }.joined(separator: ", ")]
-                })
+                printTable(
+                    language.localization.headings(
+                        ["device", "workshop", "line", "process", "key", "nc", "decoder", "topic", "metrics"], format: format),
+                    format: format,
+                    listed.map { d in
+                        [
+                            d.id, d.workshop ?? "-", d.line ?? "-", d.process ?? "-", d.keyProcess ? "yes" : "no",
+                            d.ncCapable ? "yes" : "no",
+                            d.decoder, d.topic, d.metrics.map { m in m.unit.map { "\(m.name) [\($0)]" } ?? m.name }.joined(separator: ", "),
+                        ]
+                    })
                 if format == .table { print("\n\(listed.count) devices, \(plant.series.count) series, \(plant.gateways.count) gateways") }
             }
         }
@@ -82,25 +89,40 @@ struct DeviceListing: Encodable {
 
     init(plant: Plant, device d: Device) {
         let g = plant.gateways[d.gateway]
-        id = d.id; site = d.site; workshop = d.workshop; line = d.line; process = d.process
-        keyProcess = d.keyProcess; ncCapable = d.ncCapable; meterRole = d.meterRole?.rawValue
-        gateway = g.id; decoder = g.decoder.rawValue; topic = g.topic
+        id = d.id
+        site = d.site
+        workshop = d.workshop
+        line = d.line
+        process = d.process
+        keyProcess = d.keyProcess
+        ncCapable = d.ncCapable
+        meterRole = d.meterRole?.rawValue
+        gateway = g.id
+        decoder = g.decoder.rawValue
+        topic = g.topic
         if let sp = d.sparkplug, let group = g.sparkplugGroup {
             sparkplug = SparkplugListing(groupID: group, edgeNodeID: sp.edgeNode, deviceID: sp.device)
         }
         metrics = d.metrics.map {
-            MetricListing(name: $0.name, kind: $0.kind.rawValue, unit: $0.unit, measures: $0.measures.rawValue,
-                          carrier: $0.carrier?.rawValue, source: $0.source)
+            MetricListing(
+                name: $0.name, kind: $0.kind.rawValue, unit: $0.unit, measures: $0.measures.rawValue,
+                carrier: $0.carrier?.rawValue, source: $0.source)
         }
     }
 
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id); try c.encode(site, forKey: .site); try c.encode(workshop, forKey: .workshop)
-        try c.encode(line, forKey: .line); try c.encode(process, forKey: .process)
-        try c.encode(keyProcess, forKey: .keyProcess); try c.encode(ncCapable, forKey: .ncCapable)
+        try c.encode(id, forKey: .id)
+        try c.encode(site, forKey: .site)
+        try c.encode(workshop, forKey: .workshop)
+        try c.encode(line, forKey: .line)
+        try c.encode(process, forKey: .process)
+        try c.encode(keyProcess, forKey: .keyProcess)
+        try c.encode(ncCapable, forKey: .ncCapable)
         try c.encodeIfPresent(meterRole, forKey: .meterRole)
-        try c.encode(gateway, forKey: .gateway); try c.encode(decoder, forKey: .decoder); try c.encode(topic, forKey: .topic)
+        try c.encode(gateway, forKey: .gateway)
+        try c.encode(decoder, forKey: .decoder)
+        try c.encode(topic, forKey: .topic)
         try c.encode(metrics, forKey: .metrics)
         try c.encodeIfPresent(sparkplug, forKey: .sparkplug)
     }

@@ -18,7 +18,9 @@ extension Devices {
         func run() throws {
             let (plant, problems) = Plant.loadReporting(directory: registry.devices)
             if problems.isEmpty, let plant {
-                print("\(registry.devices): OK: \(plant.sites.count) site(s), \(plant.gateways.count) gateways, \(plant.devices.count) devices, \(plant.series.count) series")
+                print(
+                    "\(registry.devices): OK: \(plant.sites.count) site(s), \(plant.gateways.count) gateways, \(plant.devices.count) devices, \(plant.series.count) series"
+                )
                 return
             }
             for p in problems { FileHandle.standardError.write(Data("\(p)\n".utf8)) }

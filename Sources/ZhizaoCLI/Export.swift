@@ -61,7 +61,8 @@ struct Export: ParsableCommand {
         var devices: [String]?
         if let device {
             guard plant.deviceIndex(id: device) != nil else {
-                throw fail("unknown device \(device); nearest: \(nearest(device, in: plant.devices.map(\.id)).joined(separator: ", "))", code: 2)
+                throw fail(
+                    "unknown device \(device); nearest: \(nearest(device, in: plant.devices.map(\.id)).joined(separator: ", "))", code: 2)
             }
             devices = [device]
         } else if let scope {
@@ -69,10 +70,13 @@ struct Export: ParsableCommand {
             devices = plant.devices.filter { d in s.map { AggregationPlan.scopes(of: d).contains($0) } ?? false }.map(\.id)
             if devices!.isEmpty {
                 let typed = s?.key ?? scope
-                throw fail("unknown scope \(typed); nearest: \(nearest(typed, in: site.scopes.map(\.key)).joined(separator: ", "))", code: 2)
+                throw fail(
+                    "unknown scope \(typed); nearest: \(nearest(typed, in: site.scopes.map(\.key)).joined(separator: ", "))", code: 2)
             }
         }
-        if let metric, !plant.devices.contains(where: { d in (devices.map { $0.contains(d.id) } ?? true) && d.metrics.contains { $0.name == metric } }) {
+        if let metric,
+            !plant.devices.contains(where: { d in (devices.map { $0.contains(d.id) } ?? true) && d.metrics.contains { $0.name == metric } })
+        {
             let names = Set(plant.devices.flatMap { $0.metrics.map(\.name) })
             throw fail("no device here has a metric \(metric); nearest: \(nearest(metric, in: names).joined(separator: ", "))", code: 2)
         }
@@ -84,7 +88,9 @@ struct Export: ParsableCommand {
         guard FileManager.default.createFile(atPath: out, contents: nil), let handle = FileHandle(forWritingAtPath: out) else {
             throw fail("cannot write \(out): check that its folder exists and is writable")
         }
-        var writer = ExportWriter(handle: handle, json: out.hasSuffix(".json"), zone: time.utc ? SiteClock.utcZone : plan.calendar.timeZone, rollups: what == .rollups)
+        var writer = ExportWriter(
+            handle: handle, json: out.hasSuffix(".json"), zone: time.utc ? SiteClock.utcZone : plan.calendar.timeZone,
+            rollups: what == .rollups)
         var progress = ProgressBar(total: total, label: "exporting \(what.rawValue)")
         let body: (StoreReader.ExportRow) throws -> Void = { row in
             try writer.write(row)
@@ -111,8 +117,12 @@ struct ExportWriter {
         self.json = json
         self.zone = zone
         self.rollups = rollups
-        buffer = json ? "[\n" : (rollups ? "device,metric,minute,readings,min,mean,max,last,consumption,state,seconds\n"
-                                         : "device,metric,time,value,state,error_code,seq\n")
+        buffer =
+            json
+            ? "[\n"
+            : (rollups
+                ? "device,metric,minute,readings,min,mean,max,last,consumption,state,seconds\n"
+                : "device,metric,time,value,state,error_code,seq\n")
     }
 
     mutating func write(_ r: StoreReader.ExportRow) throws {
@@ -120,8 +130,10 @@ struct ExportWriter {
         func n(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
         func i<T: BinaryInteger>(_ v: T?) -> String { v.map { "\($0)" } ?? "" }
         if json {
-            var fields = ["\"device\":\(jsonString(r.device))", "\"metric\":\(jsonString(r.metric))",
-                          "\"\(rollups ? "minute" : "time")\":\(jsonString(time))"]
+            var fields = [
+                "\"device\":\(jsonString(r.device))", "\"metric\":\(jsonString(r.metric))",
+                "\"\(rollups ? "minute" : "time")\":\(jsonString(time))",
+            ]
             if let v = r.value { fields.append("\"\(rollups ? "last" : "value")\":\(v)") }
             if let s = r.state { fields.append("\"state\":\(jsonString(s))") }
             if let e = r.errorCode { fields.append("\"error_code\":\(e)") }
@@ -134,10 +146,14 @@ struct ExportWriter {
             if let v = r.seconds { fields.append("\"seconds\":\(v)") }
             buffer += (rows == 0 ? "  {" : ",\n  {") + fields.joined(separator: ",") + "}"
         } else if rollups {
-            buffer += [csvField(r.device), csvField(r.metric), time, i(r.count), n(r.min), n(r.mean), n(r.max), n(r.value),
-                       n(r.consumption), csvField(r.state ?? ""), n(r.seconds)].joined(separator: ",") + "\n"
+            buffer +=
+                [
+                    csvField(r.device), csvField(r.metric), time, i(r.count), n(r.min), n(r.mean), n(r.max), n(r.value),
+                    n(r.consumption), csvField(r.state ?? ""), n(r.seconds),
+                ].joined(separator: ",") + "\n"
         } else {
-            buffer += [csvField(r.device), csvField(r.metric), time, n(r.value), csvField(r.state ?? ""), i(r.errorCode), i(r.seq)]
+            buffer +=
+                [csvField(r.device), csvField(r.metric), time, n(r.value), csvField(r.state ?? ""), i(r.errorCode), i(r.seq)]
                 .joined(separator: ",") + "\n"
         }
         rows += 1

@@ -51,8 +51,11 @@ extension IndicatorTable {
 
     /// The rows as `indicators --format json` prints them.
     func json(_ rows: [Row], zone: TimeZone) -> [IndicatorRowJSON] {
-        rows.map { IndicatorRowJSON(scope: $0.scope.key, start: label($0, zone: zone), indicators: $0.indicators,
-                                    baseline: $0.baseline, changePct: $0.changePct) }
+        rows.map {
+            IndicatorRowJSON(
+                scope: $0.scope.key, start: label($0, zone: zone), indicators: $0.indicators,
+                baseline: $0.baseline, changePct: $0.changePct)
+        }
     }
 }
 

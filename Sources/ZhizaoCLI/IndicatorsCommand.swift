@@ -44,7 +44,9 @@ struct IndicatorsCommand: ParsableCommand {
     @Option(help: "One row per workshop or line over the whole window (instead of --scope).") var by: By?
     @OptionGroup var window: TimeWindowOptions<Window>
     @Option(help: "1h, shift, 1d, 1mo or all (one row for the window).") var every: IndicatorTable.Every = .day
-    @Option(parsing: .unconditional, help: ArgumentHelp("Compare with a baseline window FROM..TO (e.g. 2025-11..2025-12).", valueName: "FROM..TO"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Compare with a baseline window FROM..TO (e.g. 2025-11..2025-12).", valueName: "FROM..TO"))
     var baseline: String?
     @Option(help: "table, csv or json.") var format: OutputFormat = .table
     @OptionGroup var time: TimeOptions
@@ -74,8 +76,10 @@ struct IndicatorsCommand: ParsableCommand {
         let l = format == .table ? language.localization : Localization(.en)
         func f(_ v: Double?, _ digits: Int = 2) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "-" }
         func pct(_ v: Double?) -> String { v.map { String(format: "%.1f", $0 * 100) } ?? "-" }
-        var header = ["scope", "from", "electricity kWh", "energy kgce", "good units", "kWh/unit", "kgce/unit",
-                      "kgCO2/unit", "water m3/unit", "static ctrl rate %", "operational ctrl rate %"].map { l($0) }
+        var header = [
+            "scope", "from", "electricity kWh", "energy kgce", "good units", "kWh/unit", "kgce/unit",
+            "kgCO2/unit", "water m3/unit", "static ctrl rate %", "operational ctrl rate %",
+        ].map { l($0) }
         header[1] += " (\(l.clock(SiteClock.heading(zone))))"
         // CSV columns follow from the arguments alone, so files of different windows append;
         // a table shows only the columns that hold figures.
@@ -94,11 +98,15 @@ struct IndicatorsCommand: ParsableCommand {
         let cells = rows.map { r in
             let i = r.indicators
             let start = localTime(r.start, zone) + (r.shift.map { " \(l("shift")) \($0)" } ?? "")
-            var cells = [l.scope(r.scope, in: site), start, f(i.electricityKWh, 1), f(i.energyKgce, 1), f(i.goodUnits, 0), f(i.kwhPerGoodUnit, 3),
-                         f(i.kgcePerGoodUnit, 4), f(i.co2KgPerGoodUnit, 3), f(i.waterM3PerGoodUnit, 4),
-                         pct(i.staticControlRate), pct(i.operationalControlRate)]
+            var cells = [
+                l.scope(r.scope, in: site), start, f(i.electricityKWh, 1), f(i.energyKgce, 1), f(i.goodUnits, 0), f(i.kwhPerGoodUnit, 3),
+                f(i.kgcePerGoodUnit, 4), f(i.co2KgPerGoodUnit, 3), f(i.waterM3PerGoodUnit, 4),
+                pct(i.staticControlRate), pct(i.operationalControlRate),
+            ]
             if anyValueAdded {
-                cells += l.language == .zh ? [f(i.kgcePer10kYuan.map { $0 / 1000 }, 4), f(i.co2KgPer10kYuan, 2)]
+                cells +=
+                    l.language == .zh
+                    ? [f(i.kgcePer10kYuan.map { $0 / 1000 }, 4), f(i.co2KgPer10kYuan, 2)]
                     : [f(i.kgcePer10kYuan, 2), f(i.co2KgPer10kYuan, 2)]
             }
             if anyOEE { cells += [pct(i.oee?.availability), pct(i.oee?.effectiveness), pct(i.oee?.quality), pct(i.oee?.oee)] }
@@ -112,8 +120,9 @@ struct IndicatorsCommand: ParsableCommand {
         printTable(header, format: format, cells)
         // Notes are for people: on stdout under a table, on stderr beside CSV so the file stays data.
         func say(_ text: String) { if format == .table { print(text) } else { note(text) } }
-        say("\n\(l("grid factor")) \(site.gridFactor.kgCO2PerUnit) kgCO2/kWh (\(site.gridFactor.series), \(site.gridFactor.vintage)); "
-              + l("static = from the registry, operational = from telemetry (key processes only)"))
+        say(
+            "\n\(l("grid factor")) \(site.gridFactor.kgCO2PerUnit) kgCO2/kWh (\(site.gridFactor.series), \(site.gridFactor.vintage)); "
+                + l("static = from the registry, operational = from telemetry (key processes only)"))
         let notes = Set(rows.flatMap { $0.indicators.notes })
         for n in notes.sorted() { say("\(l("note: "))\(l.note(n))") }
     }

@@ -23,7 +23,8 @@ enum Language: String, ExpressibleByArgument, CaseIterable, Sendable {
 /// Without it the language follows the locale (`LC_ALL`, `LC_MESSAGES`, `LANG`). The reporting
 /// commands read no configuration file, so there is no `output.lang` setting.
 struct LanguageOptions: ParsableArguments {
-    @Option(help: "Language of headings, notes and reports: zh or en (default: from LC_ALL/LC_MESSAGES/LANG; CSV and JSON are always English).")
+    @Option(
+        help: "Language of headings, notes and reports: zh or en (default: from LC_ALL/LC_MESSAGES/LANG; CSV and JSON are always English).")
     var lang: Language?
 
     /// The language to print in.
@@ -64,11 +65,13 @@ struct Localization: Sendable {
         if english.hasSuffix(estimated) { return "用电量的 \(english.dropLast(estimated.count))% 为缺测估算(zhizao quality 可列出)" }
         if english.hasSuffix(unknown) { return "关键工序有 \(english.dropLast(unknown.count)) 小时状态未知(设备静默或离线)" }
         if english.hasSuffix(unobserved), let count = english.split(separator: " ").first,
-           let scope = between(english, "key-process machine(s) in ", unobserved) {
+            let scope = between(english, "key-process machine(s) in ", unobserved)
+        {
             return "\(scope) 中有 \(count) 台关键工序设备未上报设备状态：运行数控化率只计其余设备"
         }
         if english.hasPrefix("comprehensive energy is absent: "), let carrier = between(english, ": ", " has no kgce coefficient"),
-           let site = between(english, "for site ", ")") {
+            let site = between(english, "for site ", ")")
+        {
             return "综合能耗缺失：\(carrier) 没有折标准煤系数(请为工厂 \(site) 设置 energy_coefficients.\(carrier))"
         }
         return english

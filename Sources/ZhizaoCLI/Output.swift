@@ -56,7 +56,8 @@ func pad(_ text: String, to width: Int) -> String {
 func displayWidth(_ text: String) -> Int {
     text.reduce(0) { sum, character in
         guard let v = character.unicodeScalars.first?.value else { return sum }
-        let wide = (0x1100...0x115F).contains(v) || (0x2E80...0x303E).contains(v) || (0x3041...0x33FF).contains(v)
+        let wide =
+            (0x1100...0x115F).contains(v) || (0x2E80...0x303E).contains(v) || (0x3041...0x33FF).contains(v)
             || (0x3400...0x4DBF).contains(v) || (0x4E00...0x9FFF).contains(v) || (0xA000...0xA4CF).contains(v)
             || (0xAC00...0xD7A3).contains(v) || (0xF900...0xFAFF).contains(v) || (0xFE30...0xFE4F).contains(v)
             || (0xFF00...0xFF60).contains(v) || (0xFFE0...0xFFE6).contains(v) || (0x20000...0x3FFFD).contains(v)
@@ -115,8 +116,12 @@ func note(_ message: String) {
 func printEmpty(_ sentence: String, header: [String], format: OutputFormat) {
     switch format {
     case .table: print(sentence)
-    case .csv: printTable(header, format: .csv, []); note(sentence)
-    case .json: print("[]"); note(sentence)
+    case .csv:
+        printTable(header, format: .csv, [])
+        note(sentence)
+    case .json:
+        print("[]")
+        note(sentence)
     }
 }
 

@@ -60,11 +60,15 @@ struct Prune: ParsableCommand {
                     total.minutes += step.minutes
                     total.done = step.done
                 } while !total.done
-                let horizons = [rawBefore.map { "raw before \(Timestamp.formatRFC3339UTC($0))" },
-                                minuteBefore.map { "minutes before \(Timestamp.formatRFC3339UTC($0))" }].compactMap { $0 }
-                try s.recordAudit([AuditActor.current(command: "prune").entry(
-                    "retention \(horizons.joined(separator: ", "))", before: nil,
-                    after: "\(total.readings) readings and \(total.minutes) minute rollups removed (minutes kept as hours)")])
+                let horizons = [
+                    rawBefore.map { "raw before \(Timestamp.formatRFC3339UTC($0))" },
+                    minuteBefore.map { "minutes before \(Timestamp.formatRFC3339UTC($0))" },
+                ].compactMap { $0 }
+                try s.recordAudit([
+                    AuditActor.current(command: "prune").entry(
+                        "retention \(horizons.joined(separator: ", "))", before: nil,
+                        after: "\(total.readings) readings and \(total.minutes) minute rollups removed (minutes kept as hours)")
+                ])
                 print("pruned \(total.readings) readings and \(total.minutes) minute rollups (\(horizons.joined(separator: "; ")))")
             }
             if vacuum {

@@ -80,12 +80,14 @@ struct QualityCommand: ParsableCommand {
         let events: [StoreReader.QualityEvent]
         do { events = try StoreReader(path: store.db).qualityEvents(from: from, to: to, devices: devices) } catch { throw fail("\(error)") }
         let zone = plan.calendar.timeZone
-        let units = Dictionary(plant.devices.flatMap { d in d.metrics.map { ("\(d.id)/\($0.name)", $0.unit ?? "") } },
-                               uniquingKeysWith: { a, _ in a })
+        let units = Dictionary(
+            plant.devices.flatMap { d in d.metrics.map { ("\(d.id)/\($0.name)", $0.unit ?? "") } },
+            uniquingKeysWith: { a, _ in a })
         let rows = events.map { e -> Row in
             let timed = e.kind == "stale" || e.kind == "offline"
-            return Row(device: e.device, metric: e.metric, kind: e.kind, start: localTime(e.startMs, zone), end: localTime(e.endMs, zone),
-                       amount: timed ? e.amount / 3_600_000 : e.amount, unit: timed ? "h" : units["\(e.device)/\(e.metric)"] ?? "")
+            return Row(
+                device: e.device, metric: e.metric, kind: e.kind, start: localTime(e.startMs, zone), end: localTime(e.endMs, zone),
+                amount: timed ? e.amount / 3_600_000 : e.amount, unit: timed ? "h" : units["\(e.device)/\(e.metric)"] ?? "")
         }
         switch format {
         case .json:
@@ -95,9 +97,11 @@ struct QualityCommand: ParsableCommand {
                 print("no data-quality events in the window")
                 return
             }
-            printTable(language.localization.headings(["device", "metric", "event", "start (site time)", "end (site time)", "amount", "unit"], format: format),
-                       format: format,
-                       rows.map { [$0.device, $0.metric, $0.kind, $0.start, $0.end, String(format: "%.3f", $0.amount), $0.unit] })
+            printTable(
+                language.localization.headings(
+                    ["device", "metric", "event", "start (site time)", "end (site time)", "amount", "unit"], format: format),
+                format: format,
+                rows.map { [$0.device, $0.metric, $0.kind, $0.start, $0.end, String(format: "%.3f", $0.amount), $0.unit] })
         }
     }
 }

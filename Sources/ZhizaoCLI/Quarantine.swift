@@ -31,8 +31,12 @@ struct Quarantine: ParsableCommand {
         let rows: [StoreReader.QuarantineEntry]
         do { rows = try StoreReader(path: store.db).quarantine(limit: limit) } catch { throw fail("\(error)") }
         let clock = SiteClock(plant: SiteClock.optionalPlant(registry), utc: time.utc)
-        if rows.isEmpty { print("nothing quarantined"); return }
-        printTable(language.localization.headings(["received (\(SiteClock.heading(clock.zone())))", "reason", "topic", "bytes", "detail"]),
-                   rows.map { [clock.time($0.receivedAtMs), $0.reason, $0.topic, String($0.payloadBytes), $0.detail] })
+        if rows.isEmpty {
+            print("nothing quarantined")
+            return
+        }
+        printTable(
+            language.localization.headings(["received (\(SiteClock.heading(clock.zone())))", "reason", "topic", "bytes", "detail"]),
+            rows.map { [clock.time($0.receivedAtMs), $0.reason, $0.topic, String($0.payloadBytes), $0.detail] })
     }
 }

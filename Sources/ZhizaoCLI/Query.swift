@@ -72,7 +72,8 @@ struct Query: ParsableCommand {
         var header: [String]
         switch plan.series[Int(m.series)].kind {
         case .state:
-            let windows = try reader.stateWindows(device: device, metric: metric, from: fromMs, to: toMs, every: every, calendar: plan.calendar)
+            let windows = try reader.stateWindows(
+                device: device, metric: metric, from: fromMs, to: toMs, every: every, calendar: plan.calendar)
             let states = Array(Set(windows.values.flatMap(\.keys))).sorted()
             header = [from] + states.map { "\($0) s" }
             for start in windows.keys.sorted() {
@@ -85,24 +86,34 @@ struct Query: ParsableCommand {
         case .counter, .integratedGauge, .gauge:
             let counter = plan.series[Int(m.series)].kind != .gauge
             for w in try reader.rollups(device: device, metric: metric, from: fromMs, to: toMs, every: every, calendar: plan.calendar) {
-                rows.append(Row(start: localTime(w.minute, zone), readings: w.count,
-                                consumption: counter ? w.consumption : nil, min: w.min,
-                                mean: w.count > 0 ? w.sum / Double(w.count) : nil, max: w.max, last: w.last))
+                rows.append(
+                    Row(
+                        start: localTime(w.minute, zone), readings: w.count,
+                        consumption: counter ? w.consumption : nil, min: w.min,
+                        mean: w.count > 0 ? w.sum / Double(w.count) : nil, max: w.max, last: w.last))
             }
             // An integrated gauge's consumption is its unit times hours (kW → kWh, m3/h → m3).
-            let consumedUnit: String = switch (m.kind, m.unit) {
-            case (.gauge, let u?) where u.hasSuffix("/h"): " " + u.dropLast(2)
-            case (.gauge, let u?): " \(u)h"
-            default: unit
-            }
-            header = counter ? [from, "consumption\(consumedUnit)", "readings", "last\(unit)"]
+            let consumedUnit: String =
+                switch (m.kind, m.unit) {
+                case (.gauge, let u?) where u.hasSuffix("/h"): " " + u.dropLast(2)
+                case (.gauge, let u?): " \(u)h"
+                default: unit
+                }
+            header =
+                counter
+                ? [from, "consumption\(consumedUnit)", "readings", "last\(unit)"]
                 : [from, "min\(unit)", "mean\(unit)", "max\(unit)", "last\(unit)", "readings"]
             if format != .json {
-                func f(_ v: Double?) -> String { v.map { abs($0) >= 1000 ? String(format: "%.1f", $0) : String(format: "%.4g", $0) } ?? "-" }
-                try emit(header, rows.map { r in
-                    counter ? [r.start, f(r.consumption), String(r.readings ?? 0), f(r.last)]
-                        : [r.start, f(r.min), f(r.mean), f(r.max), f(r.last), String(r.readings ?? 0)]
-                })
+                func f(_ v: Double?) -> String {
+                    v.map { abs($0) >= 1000 ? String(format: "%.1f", $0) : String(format: "%.4g", $0) } ?? "-"
+                }
+                try emit(
+                    header,
+                    rows.map { r in
+                        counter
+                            ? [r.start, f(r.consumption), String(r.readings ?? 0), f(r.last)]
+                            : [r.start, f(r.min), f(r.mean), f(r.max), f(r.last), String(r.readings ?? 0)]
+                    })
                 return
             }
         }

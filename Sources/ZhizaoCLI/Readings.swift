@@ -34,17 +34,25 @@ struct Readings: ParsableCommand {
         do { rows = try StoreReader(path: store.db).readings(device: device, limit: limit) } catch { throw fail("\(error)") }
         let plant = SiteClock.optionalPlant(registry)
         let clock = SiteClock(plant: plant, utc: time.utc)
-        if rows.isEmpty { print("no readings stored\(device.map { " for device \($0)" } ?? "")"); return }
-        let units = Dictionary((plant?.devices ?? []).flatMap { d in d.metrics.map { ("\(d.id)/\($0.name)", $0.unit ?? "") } }) { a, _ in a }
-        printTable(language.localization.headings(["time (\(clock.heading))", "device", "metric", "value", "unit", "seq"]), rows.map { r in
-            let v: String
-            switch r.value {
-            case .number(let d): v = String(format: "%.6g", d)
-            case .state(let s): v = s
-            case .error(let c): v = "error \(c)"
-            }
-            return [clock.time(r.timestampMs, device: r.device), r.device, r.metric, v, units["\(r.device)/\(r.metric)"] ?? "",
-                    r.seq.map(String.init) ?? ""]
-        })
+        if rows.isEmpty {
+            print("no readings stored\(device.map { " for device \($0)" } ?? "")")
+            return
+        }
+        let units = Dictionary((plant?.devices ?? []).flatMap { d in d.metrics.map { ("\(d.id)/\($0.name)", $0.unit ?? "") } }) { a, _ in a
+        }
+        printTable(
+            language.localization.headings(["time (\(clock.heading))", "device", "metric", "value", "unit", "seq"]),
+            rows.map { r in
+                let v: String
+                switch r.value {
+                case .number(let d): v = String(format: "%.6g", d)
+                case .state(let s): v = s
+                case .error(let c): v = "error \(c)"
+                }
+                return [
+                    clock.time(r.timestampMs, device: r.device), r.device, r.metric, v, units["\(r.device)/\(r.metric)"] ?? "",
+                    r.seq.map(String.init) ?? "",
+                ]
+            })
     }
 }

@@ -41,7 +41,9 @@ struct Rebuild: ParsableCommand {
         try s.prepareSeries(plant.series)
         s.enableAggregation(plan)
         let terminal = isatty(STDERR_FILENO) == 1
-        let described = window.from.isEmpty && window.to.isEmpty ? "all"
+        let described =
+            window.from.isEmpty && window.to.isEmpty
+            ? "all"
             : "from \(window.from.isEmpty ? "the first reading" : window.from) to \(window.to.isEmpty ? "the last" : window.to)"
         try s.rebuildRollups(from: range.0, to: range.1, by: .current(command: "rebuild"), window: described) { done, total in
             if terminal { FileHandle.standardError.write(Data("\r\u{1B}[Krebuilding: series \(done) of \(total)".utf8)) }

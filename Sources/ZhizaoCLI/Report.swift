@@ -65,19 +65,23 @@ struct Report: ParsableCommand {
         func at(_ ms: Int64) -> String { localTime(ms, zone) }
         let audit: [AuditEntry]
         do { audit = try table.reader.audit() } catch { throw fail("\(error)") }
-        let page = ReportPage(site: table.site, scope: scope, headline: headline, lines: lines,
-                              series: series, totals: totals,
-                              audit: audit.map { [at($0.atMs), $0.command, $0.user, $0.subject, $0.before ?? "–", $0.after ?? "–"] },
-                              label: { String(table.label($0, zone: zone).prefix(every == .hour ? 16 : 10)) },
-                              from: at(fromMs), to: at(toMs), timeHeading: SiteClock.heading(zone),
-                              baseline: base.map { "\(at($0.from)) .. \(at($0.to))" },
-                              generated: at(Int64(Date().timeIntervalSince1970 * 1000)), l: language.localization)
+        let page = ReportPage(
+            site: table.site, scope: scope, headline: headline, lines: lines,
+            series: series, totals: totals,
+            audit: audit.map { [at($0.atMs), $0.command, $0.user, $0.subject, $0.before ?? "–", $0.after ?? "–"] },
+            label: { String(table.label($0, zone: zone).prefix(every == .hour ? 16 : 10)) },
+            from: at(fromMs), to: at(toMs), timeHeading: SiteClock.heading(zone),
+            baseline: base.map { "\(at($0.from)) .. \(at($0.to))" },
+            generated: at(Int64(Date().timeIntervalSince1970 * 1000)), l: language.localization)
         let html = page.render()
         guard FileManager.default.createFile(atPath: out, contents: Data(html.utf8)) else {
             throw fail("cannot write \(out): check that its folder exists and is writable")
         }
-        print("wrote \(out) (\(headline.count) site/workshop scope(s), \(lines.count) line(s), \(page.chartCount) charts, "
-              + "\(series.count) points, \(html.utf8.count / 1024) KiB)")
-        if totals.isEmpty { note("no figures stored for \(scope.key) between \(window.from) and \(window.to): the report's charts are empty") }
+        print(
+            "wrote \(out) (\(headline.count) site/workshop scope(s), \(lines.count) line(s), \(page.chartCount) charts, "
+                + "\(series.count) points, \(html.utf8.count / 1024) KiB)")
+        if totals.isEmpty {
+            note("no figures stored for \(scope.key) between \(window.from) and \(window.to): the report's charts are empty")
+        }
     }
 }

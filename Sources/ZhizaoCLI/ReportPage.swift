@@ -97,16 +97,21 @@ struct ReportPage {
             }
         }
         h += "<h2 class=\"page\">\(esc(l("Figures for the whole window")))</h2>\n"
-        h += "<a class=\"download\" download=\"\(esc(csvFileName))\" href=\"data:text/csv;charset=utf-8,\(csvDataURL)\">\(esc(l("Download these figures as CSV")))</a>\n"
+        h +=
+            "<a class=\"download\" download=\"\(esc(csvFileName))\" href=\"data:text/csv;charset=utf-8,\(csvDataURL)\">\(esc(l("Download these figures as CSV")))</a>\n"
         h += "<table>\n<tr>" + Self.tableHeader(baseline: baseline != nil, html: true).map { "<th>\(esc(l($0)))</th>" }.joined() + "</tr>\n"
         for cells in tableRows() { h += "<tr>" + cells.map { "<td>\(esc($0))</td>" }.joined() + "</tr>\n" }
         h += "</table>\n"
-        for n in Set(totals.flatMap { $0.indicators.notes }).sorted() { h += "<p class=\"note\">\(esc(l("Note: ")))\(esc(l.note(n)))</p>\n" }
+        for n in Set(totals.flatMap { $0.indicators.notes }).sorted() {
+            h += "<p class=\"note\">\(esc(l("Note: ")))\(esc(l.note(n)))</p>\n"
+        }
         h += "<h2>\(esc(l("Changes on record (audit trail)")))</h2>\n"
         if audit.isEmpty {
             h += "<p class=\"note\">\(esc(l("No change other than ingest is on record.")))</p>\n"
         } else {
-            h += "<table>\n<tr>" + ["time", "command", "user", "subject", "before", "after"].map { "<th>\(esc(l($0)))</th>" }.joined() + "</tr>\n"
+            h +=
+                "<table>\n<tr>" + ["time", "command", "user", "subject", "before", "after"].map { "<th>\(esc(l($0)))</th>" }.joined()
+                + "</tr>\n"
             for row in audit { h += "<tr>" + row.map { "<td>\(esc($0))</td>" }.joined() + "</tr>\n" }
             h += "</table>\n"
         }
@@ -118,9 +123,11 @@ struct ReportPage {
         switch s {
         case .site: "\(l("Site")) \(site.id): \(siteName)"
         case .workshop(let id):
-            "\(l("Workshop")) \(id)" + (site.workshops.first { $0.id == id }.map { ": \(l.name(english: $0.name, chinese: $0.nameZH))" } ?? "")
+            "\(l("Workshop")) \(id)"
+                + (site.workshops.first { $0.id == id }.map { ": \(l.name(english: $0.name, chinese: $0.nameZH))" } ?? "")
         case .line(let id):
-            "\(l("Line")) \(id)" + (site.workshops.flatMap(\.lines).first { $0.id == id }.map { ": \(l.name(english: $0.name, chinese: $0.nameZH))" } ?? "")
+            "\(l("Line")) \(id)"
+                + (site.workshops.flatMap(\.lines).first { $0.id == id }.map { ": \(l.name(english: $0.name, chinese: $0.nameZH))" } ?? "")
         }
     }
 
@@ -137,7 +144,9 @@ struct ReportPage {
     func card(_ s: Scope) -> String {
         let row = totals.first { $0.scope == s }
         var h = "<div class=\"card\"><h3>\(esc(name(s)))</h3><table>\n"
-        h += "<tr><th>\(esc(l("figure")))</th><th>\(esc(l("this window")))</th>" + (baseline != nil ? "<th>\(esc(l("baseline")))</th><th>\(esc(l("change %")))</th>" : "") + "</tr>\n"
+        h +=
+            "<tr><th>\(esc(l("figure")))</th><th>\(esc(l("this window")))</th>"
+            + (baseline != nil ? "<th>\(esc(l("baseline")))</th><th>\(esc(l("change %")))</th>" : "") + "</tr>\n"
         func line(_ title: String, _ f: Figure, _ r: IndicatorTable.Row?) {
             let v = r.flatMap { f.value($0.indicators) }
             h += "<tr><td>\(esc(title)) (\(esc(l.unit(f.unit))))</td><td>\(num(v, f.digits))</td>"
@@ -153,7 +162,9 @@ struct ReportPage {
         for ln in (s.kind == .line ? [s] : lines.filter { s.kind == .site || workshop(of: $0) == s }) {
             line("\(l("OEE")) \(ln.key.replacingOccurrences(of: "line:", with: ""))", Self.oee, totals.first { $0.scope == ln })
         }
-        if row == nil { h += "<tr><td colspan=\"4\" class=\"note\">\(esc(l("no figures stored for this scope in the window")))</td></tr>\n" }
+        if row == nil {
+            h += "<tr><td colspan=\"4\" class=\"note\">\(esc(l("no figures stored for this scope in the window")))</td></tr>\n"
+        }
         return h + "</table></div>\n"
     }
 
@@ -162,8 +173,9 @@ struct ReportPage {
         let points = series.filter { $0.scope == s }
         var h = "<div class=\"charts\">\n"
         for f in Self.figures {
-            h += chart(title: l(f.title), unit: l.unit(f.unit), labels: points.map(label), values: points.map { f.value($0.indicators) },
-                       baseline: points.first?.baseline.flatMap(f.value))
+            h += chart(
+                title: l(f.title), unit: l.unit(f.unit), labels: points.map(label), values: points.map { f.value($0.indicators) },
+                baseline: points.first?.baseline.flatMap(f.value))
         }
         return h + "</div>\n"
     }
@@ -177,11 +189,15 @@ struct ReportPage {
     /// The figures table's columns, units in each; `html` spells m³, CSV keeps to ASCII.
     static func tableHeader(baseline: Bool, html: Bool) -> [String] {
         let m3 = html ? "m³" : "m3"
-        var header = ["scope", "electricity kWh", "energy kgce", "water \(m3)", "good units", "kWh/unit", "kgce/unit", "kgCO2/unit",
-                      "water \(m3)/unit", "static control rate %", "operational control rate %", "OEE %"]
+        var header = [
+            "scope", "electricity kWh", "energy kgce", "water \(m3)", "good units", "kWh/unit", "kgce/unit", "kgCO2/unit",
+            "water \(m3)/unit", "static control rate %", "operational control rate %", "OEE %",
+        ]
         if baseline {
-            header += ["kWh/unit vs base %", "kgce/unit vs base %", "kgCO2/unit vs base %", "water \(m3)/unit vs base %",
-                       "static rate vs base %", "operational rate vs base %", "OEE vs base %"]
+            header += [
+                "kWh/unit vs base %", "kgce/unit vs base %", "kgCO2/unit vs base %", "water \(m3)/unit vs base %",
+                "static rate vs base %", "operational rate vs base %", "OEE vs base %",
+            ]
         }
         return header
     }
@@ -221,32 +237,42 @@ struct ReportPage {
     /// labels sit in the margins and the legend (with the baseline's value) below the chart, so
     /// no text is drawn over the plotted area.
     func chart(title: String, unit: String, labels: [String], values: [Double?], baseline: Double?) -> String {
-        let w = 300.0, h = 150.0, left = 48.0, right = 8.0, top = 8.0, bottom = 22.0
+        let w = 300.0
+        let h = 150.0
+        let left = 48.0
+        let right = 8.0
+        let top = 8.0
+        let bottom = 22.0
         let present = values.compactMap { $0 }
-        var top_ = max(present.max() ?? 0, baseline ?? 0)
-        if top_ <= 0 { top_ = 1 }
-        if unit == "%" { top_ = max(100, top_) }  // rates on their whole scale
-        top_ *= 1.1
+        var scaleTop = max(present.max() ?? 0, baseline ?? 0)
+        if scaleTop <= 0 { scaleTop = 1 }
+        if unit == "%" { scaleTop = max(100, scaleTop) }  // rates on their whole scale
+        scaleTop *= 1.1
         let n = max(values.count - 1, 1)
         func x(_ i: Int) -> Double { values.count == 1 ? (left + w - right) / 2 : left + (w - left - right) * Double(i) / Double(n) }
-        func y(_ v: Double) -> Double { top + (h - top - bottom) * (1 - v / top_) }
+        func y(_ v: Double) -> Double { top + (h - top - bottom) * (1 - v / scaleTop) }
         func p(_ v: Double) -> String { String(format: "%.1f", v) }
         var svg = "<figure><figcaption>\(esc(title)) (\(esc(unit)))</figcaption>"
-        svg += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(w))\" height=\"\(Int(h))\" viewBox=\"0 0 \(Int(w)) \(Int(h))\" role=\"img\" aria-label=\"\(esc(title))\">"
+        svg +=
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(w))\" height=\"\(Int(h))\" viewBox=\"0 0 \(Int(w)) \(Int(h))\" role=\"img\" aria-label=\"\(esc(title))\">"
         svg += "<line x1=\"\(left)\" y1=\"\(p(y(0)))\" x2=\"\(w - right)\" y2=\"\(p(y(0)))\" stroke=\"#99a\"/>"
         svg += "<line x1=\"\(left)\" y1=\"\(top)\" x2=\"\(left)\" y2=\"\(p(y(0)))\" stroke=\"#99a\"/>"
         for frac in [0.5, 1.0] {
-            let v = top_ / 1.1 * frac
+            let v = scaleTop / 1.1 * frac
             svg += "<text x=\"\(left - 4)\" y=\"\(p(y(v) + 4))\" font-size=\"10\" text-anchor=\"end\" fill=\"#556\">\(fmt(v))</text>"
             svg += "<line x1=\"\(left)\" y1=\"\(p(y(v)))\" x2=\"\(w - right)\" y2=\"\(p(y(v)))\" stroke=\"#e3e6ee\"/>"
         }
         if let b = baseline {
-            svg += "<line x1=\"\(left)\" y1=\"\(p(y(b)))\" x2=\"\(w - right)\" y2=\"\(p(y(b)))\" stroke=\"#c2410c\" stroke-dasharray=\"5 4\"/>"
+            svg +=
+                "<line x1=\"\(left)\" y1=\"\(p(y(b)))\" x2=\"\(w - right)\" y2=\"\(p(y(b)))\" stroke=\"#c2410c\" stroke-dasharray=\"5 4\"/>"
         }
         var path = ""
         var pen = false
         for (i, v) in values.enumerated() {
-            guard let v else { pen = false; continue }
+            guard let v else {
+                pen = false
+                continue
+            }
             path += "\(pen ? "L" : "M")\(p(x(i))),\(p(y(v))) "
             pen = true
             svg += "<circle cx=\"\(p(x(i)))\" cy=\"\(p(y(v)))\" r=\"2.5\" fill=\"#1d4ed8\"/>"
@@ -254,7 +280,8 @@ struct ReportPage {
         if !path.isEmpty { svg += "<path d=\"\(path)\" fill=\"none\" stroke=\"#1d4ed8\" stroke-width=\"1.8\"/>" }
         if present.isEmpty {
             // Only when nothing is plotted: the message cannot cover data.
-            svg += "<text x=\"\((left + w - right) / 2)\" y=\"\(p(h / 2))\" font-size=\"11\" text-anchor=\"middle\" fill=\"#889\">\(esc(l("no figure in this window")))</text>"
+            svg +=
+                "<text x=\"\((left + w - right) / 2)\" y=\"\(p(h / 2))\" font-size=\"11\" text-anchor=\"middle\" fill=\"#889\">\(esc(l("no figure in this window")))</text>"
         }
         if let first = labels.first {
             svg += "<text x=\"\(left)\" y=\"\(h - 6)\" font-size=\"10\" fill=\"#556\">\(esc(first))</text>"
@@ -270,7 +297,9 @@ struct ReportPage {
 
     func num(_ v: Double?, _ digits: Int) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "–" }
 
-    func fmt(_ v: Double) -> String { v >= 100 ? String(format: "%.0f", v) : v >= 1 ? String(format: "%.2f", v) : String(format: "%.3f", v) }
+    func fmt(_ v: Double) -> String {
+        v >= 100 ? String(format: "%.0f", v) : v >= 1 ? String(format: "%.2f", v) : String(format: "%.3f", v)
+    }
 
     func esc(_ s: String) -> String {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")

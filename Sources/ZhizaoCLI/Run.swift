@@ -24,7 +24,8 @@ struct Run: AsyncParsableCommand {
     @Option(help: ArgumentHelp("YAML config file (env ZHIZAO_CONFIG).", valueName: "FILE"))
     var config: String?
 
-    @Option(help: ArgumentHelp("Broker URL: mqtt://host:port or mqtts://host:port (default \(DaemonConfig.defaultBroker)).", valueName: "URL"))
+    @Option(
+        help: ArgumentHelp("Broker URL: mqtt://host:port or mqtts://host:port (default \(DaemonConfig.defaultBroker)).", valueName: "URL"))
     var broker: String?
 
     @Option(help: ArgumentHelp("SQLite database file (default ./zhizao.sqlite).", valueName: "PATH"))
@@ -33,7 +34,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Device registry directory (default ./Devices).", valueName: "DIR"))
     var devices: String?
 
-    @Option(name: .customLong("client-id"), help: ArgumentHelp("MQTT client id; keep it stable so the broker keeps the session.", valueName: "ID"))
+    @Option(
+        name: .customLong("client-id"),
+        help: ArgumentHelp("MQTT client id; keep it stable so the broker keeps the session.", valueName: "ID"))
     var clientID: String?
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")

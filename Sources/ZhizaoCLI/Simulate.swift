@@ -42,10 +42,13 @@ struct Simulate: ParsableCommand {
     @Option(help: ArgumentHelp("Messages per second, steady (benchmarks).", valueName: "MSG_PER_S"))
     var rate: Double?
 
-    @Option(help: ArgumentHelp("Plant time per wall time: 1 is real time, 10080 a week a minute, max as fast as possible.", valueName: "FACTOR"))
+    @Option(
+        help: ArgumentHelp("Plant time per wall time: 1 is real time, 10080 a week a minute, max as fast as possible.", valueName: "FACTOR")
+    )
     var speed: String?
 
-    @Option(help: ArgumentHelp("Plant time to simulate (with --speed) or wall time to run (with --rate): 90s, 15m, 6h, 7d.", valueName: "D"))
+    @Option(
+        help: ArgumentHelp("Plant time to simulate (with --speed) or wall time to run (with --rate): 90s, 15m, 6h, 7d.", valueName: "D"))
     var duration: String?
 
     @Option(help: ArgumentHelp("Stop after this many messages.", valueName: "N"))
@@ -137,17 +140,22 @@ struct Simulate: ParsableCommand {
         case .json:
             try printJSON(report)
         case .csv:
-            printTable(["device", "format", "messages", "readings"], format: .csv,
-                       report.devices.map { [$0.device, $0.format, String($0.messages), String($0.readings)] })
+            printTable(
+                ["device", "format", "messages", "readings"], format: .csv,
+                report.devices.map { [$0.device, $0.format, String($0.messages), String($0.readings)] })
         case .table:
-            printTable(["device", "format", "messages", "readings"],
-                       report.devices.filter { $0.messages > 0 }.map { [$0.device, $0.format, String($0.messages), String($0.readings)] })
+            printTable(
+                ["device", "format", "messages", "readings"],
+                report.devices.filter { $0.messages > 0 }.map { [$0.device, $0.format, String($0.messages), String($0.readings)] })
             print("")
             print("plant time       \(report.plantFrom) .. \(report.plantTo) (\(report.ticks) ticks)")
-            print("published        \(report.messagesPublished) messages (" +
-                  report.perFormat.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")")
+            print(
+                "published        \(report.messagesPublished) messages ("
+                    + report.perFormat.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")")
             print("readings sent    \(report.readingsExpected) (what the daemon should store)")
-            print("imperfections    \(report.malformed) malformed, \(report.foreign) foreign (another gateway's device), \(report.duplicates) duplicated, \(report.late) late, \(report.outOfOrder) out of order")
+            print(
+                "imperfections    \(report.malformed) malformed, \(report.foreign) foreign (another gateway's device), \(report.duplicates) duplicated, \(report.late) late, \(report.outOfOrder) out of order"
+            )
             print("wall time        \(String(format: "%.1f", report.wallSeconds)) s")
         }
     }

@@ -40,8 +40,9 @@ struct SiteClock {
     /// when it cannot be read, nil, and stderr says that times are in UTC and how to fix it.
     static func optionalPlant(_ registry: RegistryOptions) -> Plant? {
         do { return try Plant.load(directory: registry.devices) } catch {
-            note("zhizao: the registry in \(registry.devices) cannot be read, so times are in UTC; "
-                 + "pass --devices DIR for site time (`zhizao devices validate` says what is wrong)")
+            note(
+                "zhizao: the registry in \(registry.devices) cannot be read, so times are in UTC; "
+                    + "pass --devices DIR for site time (`zhizao devices validate` says what is wrong)")
             return nil
         }
     }

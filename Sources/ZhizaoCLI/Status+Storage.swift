@@ -18,12 +18,14 @@ extension Status {
         print("oldest raw reading    \(s.oldestReadingTs.map { clock.time($0) } ?? "-") (\(clock.heading); \(s.readings) readings kept)")
         print("oldest minute rollup  \(s.oldestMinute.map { clock.time($0) } ?? "-")")
         if let free = s.fileSystemFreeBytes, let total = s.fileSystemTotalBytes, total > 0 {
-            print("file system free      \(bytes(free)) of \(bytes(total)) (\(String(format: "%.1f", 100 * Double(free) / Double(total)))%)")
+            print(
+                "file system free      \(bytes(free)) of \(bytes(total)) (\(String(format: "%.1f", 100 * Double(free) / Double(total)))%)")
         }
         if let perDay = s.readingsPerDay, let perReading = s.bytesPerReading, let growth = s.growthBytesPerDay {
             let full = s.daysUntilFull.map { "; full in ≈ \(Int($0)) days" } ?? ""
-            print("growth                ≈ \(bytes(Int64(growth)))/day (\(Int(perDay)) readings/day over the last 24 h "
-                  + "× \(Int(perReading)) B per stored reading, all tables)\(full)")
+            print(
+                "growth                ≈ \(bytes(Int64(growth)))/day (\(Int(perDay)) readings/day over the last 24 h "
+                    + "× \(Int(perReading)) B per stored reading, all tables)\(full)")
         } else {
             print("growth                - (less than an hour of readings)")
         }
@@ -51,7 +53,10 @@ extension Status {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
         var v = Double(n)
         var u = 0
-        while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
+        while v >= 1024 && u < units.count - 1 {
+            v /= 1024
+            u += 1
+        }
         return u == 0 ? "\(n) B" : String(format: "%.1f", v) + " " + units[u]
     }
 }

@@ -37,10 +37,14 @@ struct Status: ParsableCommand {
         case .json:
             try printJSON(status)
         case .csv:
-            var rows = [["readings_stored", String(status.readingsStored)], ["readings_duplicate", String(status.readingsDuplicate)],
-                        ["messages_received", String(status.messagesReceived)], ["messages_quarantined", String(status.messagesQuarantined)],
-                        ["ingest_rate_per_s", String(status.ingestRatePerSecond)]]
-            for (reason, n) in status.quarantinedByReason.sorted(by: { $0.key < $1.key }) { rows.append(["quarantined.\(reason)", String(n)]) }
+            var rows = [
+                ["readings_stored", String(status.readingsStored)], ["readings_duplicate", String(status.readingsDuplicate)],
+                ["messages_received", String(status.messagesReceived)], ["messages_quarantined", String(status.messagesQuarantined)],
+                ["ingest_rate_per_s", String(status.ingestRatePerSecond)],
+            ]
+            for (reason, n) in status.quarantinedByReason.sorted(by: { $0.key < $1.key }) {
+                rows.append(["quarantined.\(reason)", String(n)])
+            }
             for (kind, n) in status.qualityEvents.sorted(by: { $0.key < $1.key }) { rows.append(["quality.\(kind)", String(n)]) }
             rows += status.storage.map(storageRows) ?? []
             printTable(["name", "value"], format: .csv, rows)
@@ -68,12 +72,16 @@ struct Status: ParsableCommand {
                 print("no device has reported yet")
             } else {
                 let anyState = status.devices.contains { $0.online != nil }
-                printTable(l.headings(["device", "last reading (\(clock.heading))", "last committed (\(clock.heading))"] + (anyState ? ["state"] : [])),
-                           status.devices.map { d in
-                               [d.device, d.lastReadingTs.map { clock.time($0, device: d.device) } ?? "-",
-                                d.lastReceivedAt.map { clock.time($0, device: d.device) } ?? "-"]
-                                   + (anyState ? [d.online.map { $0 ? "online" : "OFFLINE (stale, \(d.stateReason ?? ""))" } ?? "-"] : [])
-                           })
+                printTable(
+                    l.headings(
+                        ["device", "last reading (\(clock.heading))", "last committed (\(clock.heading))"] + (anyState ? ["state"] : [])),
+                    status.devices.map { d in
+                        [
+                            d.device, d.lastReadingTs.map { clock.time($0, device: d.device) } ?? "-",
+                            d.lastReceivedAt.map { clock.time($0, device: d.device) } ?? "-",
+                        ]
+                            + (anyState ? [d.online.map { $0 ? "online" : "OFFLINE (stale, \(d.stateReason ?? ""))" } ?? "-"] : [])
+                    })
             }
         }
     }

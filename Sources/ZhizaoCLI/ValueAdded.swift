@@ -42,8 +42,9 @@ struct ValueAdded: ParsableCommand {
             throw fail("unknown scope \(s); nearest: \(nearest(s, in: known.map(\.key)).joined(separator: ", "))", code: 2)
         }
         guard FileManager.default.fileExists(atPath: store.db) else { throw fail("no database at \(store.db)") }
-        try SQLiteStore(path: store.db).setValueAdded(scope: s, monthStart: month, period: period, yuan: yuan,
-                                                      by: .current(command: "value-added"))
+        try SQLiteStore(path: store.db).setValueAdded(
+            scope: s, monthStart: month, period: period, yuan: yuan,
+            by: .current(command: "value-added"))
         print("value added of \(s) for \(period): \(yuan) yuan")
     }
 }

@@ -12,7 +12,10 @@ public struct Zhizao: AsyncParsableCommand {
               zhizao devices validate --devices ./Devices
               zhizao readings --device cnc-101 --limit 20
             """,
-        subcommands: [Run.self, Simulate.self, Status.self, Query.self, IndicatorsCommand.self, Export.self, Report.self, ValueAdded.self, Rebuild.self, Prune.self, Backup.self, Audit.self, Devices.self, Readings.self, Quarantine.self, QualityCommand.self]
+        subcommands: [
+            Run.self, Simulate.self, Status.self, Query.self, IndicatorsCommand.self, Export.self, Report.self, ValueAdded.self,
+            Rebuild.self, Prune.self, Backup.self, Audit.self, Devices.self, Readings.self, Quarantine.self, QualityCommand.self,
+        ]
     )
 
     public init() {}

@@ -34,7 +34,8 @@ struct BackupTests {
         #expect(try sqliteShell(copy, "PRAGMA integrity_check") == "ok")
         #expect(try sqliteShell(copy, "PRAGMA journal_mode") == "delete", "a single self-contained file")
         // The copy is consistent: its counters and its rows agree (one transaction's view).
-        #expect(try sqliteInteger(copy, "SELECT count(*) FROM readings")
+        #expect(
+            try sqliteInteger(copy, "SELECT count(*) FROM readings")
                 == sqliteInteger(copy, "SELECT value FROM ingest_counters WHERE name = 'readings_stored'"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/copy.sqlite-wal"))
 

@@ -31,15 +31,18 @@ struct BrokerACLTests {
         // The password file: the generated template, filled in and hashed by mosquitto_passwd -U.
         let broker = try TestBroker(extraConfig: "allow_anonymous false\npassword_file $DIR/passwd\nacl_file $DIR/acl\n") { dir in
             for (format, file) in [("acl", "acl"), ("passwd-template", "passwd")] {
-                let r = try ZhizaoBinary.run(["devices", "acl", "--devices", ZhizaoBinary.shippedDevices, "--format", format, "--out", "\(dir)/\(file)"])
+                let r = try ZhizaoBinary.run([
+                    "devices", "acl", "--devices", ZhizaoBinary.shippedDevices, "--format", format, "--out", "\(dir)/\(file)",
+                ])
                 guard r.code == 0 else { throw TestFailure("devices acl --format \(format): \(r.stderr)") }
             }
             let template = try String(contentsOfFile: dir + "/passwd", encoding: .utf8)
             #expect(template.hasPrefix("zhizao:CHANGE-ME\n") && template.contains("gw-lines-plain:CHANGE-ME\n"))
-            let filled = template.split(separator: "\n").map { line in
-                let user = line.split(separator: ":")[0]
-                return "\(user):pw-\(user)"
-            }.joined(separator: "\n") + "\n"
+            let filled =
+                template.split(separator: "\n").map { line in
+                    let user = line.split(separator: ":")[0]
+                    return "\(user):pw-\(user)"
+                }.joined(separator: "\n") + "\n"
             try filled.write(toFile: dir + "/passwd", atomically: true, encoding: .utf8)
             let hash = Process()
             hash.executableURL = URL(fileURLWithPath: try executable("mosquitto_passwd", in: ["/usr/bin"]))
@@ -53,8 +56,10 @@ struct BrokerACLTests {
         let out = dir + "/sub.out"
         let sub = Process()
         sub.executableURL = URL(fileURLWithPath: try executable("mosquitto_sub", in: ["/usr/bin"]))
-        sub.arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-u", "zhizao", "-P", "pw-zhizao",
-                         "-t", "factory/+/+/+/+", "-t", "utility/sz-baoan/+/+", "-v"]
+        sub.arguments = [
+            "-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-u", "zhizao", "-P", "pw-zhizao",
+            "-t", "factory/+/+/+/+", "-t", "utility/sz-baoan/+/+", "-v",
+        ]
         sub.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(out)))
         try sub.run()
         defer { stopProcess(sub, signal: SIGTERM, grace: 2) }

@@ -21,11 +21,11 @@ struct BrokerLoginTests {
         let dir = try temporaryDirectory("login")
         try "s3cret\n".write(toFile: dir + "/mqtt.password", atomically: true, encoding: .utf8)
         try """
-            broker:
-              protocol: "3.1.1"
-              username: ingest
-              password_file: \(dir)/mqtt.password
-            """.write(toFile: dir + "/zhizao.yaml", atomically: true, encoding: .utf8)
+        broker:
+          protocol: "3.1.1"
+          username: ingest
+          password_file: \(dir)/mqtt.password
+        """.write(toFile: dir + "/zhizao.yaml", atomically: true, encoding: .utf8)
         let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite", extra: ["--config", dir + "/zhizao.yaml"])
         try daemon.start()
         try Publisher.publish(broker, topic: "factory/ws-machining/line-shaft/em-shaft/energy_kwh", "42", login: ("ingest", "s3cret"))
@@ -39,8 +39,9 @@ struct BrokerLoginTests {
     @Test func wrongPasswordIsLoggedOnceAndRetriedWithoutDying() throws {
         let broker = try brokerWithPasswords()
         let dir = try temporaryDirectory("login-bad")
-        let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite",
-                                       environment: ["ZHIZAO_MQTT_USERNAME": "ingest", "ZHIZAO_MQTT_PASSWORD": "wr0ngPa55"])
+        let daemon = try DaemonProcess(
+            broker: broker, database: dir + "/z.sqlite",
+            environment: ["ZHIZAO_MQTT_USERNAME": "ingest", "ZHIZAO_MQTT_PASSWORD": "wr0ngPa55"])
         try daemon.launch()
         try waitUntil(timeout: 15, "the refusal in the log") { daemon.log.contains("refused the connection") }
         // The broker's log shows each refused attempt: wait for two retries after the first.

@@ -31,15 +31,15 @@ struct CommandLineTests {
         try FileManager.default.createDirectory(atPath: dir + "/gateways", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: ZhizaoBinary.shippedDevices + "/plant.yaml", toPath: dir + "/plant.yaml")
         try """
-            gateway: gw-x
-            decoder: native
-            topic: x/#
-            devices:
-              - id: m-1
-                workshop: ws-machinig
-                metrics:
-                  - {name: energy, kind: counter, unit: kWh, measures: energy}
-            """.write(toFile: dir + "/gateways/x.yaml", atomically: true, encoding: .utf8)
+        gateway: gw-x
+        decoder: native
+        topic: x/#
+        devices:
+          - id: m-1
+            workshop: ws-machinig
+            metrics:
+              - {name: energy, kind: counter, unit: kWh, measures: energy}
+        """.write(toFile: dir + "/gateways/x.yaml", atomically: true, encoding: .utf8)
         let r = try ZhizaoBinary.run(["devices", "validate", "--devices", dir])
         #expect(r.code != 0)
         #expect(r.stderr.contains("gateways/x.yaml:8:"), "the line of the metric missing its carrier")
@@ -52,7 +52,8 @@ struct CommandLineTests {
 
     @Test func configMistakeNamesTheFileAndExitsNonZero() throws {
         let dir = try temporaryDirectory("config")
-        try "broker:\n  url: mqtt://127.0.0.1:1883\n  recieve_maximum: 10\n".write(toFile: dir + "/z.yaml", atomically: true, encoding: .utf8)
+        try "broker:\n  url: mqtt://127.0.0.1:1883\n  recieve_maximum: 10\n".write(
+            toFile: dir + "/z.yaml", atomically: true, encoding: .utf8)
         let r = try ZhizaoBinary.run(["run", "--config", dir + "/z.yaml", "--db", dir + "/z.sqlite"])
         #expect(r.code != 0)
         #expect(r.stderr.contains("\(dir)/z.yaml:3"))
@@ -81,7 +82,9 @@ struct CommandLineTests {
     }
 
     @Test func helpHasExamples() throws {
-        for cmd in [["run"], ["status"], ["devices", "list"], ["devices", "validate"], ["devices", "discover"], ["readings"], ["quarantine"]] {
+        for cmd in [
+            ["run"], ["status"], ["devices", "list"], ["devices", "validate"], ["devices", "discover"], ["readings"], ["quarantine"],
+        ] {
             let r = try ZhizaoBinary.run(cmd + ["--help"])
             #expect(r.code == 0)
             #expect(r.stdout.contains("Examples:"), "\(cmd) --help has examples")

@@ -39,12 +39,14 @@ struct CrashRecoveryTests {
         let dir = try temporaryDirectory("broker-restart")
         let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite", clientID: "zhizao-it-restart")
         try daemon.start()
-        try Publisher.stream(broker, topic: "zhizao/v1/ws-assembly/tst-421",
-                             lines: sequencedReadings(device: "tst-421", metric: "power", count: half))
+        try Publisher.stream(
+            broker, topic: "zhizao/v1/ws-assembly/tst-421",
+            lines: sequencedReadings(device: "tst-421", metric: "power", count: half))
         broker.stop()
         try broker.start()
-        try Publisher.stream(broker, topic: "zhizao/v1/ws-assembly/tst-421",
-                             lines: sequencedReadings(device: "tst-421", metric: "power", count: half, from: half))
+        try Publisher.stream(
+            broker, topic: "zhizao/v1/ws-assembly/tst-421",
+            lines: sequencedReadings(device: "tst-421", metric: "power", count: half, from: half))
         try daemon.waitForSettled(Int64(2 * half))
         try daemon.expectEverySequenceOnce(device: "tst-421", count: 2 * half)
         #expect(try daemon.status().readingsStored == Int64(2 * half), "readings_stored counts each reading once")
@@ -58,8 +60,9 @@ struct CrashRecoveryTests {
         let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite", clientID: "zhizao-it-offline")
         try daemon.start()
         #expect(daemon.terminate() == 0)
-        try Publisher.stream(broker, topic: "zhizao/v1/ws-assembly/prs-401",
-                             lines: sequencedReadings(device: "prs-401", metric: "power", count: 3_000))
+        try Publisher.stream(
+            broker, topic: "zhizao/v1/ws-assembly/prs-401",
+            lines: sequencedReadings(device: "prs-401", metric: "power", count: 3_000))
         try daemon.start()
         try daemon.waitForSettled(3_000)
         try daemon.expectEverySequenceOnce(device: "prs-401", count: 3_000)

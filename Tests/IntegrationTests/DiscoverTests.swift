@@ -13,13 +13,13 @@ struct DiscoverTests {
         try FileManager.default.removeItem(atPath: dir)
         try FileManager.default.copyItem(atPath: ZhizaoBinary.shippedDevices, toPath: dir)
         try """
-            gateway: gw-plant2
-            decoder: plain
-            topic: plant2/+/+/+/+
-            topic_template: plant2/{workshop}/{line}/{device}/{metric}
-            devices: []
+        gateway: gw-plant2
+        decoder: plain
+        topic: plant2/+/+/+/+
+        topic_template: plant2/{workshop}/{line}/{device}/{metric}
+        devices: []
 
-            """.write(toFile: dir + "/gateways/gw-plant2.yaml", atomically: true, encoding: .utf8)
+        """.write(toFile: dir + "/gateways/gw-plant2.yaml", atomically: true, encoding: .utf8)
         return dir
     }
 
@@ -41,11 +41,13 @@ struct DiscoverTests {
         try daemon.start()
         let now = Int64(Date().timeIntervalSince1970 * 1000) - 1000
         for i in 0..<3 {
-            try Publisher.publish(broker, topic: "zhizao/v1/ws-assembly/edge",
-                                  #"{"device":"prs-901","ts":\#(now + Int64(i)),"metrics":{"power":3.5,"state":"producing","good_count":12}}"#)
+            try Publisher.publish(
+                broker, topic: "zhizao/v1/ws-assembly/edge",
+                #"{"device":"prs-901","ts":\#(now + Int64(i)),"metrics":{"power":3.5,"state":"producing","good_count":12}}"#)
         }
-        try Publisher.publish(broker, topic: "/neuron/zhizao/s7-new/cnc201",
-                              #"{"timestamp":\#(now),"node":"s7-new","group":"cnc201","values":{"RUN_STATE":1,"P_TOTAL":350}}"#)
+        try Publisher.publish(
+            broker, topic: "/neuron/zhizao/s7-new/cnc201",
+            #"{"timestamp":\#(now),"node":"s7-new","group":"cnc201","values":{"RUN_STATE":1,"P_TOTAL":350}}"#)
         try Publisher.publish(broker, topic: "plant2/ws-x/line-y/em-9/energy_kwh", "12.5")
         try Publisher.publish(broker, topic: "plant2/ws-x/line-y/em-9/power_kw", "3.1")
         try waitUntil(timeout: 20, "six quarantined messages") { try daemon.status().messagesQuarantined >= 6 }
@@ -57,12 +59,14 @@ struct DiscoverTests {
         let rows = table.stdout.split(separator: "\n").map(String.init)
         #expect(rows.first?.contains("messages") == true && rows.first?.contains("first seen (site time Asia/Shanghai)") == true)
         let native = try #require(rows.first { $0.contains("prs-901") })
-        #expect(native.hasPrefix("gw-assembly-native") && native.contains(" 3 ") && native.contains("good_count=12")
+        #expect(
+            native.hasPrefix("gw-assembly-native") && native.contains(" 3 ") && native.contains("good_count=12")
                 && native.contains("state=\"producing\""))
         let neuron = try #require(rows.first { $0.contains("cnc201") })
         #expect(neuron.contains("gw-machining-neuron") && neuron.contains("node s7-new") && neuron.contains("RUN_STATE=1"))
         let plain = try #require(rows.first { $0.contains("em-9") })
-        #expect(plain.hasPrefix("gw-plant2") && plain.contains(" 2 ") && plain.contains("energy_kwh=12.5") && plain.contains("power_kw=3.1"))
+        #expect(
+            plain.hasPrefix("gw-plant2") && plain.contains(" 2 ") && plain.contains("energy_kwh=12.5") && plain.contains("power_kw=3.1"))
         #expect(!table.stdout.contains("prs-401"), "known devices are not listed")
 
         // The YAML: one part per gateway file, each named in its first comment.
@@ -82,8 +86,9 @@ struct DiscoverTests {
         }
         if try String(contentsOfFile: registry + "/gateways/gw-plant2.yaml", encoding: .utf8).contains("devices: []") {
             let text = try String(contentsOfFile: registry + "/gateways/gw-plant2.yaml", encoding: .utf8)
-            try text.replacingOccurrences(of: "devices: []", with: "devices:").write(toFile: registry + "/gateways/gw-plant2.yaml",
-                                                                                     atomically: true, encoding: .utf8)
+            try text.replacingOccurrences(of: "devices: []", with: "devices:").write(
+                toFile: registry + "/gateways/gw-plant2.yaml",
+                atomically: true, encoding: .utf8)
         }
         // Unfilled TODOs are refused, naming the workshop.
         let unfilled = try ZhizaoBinary.run(["devices", "validate", "--devices", registry])
@@ -95,8 +100,11 @@ struct DiscoverTests {
             let (workshop, line) = name == "gw-assembly-native" ? ("ws-assembly", "line-motor") : ("ws-machining", "line-shaft")
             text = text.replacingOccurrences(of: "workshop: TODO", with: "workshop: \(workshop)")
                 .replacingOccurrences(of: "line: TODO", with: "line: \(line)")
-            text = name == "gw-assembly-native" ? text.replacingOccurrences(of: "process: TODO", with: "process: press-fit")
-                : text.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.contains("process: TODO") }.joined(separator: "\n")
+            text =
+                name == "gw-assembly-native"
+                ? text.replacingOccurrences(of: "process: TODO", with: "process: press-fit")
+                : text.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.contains("process: TODO") }.joined(
+                    separator: "\n")
             try text.write(toFile: path, atomically: true, encoding: .utf8)
         }
         let filled = try ZhizaoBinary.run(["devices", "validate", "--devices", registry])

@@ -29,9 +29,11 @@ struct FaultTests {
         let from = Int64(Date().timeIntervalSince1970 * 1000) - 2 * 86_400_000
         let simulator = Process()
         simulator.executableURL = URL(fileURLWithPath: try ZhizaoBinary.path)
-        simulator.arguments = ["simulate", "--broker", broker.url, "--devices", ZhizaoBinary.shippedDevices, "--rate", "2500",
-                               "--duration", "10s", "--clean", "--seed", "5", "--from", Timestamp.formatRFC3339UTC(from),
-                               "--format", "json", "--client-id", "zhizao-it-sim"]
+        simulator.arguments = [
+            "simulate", "--broker", broker.url, "--devices", ZhizaoBinary.shippedDevices, "--rate", "2500",
+            "--duration", "10s", "--clean", "--seed", "5", "--from", Timestamp.formatRFC3339UTC(from),
+            "--format", "json", "--client-id", "zhizao-it-sim",
+        ]
         let report = dir + "/simulate.json"
         simulator.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(report)))
         try simulator.run()
@@ -52,7 +54,8 @@ struct FaultTests {
         let published = try publishers.map { try $0.stop() }
         simulator.waitUntilExit()
         #expect(simulator.terminationStatus == 0)
-        let simulated = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
+        let simulated = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
         // Sparkplug data sent while the host is down is lost by design (the host's session is clean;
         // edge nodes rebirth on request, which the simulator does not do): count the other formats.
         let persistent = (simulated["devices"] as? [[String: Any]] ?? [])
@@ -65,11 +68,15 @@ struct FaultTests {
         for (d, n) in zip(devices, published) { try daemon.expectEverySequenceOnce(device: d, count: n, since: from + 86_400_000) }
         // The counter less the Sparkplug rows, read in one statement (one snapshot): Sparkplug data
         // comes on the host's own session and may still be committing.
-        let stored = try sqliteInteger(daemon.database, """
+        let stored = try sqliteInteger(
+            daemon.database,
+            """
             SELECT (SELECT value FROM ingest_counters WHERE name = 'readings_stored')
                  - (SELECT count(*) FROM readings JOIN series ON series.id = readings.series_id WHERE series.device LIKE 'cmp-%')
             """)
-        #expect(stored == Int64(expected + 1), "each reading counted once, the simulated plant's and the sentinel too: \(stored) of \(expected + 1)")
+        #expect(
+            stored == Int64(expected + 1),
+            "each reading counted once, the simulated plant's and the sentinel too: \(stored) of \(expected + 1)")
         #expect(daemon.terminate() == 0)
     }
 
@@ -83,7 +90,8 @@ struct FaultTests {
             try p.run()
             p.waitUntilExit()
             guard p.terminationStatus == 0 else {
-                throw TestFailure("mount \(args.joined(separator: " ")) failed: this test needs root (CI and the developer machines run as root)")
+                throw TestFailure(
+                    "mount \(args.joined(separator: " ")) failed: this test needs root (CI and the developer machines run as root)")
             }
         }
         try mount(["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", dir])
@@ -115,17 +123,20 @@ struct FaultTests {
             let broker = try TestBroker()
             // The daemon tells systemd about each failed retry: the test's evidence that retries happened.
             let notify = try NotifySocket()
-            let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite", clientID: "zhizao-it-full",
-                                           environment: ["NOTIFY_SOCKET": notify.path])
+            let daemon = try DaemonProcess(
+                broker: broker, database: dir + "/z.sqlite", clientID: "zhizao-it-full",
+                environment: ["NOTIFY_SOCKET": notify.path])
             try daemon.start()
-            try Publisher.stream(broker, topic: "zhizao/v1/ws-assembly/prs-401",
-                                 lines: sequencedReadings(device: "prs-401", metric: "power", count: count))
+            try Publisher.stream(
+                broker, topic: "zhizao/v1/ws-assembly/prs-401",
+                lines: sequencedReadings(device: "prs-401", metric: "power", count: count))
             try waitUntil(timeout: 20, "the full disk to stop commits") { daemon.log.contains("commit failed") }
             let stuck = try daemon.status().readingsStored
             #expect(stuck < Int64(count))
             // Three more failed retries, each announced on the notify socket, before looking at the log.
-            #expect(notify.wait(timeout: 60) { $0.contains { $0.contains("STATUS=commit failing (disk_full): attempt 4,") } },
-                    "the daemon kept retrying the commit, knowing the disk is full")
+            #expect(
+                notify.wait(timeout: 60) { $0.contains { $0.contains("STATUS=commit failing (disk_full): attempt 4,") } },
+                "the daemon kept retrying the commit, knowing the disk is full")
             #expect(daemon.log.contains("code=disk_full"), "the log says the disk is full, not just that a commit failed")
             #expect(daemon.log.components(separatedBy: "commit failed").count - 1 == 1, "said once, not every second")
             #expect(daemon.process?.isRunning == true)
@@ -145,7 +156,8 @@ struct FaultTests {
         let dir = try temporaryDirectory("stall")
         let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite", clientID: "zhizao-it-stall")
         try daemon.start()
-        try Publisher.publish(broker, topic: "zhizao/v1/ws-assembly/prs-401", #"{"device":"prs-401","ts":1,"seq":999999,"metrics":{"power":1}}"#)
+        try Publisher.publish(
+            broker, topic: "zhizao/v1/ws-assembly/prs-401", #"{"device":"prs-401","ts":1,"seq":999999,"metrics":{"power":1}}"#)
         try daemon.waitForReadings(1)
         let baseline = rssKB(daemon.process!.processIdentifier)
         // Another writer holds the database (a stalled disk, a backup) until the test releases it:
@@ -155,13 +167,13 @@ struct FaultTests {
         lock.arguments = ["-bail", daemon.database]
         let script = dir + "/lock.sql"
         try """
-            .timeout 30000
-            BEGIN EXCLUSIVE;
-            INSERT INTO ingest_counters(name, value) VALUES ('lock', 1);
-            .shell touch '\(dir)/locked'; while [ ! -e '\(dir)/release' ]; do sleep 0.05; done
-            ROLLBACK;
+        .timeout 30000
+        BEGIN EXCLUSIVE;
+        INSERT INTO ingest_counters(name, value) VALUES ('lock', 1);
+        .shell touch '\(dir)/locked'; while [ ! -e '\(dir)/release' ]; do sleep 0.05; done
+        ROLLBACK;
 
-            """.write(toFile: script, atomically: true, encoding: .utf8)
+        """.write(toFile: script, atomically: true, encoding: .utf8)
         lock.standardInput = FileHandle(forReadingAtPath: script)
         try lock.run()
         defer {
@@ -172,8 +184,9 @@ struct FaultTests {
             guard lock.isRunning else { throw TestFailure("sqlite3 could not take the lock: exit \(lock.terminationStatus)") }
             return FileManager.default.fileExists(atPath: dir + "/locked")
         }
-        let publisher = try Publisher.startStream(broker, topic: "zhizao/v1/ws-assembly/rbt-411",
-                                                  lines: sequencedReadings(device: "rbt-411", metric: "power", count: count))
+        let publisher = try Publisher.startStream(
+            broker, topic: "zhizao/v1/ws-assembly/rbt-411",
+            lines: sequencedReadings(device: "rbt-411", metric: "power", count: count))
         defer { stopProcess(publisher, signal: SIGKILL, grace: 0) }
         // While the lock is held the whole stream reaches the broker and the daemon's commit fails
         // (after its 5 s busy timeout): memory is sampled throughout.
@@ -206,14 +219,17 @@ struct FaultTests {
         for (i, name) in nasty.enumerated() {
             let escaped = name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
                 .replacingOccurrences(of: "\t", with: "\\t").replacingOccurrences(of: "\n", with: "\\n")
-            try Publisher.publish(broker, topic: "zhizao/v1/ws-assembly/x",
-                                  #"{"device":"\#(escaped)","ts":\#(now + Int64(i)),"metrics":{"\#(escaped)":1}}"#)
-            try Publisher.publish(broker, topic: "zhizao/v1/ws-assembly/prs-401",
-                                  #"{"device":"prs-401","ts":\#(now + Int64(i)),"metrics":{"power":1,"\#(escaped)":2}}"#)
+            try Publisher.publish(
+                broker, topic: "zhizao/v1/ws-assembly/x",
+                #"{"device":"\#(escaped)","ts":\#(now + Int64(i)),"metrics":{"\#(escaped)":1}}"#)
+            try Publisher.publish(
+                broker, topic: "zhizao/v1/ws-assembly/prs-401",
+                #"{"device":"prs-401","ts":\#(now + Int64(i)),"metrics":{"power":1,"\#(escaped)":2}}"#)
         }
         // Invalid UTF-8 in a payload, sent as raw bytes.
         let raw = dir + "/raw.bin"
-        try Data([0x7b, 0x22, 0x64, 0x65, 0x76, 0x69, 0x63, 0x65, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]).write(to: URL(fileURLWithPath: raw))
+        try Data([0x7b, 0x22, 0x64, 0x65, 0x76, 0x69, 0x63, 0x65, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]).write(
+            to: URL(fileURLWithPath: raw))
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_pub")
         p.arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-t", "zhizao/v1/ws-assembly/raw", "-f", raw]

@@ -16,7 +16,9 @@ struct GatewayBindingEndToEndTests {
 
         // cnc-101 (the machining Neuron gateway's) named on the assembly gateway's native topic,
         // beside a good reading of the assembly line's own meter.
-        try Publisher.publish(broker, topic: "zhizao/v1/ws-assembly/x", """
+        try Publisher.publish(
+            broker, topic: "zhizao/v1/ws-assembly/x",
+            """
             [{"device":"cnc-101","ts":\(now),"metrics":{"P_TOTAL":99999}},
              {"device":"em-motor","ts":\(now),"metrics":{"power":4.5}}]
             """)
@@ -31,13 +33,17 @@ struct GatewayBindingEndToEndTests {
         #expect(s.messagesReceived == 4)
         #expect(s.quarantinedByReason == ["foreign_device": 3])
         let rows = try StoreReader(path: daemon.database).readings()
-        #expect(rows.map { "\($0.device)/\($0.metric)=\($0.value)" }.sorted()
+        #expect(
+            rows.map { "\($0.device)/\($0.metric)=\($0.value)" }.sorted()
                 == ["em-motor/power=\(ReadingValue.number(4.5))", "em-shaft/energy=\(ReadingValue.number(1000))"])
         let q = try StoreReader(path: daemon.database).quarantine()
         #expect(q.count == 3)
-        #expect(q.contains { $0.topic == "zhizao/v1/ws-assembly/x"
-                && $0.detail.contains("device cnc-101 belongs to gateway gw-machining-neuron")
-                && $0.detail.contains("the topic belongs to gateway gw-assembly-native") })
+        #expect(
+            q.contains {
+                $0.topic == "zhizao/v1/ws-assembly/x"
+                    && $0.detail.contains("device cnc-101 belongs to gateway gw-machining-neuron")
+                    && $0.detail.contains("the topic belongs to gateway gw-assembly-native")
+            })
         #expect(q.contains { $0.topic.hasPrefix("factory/ws-assembly") && $0.detail.contains("workshop ws-machining") })
         #expect(q.contains { $0.topic.hasPrefix("utility/") && $0.detail.contains("the topic belongs to gateway gw-utility-plain") })
         #expect(daemon.terminate() == 0)

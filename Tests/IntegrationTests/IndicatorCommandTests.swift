@@ -11,8 +11,10 @@ struct IndicatorCommandTests {
         let dir = try temporaryDirectory("indicators")
         let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite")
         try daemon.start()
-        let r = try ZhizaoBinary.run(["simulate", "--broker", broker.url, "--devices", ZhizaoBinary.shippedDevices,
-                                      "--duration", "2d", "--speed", "max", "--seed", "21", "--format", "json"])
+        let r = try ZhizaoBinary.run([
+            "simulate", "--broker", broker.url, "--devices", ZhizaoBinary.shippedDevices,
+            "--duration", "2d", "--speed", "max", "--seed", "21", "--format", "json",
+        ])
         #expect(r.code == 0, "\(r.stderr)")
         let report = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         try daemon.waitForSettled(Int64(report?["readings_expected"] as? Int ?? 0))
@@ -53,8 +55,10 @@ struct IndicatorCommandTests {
         #expect(daily.allSatisfy { ($0["start"] as? String)?.hasSuffix("T00:00+08:00") == true })
         let dailyKWh = daily.compactMap { figure($0, "electricity_kwh") }.reduce(0, +)
         #expect(abs(dailyKWh - siteKWh) < 1e-6 * siteKWh)
-        let compared = try json(["--db", db, "--scope", "site", "--from", "-3d", "--to", "now", "--every", "all",
-                                 "--baseline", "-3d..now"])
+        let compared = try json([
+            "--db", db, "--scope", "site", "--from", "-3d", "--to", "now", "--every", "all",
+            "--baseline", "-3d..now",
+        ])
         let change = try #require(compared[0]["change_pct"] as? [String: Double])
         #expect(abs(try #require(change["kgce_per_good_unit"])) < 1e-9)
     }
@@ -65,8 +69,10 @@ struct IndicatorCommandTests {
         f.dateFormat = "yyyy-MM"
         f.timeZone = TimeZone(identifier: "Asia/Shanghai")
         let month = f.string(from: Date())
-        let set = try ZhizaoBinary.run(["value-added", "--db", db, "--devices", ZhizaoBinary.shippedDevices,
-                                        "--period", month, "--scope", "site", "--yuan", "20000000"])
+        let set = try ZhizaoBinary.run([
+            "value-added", "--db", db, "--devices", ZhizaoBinary.shippedDevices,
+            "--period", month, "--scope", "site", "--yuan", "20000000",
+        ])
         #expect(set.code == 0, "\(set.stderr)")
         let rows = try json(["--db", db, "--scope", "site", "--from", month, "--to", "now", "--every", "1mo"])
         let monthRow = try #require(rows.first)
@@ -74,8 +80,10 @@ struct IndicatorCommandTests {
         // The month is not over yet, so its row ends at the next month: value added applies.
         let kgce = try #require(i["energy_kgce"] as? Double)
         #expect(abs(try #require(i["kgce_per_10k_yuan"] as? Double) - kgce / 2000) < 1e-9)
-        let bad = try ZhizaoBinary.run(["value-added", "--db", db, "--devices", ZhizaoBinary.shippedDevices,
-                                        "--period", "November", "--yuan", "1"])
+        let bad = try ZhizaoBinary.run([
+            "value-added", "--db", db, "--devices", ZhizaoBinary.shippedDevices,
+            "--period", "November", "--yuan", "1",
+        ])
         #expect(bad.code == 2)
         #expect(bad.stderr.contains("YYYY-MM"))
     }
@@ -83,8 +91,10 @@ struct IndicatorCommandTests {
     @Test func unknownScopeNamesTheNearestAndExitsTwo() throws {
         let dir = try temporaryDirectory("scope")
         _ = try SQLiteStore(path: dir + "/z.sqlite")
-        let r = try ZhizaoBinary.run(["indicators", "--db", dir + "/z.sqlite", "--devices", ZhizaoBinary.shippedDevices,
-                                      "--scope", "workshop:ws-machinng"])
+        let r = try ZhizaoBinary.run([
+            "indicators", "--db", dir + "/z.sqlite", "--devices", ZhizaoBinary.shippedDevices,
+            "--scope", "workshop:ws-machinng",
+        ])
         #expect(r.code == 2)
         #expect(r.stderr.contains("workshop:ws-machining"))
         let empty = try ZhizaoBinary.run(["indicators", "--db", dir + "/z.sqlite", "--devices", ZhizaoBinary.shippedDevices])

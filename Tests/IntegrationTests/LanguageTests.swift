@@ -18,11 +18,15 @@ struct LanguageTests {
         day.dateFormat = "yyyy-MM-dd"
         day.timeZone = TimeZone(identifier: "Asia/Shanghai")
         let window = ["--db", db, "--from", day.string(from: Date(timeIntervalSinceNow: -4 * 86_400)), "--to", day.string(from: Date())]
-        let base = day.string(from: Date(timeIntervalSinceNow: -4 * 86_400)) + ".." + day.string(from: Date(timeIntervalSinceNow: -2 * 86_400))
+        let base =
+            day.string(from: Date(timeIntervalSinceNow: -4 * 86_400)) + ".." + day.string(from: Date(timeIntervalSinceNow: -2 * 86_400))
 
         // CSV and JSON: the same bytes whatever the language, by flag or by locale.
-        for args in [["indicators", "--by", "line", "--format", "csv"], ["indicators", "--scope", "line:line-motor", "--every", "1d", "--format", "json"],
-                     ["indicators", "--by", "workshop", "--baseline", base, "--format", "csv"]] {
+        for args in [
+            ["indicators", "--by", "line", "--format", "csv"],
+            ["indicators", "--scope", "line:line-motor", "--every", "1d", "--format", "json"],
+            ["indicators", "--by", "workshop", "--baseline", base, "--format", "csv"],
+        ] {
             let english = try run(args + window + ["--lang", "en"])
             #expect(english.code == 0, "\(english.stderr)")
             #expect(english.stdout.count > 100)
@@ -36,8 +40,10 @@ struct LanguageTests {
         // The table in Chinese: official terms with units and the registry's Chinese names.
         let zh = try run(["indicators", "--by", "line", "--lang", "zh"] + window)
         #expect(zh.code == 0, "\(zh.stderr)")
-        for term in ["范围", "综合能耗 千克标准煤", "单位产品综合能耗 千克标准煤/件", "单位产品取水量 m³/件", "单位产品电耗 kWh/件",
-                     "关键工序数控化率", "设备综合效率 (OEE) %", "line:line-shaft 电机轴生产线", "站点时间 Asia/Shanghai", "电网排放因子"] {
+        for term in [
+            "范围", "综合能耗 千克标准煤", "单位产品综合能耗 千克标准煤/件", "单位产品取水量 m³/件", "单位产品电耗 kWh/件",
+            "关键工序数控化率", "设备综合效率 (OEE) %", "line:line-shaft 电机轴生产线", "站点时间 Asia/Shanghai", "电网排放因子",
+        ] {
             #expect(zh.stdout.contains(term), "\(term) in\n\(zh.stdout)")
         }
         // The locale chooses Chinese; --lang en wins over it; the C locale is English.
@@ -48,18 +54,23 @@ struct LanguageTests {
         #expect(forced.stdout.contains("energy kgce") && !forced.stdout.contains("综合能耗"))
         #expect(plain.stdout.contains("energy kgce") && !plain.stdout.contains("综合能耗"))
         // The other tables: Chinese headings; their CSV and JSON unchanged by the language.
-        for (args, heading) in [(["status"], "已存储读数"), (["devices", "list"], "关键工序"), (["readings", "--limit", "5"], "时间 (站点时间"),
-                                (["quality"] + window, "事件"), (["audit"], "命令"),
-                                (["query", "--device", "cnc-101", "--metric", "power", "--every", "1d"] + window, "平均 kW")] {
+        for (args, heading) in [
+            (["status"], "已存储读数"), (["devices", "list"], "关键工序"), (["readings", "--limit", "5"], "时间 (站点时间"),
+            (["quality"] + window, "事件"), (["audit"], "命令"),
+            (["query", "--device", "cnc-101", "--metric", "power", "--every", "1d"] + window, "平均 kW"),
+        ] {
             let out = try run(args + (args.contains("--db") || args.first == "devices" ? [] : ["--db", db]) + ["--lang", "zh"])
             #expect(out.code == 0, "\(args): \(out.stderr)")
             #expect(out.stdout.contains(heading) || out.stdout.hasPrefix("no "), "\(heading) in \(args):\n\(out.stdout)")
         }
-        for args in [["quality", "--format", "csv"] + window, ["audit", "--format", "csv"], ["status", "--format", "csv"],
-                     ["query", "--device", "cnc-101", "--metric", "power", "--every", "1d", "--format", "csv"] + window,
-                     ["devices", "list", "--format", "json"]] {
+        for args in [
+            ["quality", "--format", "csv"] + window, ["audit", "--format", "csv"], ["status", "--format", "csv"],
+            ["query", "--device", "cnc-101", "--metric", "power", "--every", "1d", "--format", "csv"] + window,
+            ["devices", "list", "--format", "json"],
+        ] {
             let withDB = args + (args.contains("--db") || args.first == "devices" ? [] : ["--db", db])
-            let english = try run(withDB + ["--lang", "en"]), chinese = try run(withDB + ["--lang", "zh"])
+            let english = try run(withDB + ["--lang", "en"])
+            let chinese = try run(withDB + ["--lang", "zh"])
             #expect(english.code == 0 && chinese.code == 0, "\(args): \(english.stderr)")
             #expect(chinese.stdout == english.stdout && !english.stdout.isEmpty, "\(args) changed with the language")
         }
@@ -99,10 +110,14 @@ struct LanguageTests {
     func chineseReportRendersInChromium() throws {
         let db = try Self.database.get()
         let dir = try temporaryDirectory("lang-render")
-        let r = try run(["report", "--db", db, "--from", "-3d", "--to", "now", "--baseline", "-3d..-1d", "--out", dir + "/zh.html", "--lang", "zh"])
+        let r = try run([
+            "report", "--db", db, "--from", "-3d", "--to", "now", "--baseline", "-3d..-1d", "--out", dir + "/zh.html", "--lang", "zh",
+        ])
         #expect(r.code == 0, "\(r.stderr)")
         let page = try String(contentsOfFile: dir + "/zh.html", encoding: .utf8)
-        #expect(try !ReportChecks.fontsCoveringCJK(of: page).isEmpty, "no installed font covers the page's Chinese (apt-get install -y fonts-noto-cjk)")
+        #expect(
+            try !ReportChecks.fontsCoveringCJK(of: page).isEmpty,
+            "no installed font covers the page's Chinese (apt-get install -y fonts-noto-cjk)")
         try ReportChecks.expectChromiumRenders(dir + "/zh.html", charts: 42, text: "下载这些指标")
     }
 }

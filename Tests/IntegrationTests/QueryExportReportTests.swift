@@ -18,11 +18,14 @@ struct QueryExportReportTests {
         try document.write(toFile: dir + "/doc.json", atomically: true, encoding: .utf8)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        p.arguments = ["-c", """
+        p.arguments = [
+            "-c",
+            """
             import json, sys, jsonschema
             v = jsonschema.Draft202012Validator(json.load(open(sys.argv[1])))
             print("\\n".join(e.message for e in v.iter_errors(json.load(open(sys.argv[2])))))
-            """, "\(Self.schemas)/\(schema)", dir + "/doc.json"]
+            """, "\(Self.schemas)/\(schema)", dir + "/doc.json",
+        ]
         let out = dir + "/out"
         p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(out)))
         p.standardError = p.standardOutput
@@ -36,12 +39,16 @@ struct QueryExportReportTests {
         let dir = try temporaryDirectory("outputs")
 
         // query: a counter per day, a state per day, a gauge per hour, in each format.
-        let energy = try run(["query", "--db", db, "--device", "pm-mach-main", "--metric", "energy", "--from", "-3d", "--every", "1d", "--format", "json"])
+        let energy = try run([
+            "query", "--db", db, "--device", "pm-mach-main", "--metric", "energy", "--from", "-3d", "--every", "1d", "--format", "json",
+        ])
         #expect(energy.code == 0, "\(energy.stderr)")
         #expect(try schemaErrors("query.schema.json", energy.stdout) == "")
         let days = try #require(try JSONSerialization.jsonObject(with: Data(energy.stdout.utf8)) as? [[String: Any]])
         #expect(days.count >= 2 && days.allSatisfy { ($0["start"] as? String)?.hasSuffix("T00:00+08:00") == true })
-        let state = try run(["query", "--db", db, "--device", "cnc-101", "--metric", "state", "--from", "-3d", "--every", "1d", "--format", "csv"])
+        let state = try run([
+            "query", "--db", db, "--device", "cnc-101", "--metric", "state", "--from", "-3d", "--every", "1d", "--format", "csv",
+        ])
         #expect(state.code == 0)
         let stateLines = state.stdout.split(separator: "\n")
         #expect(stateLines.first?.hasPrefix("from (site time Asia/Shanghai),") == true && stateLines.first?.contains("producing s") == true)
@@ -52,7 +59,9 @@ struct QueryExportReportTests {
 
         // export: CSV with a header row and as many rows as stored; JSON parses.
         let csv = dir + "/readings.csv"
-        let exported = try run(["export", "readings", "--db", db, "--from", "-3d", "--to", "now", "--scope", "line:line-shaft", "--out", csv])
+        let exported = try run([
+            "export", "readings", "--db", db, "--from", "-3d", "--to", "now", "--scope", "line:line-shaft", "--out", csv,
+        ])
         #expect(exported.code == 0, "\(exported.stderr)")
         let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
         #expect(lines.first == "device,metric,time,value,state,error_code,seq")
@@ -61,12 +70,15 @@ struct QueryExportReportTests {
         let stored = try StoreReader(path: db).readings(limit: 10_000_000).filter { shaftDevices.contains($0.device) }.count
         #expect(lines.count - 1 == stored)
         let json = dir + "/rollups.json"
-        #expect(try run(["export", "rollups", "--db", db, "--from", "-3d", "--to", "now", "--device", "em-office", "--out", json]).code == 0)
+        #expect(
+            try run(["export", "rollups", "--db", db, "--from", "-3d", "--to", "now", "--device", "em-office", "--out", json]).code == 0)
         let rollups = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [[String: Any]])
         #expect(!rollups.isEmpty && rollups.allSatisfy { $0["device"] as? String == "em-office" })
         #expect(try schemaErrors("export.schema.json", String(contentsOfFile: json, encoding: .utf8)) == "")
         let readingsJSON = dir + "/readings.json"
-        #expect(try run(["export", "readings", "--db", db, "--from", "-1d", "--to", "now", "--device", "cnc-101", "--out", readingsJSON]).code == 0)
+        #expect(
+            try run(["export", "readings", "--db", db, "--from", "-1d", "--to", "now", "--device", "cnc-101", "--out", readingsJSON]).code
+                == 0)
         #expect(try schemaErrors("export.schema.json", String(contentsOfFile: readingsJSON, encoding: .utf8)) == "")
 
         // indicators: CSV header with units, JSON to its schema.
@@ -74,8 +86,10 @@ struct QueryExportReportTests {
         #expect(indicatorsCSV.stdout.hasPrefix("scope,from (site time Asia/Shanghai),electricity kWh,energy kgce,good units,kWh/unit"))
         #expect(!indicatorsCSV.stdout.contains("grid factor"), "notes go to stderr, the CSV stays data")
         #expect(indicatorsCSV.stderr.contains("grid factor"))
-        let indicatorsJSON = try run(["indicators", "--db", db, "--scope", "line:line-motor", "--from", "-3d", "--every", "shift",
-                                      "--baseline", "-3d..-1d", "--format", "json"])
+        let indicatorsJSON = try run([
+            "indicators", "--db", db, "--scope", "line:line-motor", "--from", "-3d", "--every", "shift",
+            "--baseline", "-3d..-1d", "--format", "json",
+        ])
         #expect(indicatorsJSON.code == 0)
         #expect(try schemaErrors("indicators.schema.json", indicatorsJSON.stdout) == "")
 
@@ -90,19 +104,24 @@ struct QueryExportReportTests {
         #expect(events.contains { $0["kind"] as? String == "rollover" && $0["device"] as? String == "pm-mach-main" })
         let shaftOnly = try run(["quality", "--db", db, "--from", "-30d", "--scope", "line:line-shaft", "--format", "csv"])
         #expect(shaftOnly.code == 0 && shaftOnly.stdout.hasPrefix("device,metric,event,start (site time),end (site time),amount,unit"))
-        #expect(shaftOnly.stdout.split(separator: "\n").dropFirst().allSatisfy { shaftDevices.contains(String($0.split(separator: ",")[0])) })
+        #expect(
+            shaftOnly.stdout.split(separator: "\n").dropFirst().allSatisfy { shaftDevices.contains(String($0.split(separator: ",")[0])) })
         #expect(try run(["quality", "--db", db, "--scope", "line:nope"]).code == 2)
 
         // report: one self-contained HTML file with a chart per figure and line.
         let html = dir + "/report.html"
-        let report = try run(["report", "--db", db, "--scope", "workshop:ws-assembly", "--from", "-3d", "--to", "now",
-                              "--baseline", "-3d..-1d", "--out", html])
+        let report = try run([
+            "report", "--db", db, "--scope", "workshop:ws-assembly", "--from", "-3d", "--to", "now",
+            "--baseline", "-3d..-1d", "--out", html,
+        ])
         #expect(report.code == 0, "\(report.stderr)")
         let page = try String(contentsOfFile: html, encoding: .utf8)
         #expect(page.components(separatedBy: "<svg ").count - 1 == 3 * 6, "six charts for the workshop and for each of its two lines")
         #expect(!page.contains("<script") && !page.contains("src="), "nothing loaded from elsewhere")
         #expect(page.components(separatedBy: "href=").count - 1 == 1 && page.contains("href=\"data:text/csv;"), "one link: the CSV, inline")
-        #expect(page.contains("Operational key-process control rate (telemetry)") && page.contains("Static key-process control rate (registry)"))
+        #expect(
+            page.contains("Operational key-process control rate (telemetry)") && page.contains("Static key-process control rate (registry)")
+        )
         #expect(page.contains("stroke-dasharray"), "the baseline is drawn")
         try ReportChecks.expectLabelsOutsideThePlots(page)
         try ReportChecks.expectCSVLinkHoldsTheTable(page, rows: 3)
@@ -126,7 +145,9 @@ struct QueryExportReportTests {
         #expect(badDevice.code == 2 && badDevice.stderr.contains("cnc-101"))
         let badMetric = try run(["query", "--db", db, "--device", "cnc-101", "--metric", "powr"])
         #expect(badMetric.code == 2 && badMetric.stderr.contains("power"))
-        let badScope = try run(["export", "readings", "--db", db, "--from", "-1d", "--to", "now", "--scope", "line:line-shfat", "--out", dir + "/x.csv"])
+        let badScope = try run([
+            "export", "readings", "--db", db, "--from", "-1d", "--to", "now", "--scope", "line:line-shfat", "--out", dir + "/x.csv",
+        ])
         #expect(badScope.code == 2 && badScope.stderr.contains("line:line-shaft"))
         let badTime = try run(["query", "--db", db, "--device", "cnc-101", "--metric", "power", "--from", "last tuesday"])
         #expect(badTime.code == 2 && badTime.stderr.contains("--from"))

@@ -14,7 +14,8 @@ struct RetentionTests {
         // Whole days, fixed: a relative `-4d` would move between the runs compared.
         let day = DateFormatter()
         day.dateFormat = "yyyy-MM-dd"
-        let from = day.string(from: Date().addingTimeInterval(-5 * 86_400)), to = day.string(from: Date().addingTimeInterval(2 * 86_400))
+        let from = day.string(from: Date().addingTimeInterval(-5 * 86_400))
+        let to = day.string(from: Date().addingTimeInterval(2 * 86_400))
         var out: [String: Any] = [:]
         let commands: [String: [String]] = [
             "site daily": ["indicators", "--scope", "site", "--every", "1d"],
@@ -34,14 +35,15 @@ struct RetentionTests {
     /// Equal JSON, numbers within a relative 1e-9 (sums taken in another order).
     func same(_ a: Any, _ b: Any, _ path: String = "") -> [String] {
         switch (a, b) {
-        case let (x as [String: Any], y as [String: Any]):
+        case (let x as [String: Any], let y as [String: Any]):
             guard Set(x.keys) == Set(y.keys) else { return ["\(path): keys \(x.keys.sorted()) vs \(y.keys.sorted())"] }
             return x.keys.flatMap { same(x[$0]!, y[$0]!, path + "." + $0) }
-        case let (x as [Any], y as [Any]):
+        case (let x as [Any], let y as [Any]):
             guard x.count == y.count else { return ["\(path): \(x.count) vs \(y.count) rows"] }
             return zip(x, y).enumerated().flatMap { same($1.0, $1.1, path + "[\($0)]") }
-        case let (x as NSNumber, y as NSNumber):
-            let u = x.doubleValue, v = y.doubleValue
+        case (let x as NSNumber, let y as NSNumber):
+            let u = x.doubleValue
+            let v = y.doubleValue
             return abs(u - v) <= 1e-9 * max(1, abs(u), abs(v)) ? [] : ["\(path): \(u) vs \(v)"]
         default:
             return "\(a)" == "\(b)" ? [] : ["\(path): \(a) vs \(b)"]
@@ -54,7 +56,9 @@ struct RetentionTests {
         let readingsBefore = try sqliteInteger(db, "SELECT count(*) FROM readings")
         let minutesBefore = try sqliteInteger(db, "SELECT count(*) FROM rollup_minute")
 
-        let r = try ZhizaoBinary.run(["prune", "--db", db, "--devices", ZhizaoBinary.shippedDevices, "--raw-days", "1", "--minute-days", "1"])
+        let r = try ZhizaoBinary.run([
+            "prune", "--db", db, "--devices", ZhizaoBinary.shippedDevices, "--raw-days", "1", "--minute-days", "1",
+        ])
         #expect(r.code == 0, "\(r.stderr)")
         let horizon = try sqliteInteger(db, "SELECT before FROM retention_mark WHERE tier = 'raw'")
         let readingsAfter = try sqliteInteger(db, "SELECT count(*) FROM readings")
@@ -64,7 +68,8 @@ struct RetentionTests {
         #expect(try sqliteInteger(db, "SELECT count(*) FROM rollup_hour") > 0)
         // Each series keeps at most two reads before the horizon, or the staleness window of a
         // device with states (8 h): never more.
-        #expect(try sqliteInteger(db, "SELECT count(*) FROM readings WHERE ts < \(horizon - 8 * 3_600_000)")
+        #expect(
+            try sqliteInteger(db, "SELECT count(*) FROM readings WHERE ts < \(horizon - 8 * 3_600_000)")
                 <= sqliteInteger(db, "SELECT count(*) FROM series") * 2)
 
         let after = try figures(db)

@@ -15,14 +15,17 @@ struct RollupStoreTests {
     func dump(_ path: String) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        p.arguments = [path, """
+        p.arguments = [
+            path,
+            """
             SELECT 'm', series_id, minute, n, round(sum, 6), min, max, last_ts, last, round(consumption, 6) FROM rollup_minute
               WHERE n != 0 OR abs(consumption) > 1e-9 ORDER BY 2, 3;
             SELECT 's', series_id, minute, state, ms FROM state_minute WHERE ms != 0 ORDER BY 2, 3, 4;
             SELECT 'k', device, minute, producing_ms, round(nc_producing_ms, 3) FROM machine_minute
               WHERE producing_ms != 0 OR nc_producing_ms != 0 ORDER BY 2, 3;
             SELECT 'q', scope, quantity, period, start, round(value, 4) FROM scope_rollup WHERE abs(value) > 1e-6 ORDER BY 2, 3, 4, 5;
-            """]
+            """,
+        ]
         let dir = try temporaryDirectory("dump")
         let out = dir + "/out"
         p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(out)))
@@ -44,7 +47,8 @@ struct RollupStoreTests {
         let t0: Int64 = 1_764_342_000_000  // 23:00 in Shanghai: the data crosses local midnight
         func index(_ d: String, _ m: String) -> SeriesIndex { SeriesIndex(plant.series.firstIndex(of: SeriesKey(device: d, metric: m))!) }
         var rng = SeededGenerator(seed: 3)
-        var energy = 999_990.0, good = 100.0
+        var energy = 999_990.0
+        var good = 100.0
         let states = ["producing", "idle", "setup", "down"]
         for i in 0..<120 {
             let ts = t0 + Int64(i) * 60_000 + Int64(rng.next() % 20_000)
@@ -55,7 +59,8 @@ struct RollupStoreTests {
             readings.append(Reading(series: index("em-shaft", "energy"), timestampMs: ts + 5, value: .number(Double(i) * 1.5)))
             readings.append(Reading(series: index("cnt-shaft", "good_count"), timestampMs: ts + 7, value: .number(good)))
             readings.append(Reading(series: index("cnc-101", "state"), timestampMs: ts, value: .state(states[Int(rng.next() % 4)])))
-            readings.append(Reading(series: index("cnc-101", "mode"), timestampMs: ts, value: .state(rng.next() % 4 == 0 ? "manual" : "nc")))
+            readings.append(
+                Reading(series: index("cnc-101", "mode"), timestampMs: ts, value: .state(rng.next() % 4 == 0 ? "manual" : "nc")))
             readings.append(Reading(series: index("cnc-101", "power"), timestampMs: ts, value: .number(Double(rng.next() % 300) / 10)))
             if i % 17 == 0 { readings.append(Reading(series: index("cnc-101", "power"), timestampMs: ts + 3, value: .error(3001))) }
         }
@@ -98,7 +103,8 @@ struct RollupStoreTests {
         // An independent oracle: each pair's use spread minute by minute over its interval.
         var perMinute: [Int64: Double] = [:]
         for k in values.indices.dropFirst() {
-            let (a, x) = values[k - 1], (b, y) = values[k]
+            let (a, x) = values[k - 1]
+            let (b, y) = values[k]
             let used = Aggregator.registerUse(prev: k > 1 ? values[k - 2].1 : nil, x, y, modulus: 999_999.9).0
             var t = a
             while t < b {
@@ -117,16 +123,19 @@ struct RollupStoreTests {
         for every in [WindowCalendar.Every.quarterHour, .hour, .day] {
             var direct: [Int64: Double] = [:]
             for (minute, used) in perMinute { direct[calendar.windowStart(minute, every), default: 0] += used }
-            let composed = try reader.rollups(device: "pm-mach-main", metric: "energy", from: t0 - 86_400_000, to: t0 + 86_400_000,
-                                              every: every, calendar: calendar)
+            let composed = try reader.rollups(
+                device: "pm-mach-main", metric: "energy", from: t0 - 86_400_000, to: t0 + 86_400_000,
+                every: every, calendar: calendar)
             for w in composed { #expect(abs(w.consumption - (direct[w.minute] ?? 0)) < 1e-6, "\(every) \(w.minute)") }
             let composedUse = Dictionary(composed.map { ($0.minute, $0.consumption) }, uniquingKeysWith: +)
             for (w, v) in direct where abs(v) > 1e-9 { #expect(abs((composedUse[w] ?? 0) - v) < 1e-6, "\(every) \(w) composed") }
             let power = readings.filter { $0.series == index("cnc-101", "power") }.compactMap { r -> (Int64, Double)? in
                 if case .number(let v) = r.value { return (calendar.windowStart(r.timestampMs, every), v) } else { return nil }
             }
-            for w in try reader.rollups(device: "cnc-101", metric: "power", from: t0 - 86_400_000, to: t0 + 86_400_000,
-                                        every: every, calendar: calendar) {
+            for w in try reader.rollups(
+                device: "cnc-101", metric: "power", from: t0 - 86_400_000, to: t0 + 86_400_000,
+                every: every, calendar: calendar)
+            {
                 let values = power.filter { $0.0 == w.minute }.map(\.1)
                 #expect(w.count == values.count && w.min == values.min() && w.max == values.max())
                 #expect(abs(w.sum - values.reduce(0, +)) < 1e-9)

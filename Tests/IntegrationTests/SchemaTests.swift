@@ -72,8 +72,11 @@ struct SchemaTests {
         var batch = IngestBatch()
         batch.messages = 2
         batch.readings = [Reading(series: 0, timestampMs: 1_000, value: .number(1))]
-        batch.quarantined = [.init(receivedAtMs: 1, topic: "t", payload: [], payloadBytes: 0,
-                                   rejection: Rejection(reason: .unknownDevice, detail: "x"))]
+        batch.quarantined = [
+            .init(
+                receivedAtMs: 1, topic: "t", payload: [], payloadBytes: 0,
+                rejection: Rejection(reason: .unknownDevice, detail: "x"))
+        ]
         _ = try store.commit(batch, committedAtMs: 2_000)
         let r = try ZhizaoBinary.run(["status", "--db", dir + "/z.sqlite", "--format", "json"])
         #expect(r.code == 0)
@@ -118,10 +121,14 @@ struct SchemaTests {
     @Test func auditOutputFollowsItsSchema() throws {
         let dir = try temporaryDirectory("audit-schema")
         let store = try SQLiteStore(path: dir + "/z.sqlite")
-        try store.recordAudit([AuditEntry(atMs: 1_764_400_000_000, command: "reload", user: "zhizao", subject: "registry",
-                                          before: "sha256 a", after: "sha256 b"),
-                               AuditEntry(atMs: 1_764_400_000_001, command: "rebuild", user: "root", subject: "rollups all",
-                                          before: nil, after: "recomputed")])
+        try store.recordAudit([
+            AuditEntry(
+                atMs: 1_764_400_000_000, command: "reload", user: "zhizao", subject: "registry",
+                before: "sha256 a", after: "sha256 b"),
+            AuditEntry(
+                atMs: 1_764_400_000_001, command: "rebuild", user: "root", subject: "rollups all",
+                before: nil, after: "recomputed"),
+        ])
         let r = try ZhizaoBinary.run(["audit", "--db", dir + "/z.sqlite", "--devices", ZhizaoBinary.shippedDevices, "--format", "json"])
         #expect(r.code == 0, "\(r.stderr)")
         #expect(r.stdout.contains("\"before\" : \"sha256 a\""))
@@ -147,7 +154,10 @@ struct SchemaTests {
         func schema(_ db: String, input: String? = nil) throws -> String {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-            p.arguments = [db, "SELECT type || ' ' || name || ': ' || sql FROM sqlite_master WHERE name NOT LIKE 'grdb%' AND sql IS NOT NULL ORDER BY name"]
+            p.arguments = [
+                db,
+                "SELECT type || ' ' || name || ': ' || sql FROM sqlite_master WHERE name NOT LIKE 'grdb%' AND sql IS NOT NULL ORDER BY name",
+            ]
             if let input {
                 let setup = Process()
                 setup.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")

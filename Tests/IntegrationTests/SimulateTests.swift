@@ -10,8 +10,10 @@ struct SimulateTests {
         let dir = try temporaryDirectory("simulate")
         let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite")
         try daemon.start()
-        let r = try ZhizaoBinary.run(["simulate", "--broker", broker.url, "--devices", ZhizaoBinary.shippedDevices,
-                                      "--duration", "6h", "--speed", "max", "--seed", "11", "--format", "json"])
+        let r = try ZhizaoBinary.run([
+            "simulate", "--broker", broker.url, "--devices", ZhizaoBinary.shippedDevices,
+            "--duration", "6h", "--speed", "max", "--seed", "11", "--format", "json",
+        ])
         #expect(r.code == 0, "\(r.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         let expected = try #require(report["readings_expected"] as? Int)

@@ -12,8 +12,10 @@ struct SparkplugHostTests {
     }
 
     /// Publishes a Sparkplug payload (protobuf bytes from a file) with mosquitto_pub.
-    func send(_ broker: TestBroker, _ type: SparkplugMessageType, device: String? = nil, seq: UInt64?,
-              _ metrics: [SparkplugMetric], dir: String) throws {
+    func send(
+        _ broker: TestBroker, _ type: SparkplugMessageType, device: String? = nil, seq: UInt64?,
+        _ metrics: [SparkplugMetric], dir: String
+    ) throws {
         let topic = SparkplugTopic(group: "sz-baoan", type: type, edgeNode: "air-station", device: device).text
         let now = UInt64(Date().timeIntervalSince1970 * 1000) - 1000
         let file = dir + "/\(UUID().uuidString).bin"
@@ -66,7 +68,8 @@ struct SparkplugHostTests {
     @Test func birthDataGapRebirthStaleAndRealDeathAndState() throws {
         let broker = try TestBroker()
         let dir = try temporaryDirectory("sparkplug")
-        try "sparkplug:\n  host_id: zhizao-it\n  reorder_timeout_ms: 300\n".write(toFile: dir + "/z.yaml", atomically: true, encoding: .utf8)
+        try "sparkplug:\n  host_id: zhizao-it\n  reorder_timeout_ms: 300\n".write(
+            toFile: dir + "/z.yaml", atomically: true, encoding: .utf8)
         let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite", extra: ["--config", dir + "/z.yaml"])
         try daemon.start()
         try waitUntil(timeout: 10, "the host online") { daemon.log.contains("Sparkplug primary host online") }
@@ -77,11 +80,15 @@ struct SparkplugHostTests {
 
         // Birth, device birth, data by alias.
         try send(broker, .nbirth, seq: 0, [Self.m("bdSeq", alias: nil, .int64, .number(7))], dir: dir)
-        try send(broker, .dbirth, device: "compressor-1", seq: 1, [
-            Self.m("Air/Delivered", alias: 1, .double, .number(1000)), Self.m("Motor/Power", alias: 2, .float, .number(37.5)),
-            Self.m("Status/Running", alias: 3, .boolean, .bool(true)),
-        ], dir: dir)
-        try send(broker, .ddata, device: "compressor-1", seq: 2, [Self.m(nil, alias: 1, .double, .number(1012.5)), Self.m(nil, alias: 3, .boolean, .bool(false))], dir: dir)
+        try send(
+            broker, .dbirth, device: "compressor-1", seq: 1,
+            [
+                Self.m("Air/Delivered", alias: 1, .double, .number(1000)), Self.m("Motor/Power", alias: 2, .float, .number(37.5)),
+                Self.m("Status/Running", alias: 3, .boolean, .bool(true)),
+            ], dir: dir)
+        try send(
+            broker, .ddata, device: "compressor-1", seq: 2,
+            [Self.m(nil, alias: 1, .double, .number(1012.5)), Self.m(nil, alias: 3, .boolean, .bool(false))], dir: dir)
         try daemon.waitForReadings(5, timeout: 15)
         let rows = try StoreReader(path: daemon.database).readings(device: "cmp-1")
         #expect(rows.map(\.metric).sorted() == ["air", "air", "power", "state", "state"])
@@ -105,8 +112,9 @@ struct SparkplugHostTests {
             return try reader.readings(device: "cmp-1").contains { $0.value == .number(41) }
                 || reader.quarantine().contains { $0.detail.contains("before its NBIRTH") }
         }
-        #expect(try StoreReader(path: daemon.database).readings(device: "cmp-1").contains { $0.value == .number(41) },
-                "the stale death left the node online")
+        #expect(
+            try StoreReader(path: daemon.database).readings(device: "cmp-1").contains { $0.value == .number(41) },
+            "the stale death left the node online")
         #expect(try state(daemon, "cmp-1").online == true)
         try send(broker, .ndeath, seq: nil, [Self.m("bdSeq", alias: nil, .int64, .number(7))], dir: dir)
         try waitUntil(timeout: 10, "cmp-1 offline") { try state(daemon, "cmp-1").online == false }

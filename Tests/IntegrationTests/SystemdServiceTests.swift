@@ -15,8 +15,9 @@ struct SystemdServiceTests {
         let notify = try NotifySocket()
         // A 2 s watchdog: pings due every second, well apart from the ingest loop's 250 ms idle wake-up.
         let watchdogS = 2.0
-        let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite", devices: devices,
-                                       environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "\(Int(watchdogS * 1_000_000))"])
+        let daemon = try DaemonProcess(
+            broker: broker, database: dir + "/z.sqlite", devices: devices,
+            environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "\(Int(watchdogS * 1_000_000))"])
         try daemon.start()
         #expect(notify.wait(timeout: 10) { $0.contains { $0.hasPrefix("READY=1") } })
         #expect(notify.wait(timeout: 10) { $0.contains { $0.hasPrefix("STATUS=") && $0.contains("readings/s") } })
@@ -38,18 +39,19 @@ struct SystemdServiceTests {
 
         // A valid new registry: a new gateway and device, taken without a restart.
         try """
-            gateway: gw-new
-            decoder: native
-            topic: zz/new/#
-            devices:
-              - {id: new-1, site: sz-baoan, workshop: ws-assembly, metrics: [{name: p, kind: gauge, unit: kW, measures: other}]}
-            """.write(toFile: devices + "/gateways/new.yaml", atomically: true, encoding: .utf8)
+        gateway: gw-new
+        decoder: native
+        topic: zz/new/#
+        devices:
+          - {id: new-1, site: sz-baoan, workshop: ws-assembly, metrics: [{name: p, kind: gauge, unit: kW, measures: other}]}
+        """.write(toFile: devices + "/gateways/new.yaml", atomically: true, encoding: .utf8)
         kill(daemon.process!.processIdentifier, SIGHUP)
         try waitUntil(timeout: 10, "the reload") { daemon.log.contains("reloaded the registry") }
-        #expect(notify.wait(timeout: 5) { m in
-            guard let r = m.firstIndex(where: { $0.hasPrefix("RELOADING=1") }) else { return false }
-            return m[r...].dropFirst().contains { $0.hasPrefix("READY=1") }
-        })
+        #expect(
+            notify.wait(timeout: 5) { m in
+                guard let r = m.firstIndex(where: { $0.hasPrefix("RELOADING=1") }) else { return false }
+                return m[r...].dropFirst().contains { $0.hasPrefix("READY=1") }
+            })
         // The log line comes before the new subscription reaches the broker, and a message the
         // broker gets before it is dropped: publish again until stored (inserts are idempotent).
         let now = Int64(Date().timeIntervalSince1970 * 1000) - 1000
@@ -131,11 +133,13 @@ struct MetricsEndpointTests {
         let broker = try TestBroker()
         let dir = try temporaryDirectory("metrics")
         let port = try freeLoopbackPort()
-        let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite",
-                                       environment: ["ZHIZAO_METRICS_LISTEN": "127.0.0.1:\(port)"])
+        let daemon = try DaemonProcess(
+            broker: broker, database: dir + "/z.sqlite",
+            environment: ["ZHIZAO_METRICS_LISTEN": "127.0.0.1:\(port)"])
         try daemon.start()
-        try Publisher.stream(broker, topic: "zhizao/v1/ws-assembly/prs-401",
-                             lines: sequencedReadings(device: "prs-401", metric: "power", count: 500) + ["{not json"])
+        try Publisher.stream(
+            broker, topic: "zhizao/v1/ws-assembly/prs-401",
+            lines: sequencedReadings(device: "prs-401", metric: "power", count: 500) + ["{not json"])
         try daemon.waitForReadings(500)
         try waitUntil(timeout: 10, "the malformed message counted") { try daemon.status().messagesQuarantined == 1 }
         let text = try scrape(port: port)

@@ -30,12 +30,13 @@ struct TLSTests {
     func tlsBroker() throws -> (TestBroker, String) {
         let certs = try temporaryDirectory("certs")
         try Self.makeCertificates(in: certs)
-        let broker = try TestBroker(extraConfig: """
-            cafile \(certs)/ca.crt
-            certfile \(certs)/server.crt
-            keyfile \(certs)/server.key
-            require_certificate true
-            """)
+        let broker = try TestBroker(
+            extraConfig: """
+                cafile \(certs)/ca.crt
+                certfile \(certs)/server.crt
+                keyfile \(certs)/server.key
+                require_certificate true
+                """)
         broker.secure = true
         return (broker, certs)
     }
@@ -43,21 +44,23 @@ struct TLSTests {
     func config(_ dir: String, ca: String, certs: String) throws -> String {
         let path = dir + "/zhizao.yaml"
         try """
-            broker:
-              tls:
-                ca_file: \(ca)
-                cert_file: \(certs)/client.crt
-                key_file: \(certs)/client.key
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        broker:
+          tls:
+            ca_file: \(ca)
+            cert_file: \(certs)/client.crt
+            key_file: \(certs)/client.key
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
     func publish(_ broker: TestBroker, certs: String, _ payload: String) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_pub")
-        p.arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "--cafile", certs + "/ca.crt",
-                       "--cert", certs + "/client.crt", "--key", certs + "/client.key",
-                       "-t", "factory/ws-machining/line-shaft/em-shaft/energy_kwh", "-m", payload]
+        p.arguments = [
+            "-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "--cafile", certs + "/ca.crt",
+            "--cert", certs + "/client.crt", "--key", certs + "/client.key",
+            "-t", "factory/ws-machining/line-shaft/em-shaft/energy_kwh", "-m", payload,
+        ]
         try p.run()
         p.waitUntilExit()
         #expect(p.terminationStatus == 0)
@@ -66,8 +69,9 @@ struct TLSTests {
     @Test func clientCertificateAndVerifiedServer() throws {
         let (broker, certs) = try tlsBroker()
         let dir = try temporaryDirectory("tls")
-        let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite",
-                                       extra: ["--config", try config(dir, ca: certs + "/ca.crt", certs: certs)])
+        let daemon = try DaemonProcess(
+            broker: broker, database: dir + "/z.sqlite",
+            extra: ["--config", try config(dir, ca: certs + "/ca.crt", certs: certs)])
         try daemon.start()
         try publish(broker, certs: certs, "77.5")
         try daemon.waitForReadings(1, timeout: 15)
@@ -78,8 +82,9 @@ struct TLSTests {
     @Test func aServerSignedByAnotherCAIsRefused() throws {
         let (broker, certs) = try tlsBroker()
         let dir = try temporaryDirectory("tls-bad")
-        let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite",
-                                       extra: ["--config", try config(dir, ca: certs + "/other-ca.crt", certs: certs)])
+        let daemon = try DaemonProcess(
+            broker: broker, database: dir + "/z.sqlite",
+            extra: ["--config", try config(dir, ca: certs + "/other-ca.crt", certs: certs)])
         try daemon.launch()
         try waitUntil(timeout: 15, "the refused handshake in the log") { daemon.log.contains("cannot reach the broker") }
         #expect(daemon.log.contains("TLS"), "\(daemon.log)")

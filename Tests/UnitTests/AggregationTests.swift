@@ -1,9 +1,10 @@
-@testable import Aggregation
 import Foundation
 import GatewaySimulator
 import PlantRegistry
 import Telemetry
 import Testing
+
+@testable import Aggregation
 
 /// Stored readings in memory, answering the aggregator's questions as SQLite does.
 final class MemoryStore: ReadingHistory {
@@ -65,7 +66,10 @@ struct Totals: Equatable {
             t.sum += m.sum
             t.min = min(t.min, m.min)
             t.max = max(t.max, m.max)
-            if m.lastTs > t.lastTs { t.lastTs = m.lastTs; t.last = m.last }
+            if m.lastTs > t.lastTs {
+                t.lastTs = m.lastTs
+                t.last = m.last
+            }
             t.consumption += m.consumption
             t.estimated += m.estimated
             minutes[k] = t
@@ -90,9 +94,11 @@ struct Totals: Equatable {
         let used = Set(minutes.filter { $0.value.count > 0 || abs($0.value.consumption) > 1e-9 }.keys)
         guard used == Set(o.minutes.filter { $0.value.count > 0 || abs($0.value.consumption) > 1e-9 }.keys) else { return false }
         for k in used {
-            let a = minutes[k]!, b = o.minutes[k]!
+            let a = minutes[k]!
+            let b = o.minutes[k]!
             guard a.count == b.count, close(a.sum, b.sum), a.min == b.min, a.max == b.max, a.lastTs == b.lastTs,
-                  a.last == b.last, close(a.consumption, b.consumption), close(a.estimated, b.estimated) else { return false }
+                a.last == b.last, close(a.consumption, b.consumption), close(a.estimated, b.estimated)
+            else { return false }
         }
         let keys = Set(scopes.filter { abs($0.value) > 1e-9 }.keys).union(o.scopes.filter { abs($0.value) > 1e-9 }.keys)
         return keys.allSatisfy { close(scopes[$0] ?? 0, o.scopes[$0] ?? 0) }
@@ -136,17 +142,18 @@ struct AggregationTests {
         totals.minutes.filter { $0.key.series == s }.values.map(\.consumption).reduce(0, +)
     }
 
-    @Test(arguments: [
-        (nil, 100.0, 130.0, nil as Double?, 30.0),    // normal use
-        (nil, 130.0, 5.0, nil, 5.0),                  // reset: 5 is under a tenth of 130, counted from zero
-        (nil, 99_990.0, 10.0, 99_999.9, 19.9),        // rollover: 9.9 to the modulus, then 10
-        (nil, 20.0, 1.5, 99_999.9, 1.5),              // a drop to near zero far from the top: a reset, not a wrap
-        (nil, 1000.0, 999.9, nil, 0.0),               // jitter: an anomaly books nothing
-        (nil, 60_000.0, 59_999.9, 99_999.9, 0.0),     // jitter in the register's upper half is no rollover
-        (1000.0, 999.9, 1000.5, nil, 0.5),            // the climb back books only the increase past 1000.0
-        (1000.0, 999.9, 999.95, nil, 0.0),            // still under the high-water mark
-        (nil, 7.0, 7.0, nil, 0.0),
-    ] as [(Double?, Double, Double, Double?, Double)])
+    @Test(
+        arguments: [
+            (nil, 100.0, 130.0, nil as Double?, 30.0),  // normal use
+            (nil, 130.0, 5.0, nil, 5.0),  // reset: 5 is under a tenth of 130, counted from zero
+            (nil, 99_990.0, 10.0, 99_999.9, 19.9),  // rollover: 9.9 to the modulus, then 10
+            (nil, 20.0, 1.5, 99_999.9, 1.5),  // a drop to near zero far from the top: a reset, not a wrap
+            (nil, 1000.0, 999.9, nil, 0.0),  // jitter: an anomaly books nothing
+            (nil, 60_000.0, 59_999.9, 99_999.9, 0.0),  // jitter in the register's upper half is no rollover
+            (1000.0, 999.9, 1000.5, nil, 0.5),  // the climb back books only the increase past 1000.0
+            (1000.0, 999.9, 999.95, nil, 0.0),  // still under the high-water mark
+            (nil, 7.0, 7.0, nil, 0.0),
+        ] as [(Double?, Double, Double, Double?, Double)])
     func registerUse(prev: Double?, a: Double, b: Double, modulus: Double?, used: Double) {
         #expect(abs(Aggregator.registerUse(prev: prev, a, b, modulus: modulus).0 - used) < 1e-9)
     }
@@ -155,9 +162,10 @@ struct AggregationTests {
         let e = series("em-1", "energy")
         let t0 = Self.t0
         // 1000.0, 999.9, 1000.5 kWh: the line used 0.5 kWh, and the dip is one anomaly.
-        let totals = try aggregate([1000.0, 999.9, 1000.5].enumerated().map {
-            Reading(series: e, timestampMs: t0 + Int64($0.offset) * 60_000, value: .number($0.element))
-        }.reversed())
+        let totals = try aggregate(
+            [1000.0, 999.9, 1000.5].enumerated().map {
+                Reading(series: e, timestampMs: t0 + Int64($0.offset) * 60_000, value: .number($0.element))
+            }.reversed())
         #expect(abs(use(totals, e) - 0.5) < 1e-9)
         #expect(totals.quality.keys.map(\.kind) == [.anomaly])
         let line = totals.scopes.filter { $0.key.scope == .line("l1") && $0.key.period == .day }.values.reduce(0, +)
@@ -175,7 +183,9 @@ struct AggregationTests {
             Reading(series: e, timestampMs: t0, value: .number(110)),
             Reading(series: e, timestampMs: t0 + 10 * 60_000, value: .number(130)),
         ])
-        let days = totals.scopes.filter { $0.key.scope == .line("l1") && $0.key.period == .day && $0.key.quantity == "consumption.electricity" }
+        let days = totals.scopes.filter {
+            $0.key.scope == .line("l1") && $0.key.period == .day && $0.key.quantity == "consumption.electricity"
+        }
         #expect(days[.init(scope: .line("l1"), quantity: "consumption.electricity", period: .day, start: t0 - 86_400_000)] == 10)
         #expect(days[.init(scope: .line("l1"), quantity: "consumption.electricity", period: .day, start: t0)] == 20)
         // Spread in proportion to time: 1 kWh per minute from 23:45 to 00:00, 2 kWh per minute after.
@@ -211,14 +221,20 @@ struct AggregationTests {
         #expect(rows.values.allSatisfy { abs($0.consumption - 10) < 1e-9 && abs($0.estimated - 10) < 1e-9 })
         for d in 0..<4 {
             let day = t0 + Int64(d) * 86_400_000
-            #expect(abs((totals.scopes[.init(scope: .line("l1"), quantity: "consumption.electricity", period: .day, start: day)] ?? 0) - 240) < 1e-9)
-            #expect(abs((totals.scopes[.init(scope: .line("l1"), quantity: "consumption.electricity.estimated", period: .day, start: day)] ?? 0) - 240) < 1e-9)
+            #expect(
+                abs((totals.scopes[.init(scope: .line("l1"), quantity: "consumption.electricity", period: .day, start: day)] ?? 0) - 240)
+                    < 1e-9)
+            #expect(
+                abs(
+                    (totals.scopes[.init(scope: .line("l1"), quantity: "consumption.electricity.estimated", period: .day, start: day)] ?? 0)
+                        - 240) < 1e-9)
         }
         #expect(totals.quality.keys.map(\.kind) == [.estimated])
     }
 
     @Test func statesReportedByExceptionHoldUntilTheNextValue() throws {
-        let s = series("cnc-1", "state"), m = series("cnc-1", "mode")
+        let s = series("cnc-1", "state")
+        let m = series("cnc-1", "mode")
         let t0 = Self.t0
         // nc at 08:00; producing at 08:00 until off at 10:00; off until producing at 12:00;
         // producing until off at 16:00 while the mode turns manual at 14:00. Nothing else is sent.
@@ -242,7 +258,8 @@ struct AggregationTests {
     }
 
     @Test func aSilentDeviceStateBecomesUnknownAfterItsStalenessWindow() throws {
-        let s = series("em-1", "state"), e = series("em-1", "energy")
+        let s = series("em-1", "state")
+        let e = series("em-1", "energy")
         let t0 = Self.t0
         let h: Int64 = 3_600_000
         // em-1 says producing at 00:00 and idle at 10:00, nothing in between: known for the
@@ -256,11 +273,12 @@ struct AggregationTests {
         #expect(byState == ["producing": 8 * h, "unknown": 2 * h])
         #expect(silent.quality.keys.map(\.kind) == [.stale])
         // Its energy register read at 05:00 (even arriving last) keeps it alive to 13:00: all known.
-        let alive = try aggregate([
-            Reading(series: s, timestampMs: t0, value: .state("producing")),
-            Reading(series: s, timestampMs: t0 + 10 * h, value: .state("idle")),
-            Reading(series: e, timestampMs: t0 + 5 * h, value: .number(10)),
-        ], batch: 1)
+        let alive = try aggregate(
+            [
+                Reading(series: s, timestampMs: t0, value: .state("producing")),
+                Reading(series: s, timestampMs: t0 + 10 * h, value: .state("idle")),
+                Reading(series: e, timestampMs: t0 + 5 * h, value: .number(10)),
+            ], batch: 1)
         byState = [:]
         for (k, v) in alive.states where k.series == s { byState[k.state, default: 0] += v }
         #expect(byState == ["producing": 10 * h])
@@ -280,7 +298,9 @@ struct AggregationTests {
         var byState: [String: Int64] = [:]
         for (k, v) in totals.states where k.series == s { byState[k.state, default: 0] += v }
         #expect(byState == ["producing": h, "unknown": 2 * h])
-        let unknown = totals.scopes.filter { $0.key.scope == .line("l1") && $0.key.period == .day && $0.key.quantity == AggregationPlan.unknownMs }
+        let unknown = totals.scopes.filter {
+            $0.key.scope == .line("l1") && $0.key.period == .day && $0.key.quantity == AggregationPlan.unknownMs
+        }
         #expect(unknown.values.reduce(0, +) == Double(2 * h), "key-process time unknown")
         #expect(totals.quality.keys.map(\.kind) == [.offline])
     }
@@ -289,8 +309,12 @@ struct AggregationTests {
     /// by exception, a gauge and gaps.
     func randomReadings(seed: UInt64, count: Int) -> [Reading] {
         var rng = SeededGenerator(seed: seed)
-        let e = series("cnc-1", "energy"), s = series("cnc-1", "state"), p = series("cnc-1", "power"),
-            g = series("plc-1", "good"), m = series("cnc-1", "mode"), es = series("em-1", "state")
+        let e = series("cnc-1", "energy")
+        let s = series("cnc-1", "state")
+        let p = series("cnc-1", "power")
+        let g = series("plc-1", "good")
+        let m = series("cnc-1", "mode")
+        let es = series("em-1", "state")
         var out: [Reading] = []
         var register = 99_000.0
         var good = 10.0
@@ -309,10 +333,16 @@ struct AggregationTests {
             out.append(Reading(series: g, timestampMs: t + 1, value: .number(good)))
             if rng.next() % 2 == 0 { out.append(Reading(series: p, timestampMs: t, value: .number(Double(rng.next() % 1000) / 10))) }
             if rng.next() % 4 == 0 {
-                out.append(Reading(series: s, timestampMs: t, value: .state(["producing", "idle", "setup", "down", "unknown"][Int(rng.next() % 5)])))
+                out.append(
+                    Reading(
+                        series: s, timestampMs: t, value: .state(["producing", "idle", "setup", "down", "unknown"][Int(rng.next() % 5)])))
             }
-            if rng.next() % 6 == 0 { out.append(Reading(series: m, timestampMs: t + 2, value: .state(rng.next() % 3 == 0 ? "manual" : "nc"))) }
-            if rng.next() % 9 == 0 { out.append(Reading(series: es, timestampMs: t + 4, value: .state(rng.next() % 2 == 0 ? "producing" : "idle"))) }
+            if rng.next() % 6 == 0 {
+                out.append(Reading(series: m, timestampMs: t + 2, value: .state(rng.next() % 3 == 0 ? "manual" : "nc")))
+            }
+            if rng.next() % 9 == 0 {
+                out.append(Reading(series: es, timestampMs: t + 4, value: .state(rng.next() % 2 == 0 ? "producing" : "idle")))
+            }
             if rng.next() % 25 == 0 { out.append(Reading(series: p, timestampMs: t + 5, value: .error(7))) }
         }
         return out
@@ -321,8 +351,10 @@ struct AggregationTests {
     @Test(arguments: [1, 2, 3, 4, 5] as [UInt64])
     func anyArrivalOrderGivesTheSortedRollups(seed: UInt64) throws {
         // Short staleness windows, so silences make unknown time that late readings must rebook.
-        let registry = try Fixtures.registry(["gateways/plain.yaml": Fixtures.plainGateway.replacingOccurrences(
-            of: "        devices:", with: "        stale_after_s: 3600\n        devices:")])
+        let registry = try Fixtures.registry([
+            "gateways/plain.yaml": Fixtures.plainGateway.replacingOccurrences(
+                of: "        devices:", with: "        stale_after_s: 3600\n        devices:")
+        ])
         let plant = try Plant.load(directory: registry)
         let plan = AggregationPlan(plant: plant)
         let readings = randomReadings(seed: seed, count: 300)
@@ -420,7 +452,8 @@ struct IntegratedGaugeTests {
         let site = d.scopes.filter { $0.key.scope == .site("s1") && $0.key.period == .day && $0.key.quantity == "consumption.electricity" }
         #expect(abs(site.values.reduce(0, +) - total) < 1e-9)
         // The line meter (em-1) is a child of the site too.
-        #expect(Set(AggregationPlan.meterScopes(plant)[.init(device: plant.deviceIndex(id: "em-1")!, carrier: .electricity)] ?? [])
+        #expect(
+            Set(AggregationPlan.meterScopes(plant)[.init(device: plant.deviceIndex(id: "em-1")!, carrier: .electricity)] ?? [])
                 == [.line("l1"), .workshop("ws1"), .site("s1")])
     }
 }

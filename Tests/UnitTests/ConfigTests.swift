@@ -22,7 +22,8 @@ struct ConfigTests {
 
     @Test func flagsOverrideEnvironmentOverrideFile() throws {
         let pw = try write("s3cret\n")
-        let file = try write("""
+        let file = try write(
+            """
             broker:
               url: mqtt://file-host:1884
               client_id: from-file

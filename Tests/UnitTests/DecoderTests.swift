@@ -17,11 +17,13 @@ struct Harness {
 
     func decode(_ topic: String, _ payload: String) -> IngestBatch {
         var batch = IngestBatch()
-        var t = topic, p = payload
+        var t = topic
+        var p = payload
         t.withUTF8 { tb in
             p.withUTF8 { pb in
-                decoder.decode(topic: UnsafeRawBufferPointer(tb), payload: UnsafeRawBufferPointer(pb),
-                               receivedAtMs: Self.now, into: &batch)
+                decoder.decode(
+                    topic: UnsafeRawBufferPointer(tb), payload: UnsafeRawBufferPointer(pb),
+                    receivedAtMs: Self.now, into: &batch)
             }
         }
         return batch
@@ -38,20 +40,25 @@ struct Harness {
 struct NativeJSONDecoderTests {
     @Test func decodesOneReadingObject() throws {
         let h = try Harness()
-        let b = h.decode("zz/native/cnc-1", #"{"device":"cnc-1","ts":1764399990000,"seq":42,"metrics":{"power":3.25,"state":"producing","mode":1,"energy":1000}}"#)
+        let b = h.decode(
+            "zz/native/cnc-1",
+            #"{"device":"cnc-1","ts":1764399990000,"seq":42,"metrics":{"power":3.25,"state":"producing","mode":1,"energy":1000}}"#)
         #expect(b.quarantined.isEmpty)
         #expect(b.messages == 1)
-        #expect(b.readings == [
-            Reading(series: h.series("cnc-1", "power"), timestampMs: 1_764_399_990_000, value: .number(3.25), seq: 42),
-            Reading(series: h.series("cnc-1", "state"), timestampMs: 1_764_399_990_000, value: .state("producing"), seq: 42),
-            Reading(series: h.series("cnc-1", "mode"), timestampMs: 1_764_399_990_000, value: .state("nc"), seq: 42),
-            Reading(series: h.series("cnc-1", "energy"), timestampMs: 1_764_399_990_000, value: .number(100), seq: 42),
-        ])
+        #expect(
+            b.readings == [
+                Reading(series: h.series("cnc-1", "power"), timestampMs: 1_764_399_990_000, value: .number(3.25), seq: 42),
+                Reading(series: h.series("cnc-1", "state"), timestampMs: 1_764_399_990_000, value: .state("producing"), seq: 42),
+                Reading(series: h.series("cnc-1", "mode"), timestampMs: 1_764_399_990_000, value: .state("nc"), seq: 42),
+                Reading(series: h.series("cnc-1", "energy"), timestampMs: 1_764_399_990_000, value: .number(100), seq: 42),
+            ])
     }
 
     @Test func decodesArraysAndRFC3339InAnyKeyOrder() throws {
         let h = try Harness()
-        let b = h.decode("zz/native/x", """
+        let b = h.decode(
+            "zz/native/x",
+            """
             [ {"metrics": {"power": -1.5e1}, "ts": "2025-11-29T14:46:30.5+08:00", "device": "cnc-1"},
               {"device":"cnc-1","extra":{"nested":[1,{"a":null}]},"ts":1764399000000,"metrics":{"power":true}} ]
             """)
@@ -126,18 +133,24 @@ struct NativeJSONDecoderTests {
 struct NeuronDecoderTests {
     @Test func valuesFormatStoresErrorsAsErrors() throws {
         let h = try Harness()
-        let b = h.decode("/neuron/app/s7/g1", #"{"node":"s7","group":"g1","timestamp":1764399990000,"values":{"RUN":1,"P_KW":12.5},"errors":{"GOOD":3001}}"#)
+        let b = h.decode(
+            "/neuron/app/s7/g1",
+            #"{"node":"s7","group":"g1","timestamp":1764399990000,"values":{"RUN":1,"P_KW":12.5},"errors":{"GOOD":3001}}"#)
         #expect(b.quarantined.isEmpty)
-        #expect(b.readings == [
-            Reading(series: h.series("plc-1", "state"), timestampMs: 1_764_399_990_000, value: .state("producing")),
-            Reading(series: h.series("plc-1", "power"), timestampMs: 1_764_399_990_000, value: .number(12.5)),
-            Reading(series: h.series("plc-1", "good"), timestampMs: 1_764_399_990_000, value: .error(3001)),
-        ])
+        #expect(
+            b.readings == [
+                Reading(series: h.series("plc-1", "state"), timestampMs: 1_764_399_990_000, value: .state("producing")),
+                Reading(series: h.series("plc-1", "power"), timestampMs: 1_764_399_990_000, value: .number(12.5)),
+                Reading(series: h.series("plc-1", "good"), timestampMs: 1_764_399_990_000, value: .error(3001)),
+            ])
     }
 
     @Test func tagsFormat() throws {
         let h = try Harness()
-        let b = h.decode("/neuron/app/s7/g1", #"{"timestamp":1764399990000,"node":"s7","group":"g1","tags":[{"name":"RUN","value":3},{"name":"GOOD","error":2014},{"name":"P_KW","value":0.5},{"name":"NOPE","value":1}]}"#)
+        let b = h.decode(
+            "/neuron/app/s7/g1",
+            #"{"timestamp":1764399990000,"node":"s7","group":"g1","tags":[{"name":"RUN","value":3},{"name":"GOOD","error":2014},{"name":"P_KW","value":0.5},{"name":"NOPE","value":1}]}"#
+        )
         #expect(b.readings.map(\.value) == [.state("idle"), .error(2014), .number(0.5)])
         #expect(h.reasons(b) == [.unknownMetric])
     }
@@ -198,11 +211,13 @@ struct PlainEventTimeTests {
     func decode(_ eventTime: String?) throws -> (Harness, IngestBatch) {
         let h = try Harness()
         var batch = IngestBatch()
-        var t = "factory/ws1/l1/em-1/energy_kwh", p = "7"
+        var t = "factory/ws1/l1/em-1/energy_kwh"
+        var p = "7"
         t.withUTF8 { tb in
             p.withUTF8 { pb in
-                h.decoder.decode(topic: UnsafeRawBufferPointer(tb), payload: UnsafeRawBufferPointer(pb),
-                                 receivedAtMs: Harness.now, eventTime: eventTime, into: &batch)
+                h.decoder.decode(
+                    topic: UnsafeRawBufferPointer(tb), payload: UnsafeRawBufferPointer(pb),
+                    receivedAtMs: Harness.now, eventTime: eventTime, into: &batch)
             }
         }
         return (h, batch)
@@ -229,16 +244,21 @@ struct GatewayStatusTests {
     let decoder: PayloadDecoder
 
     init() throws {
-        let native = Fixtures.nativeGateway.replacingOccurrences(of: "topic: zz/native/#", with: "topic: zz/native/#\nstatus_topic: zz/status/gw-native")
+        let native = Fixtures.nativeGateway.replacingOccurrences(
+            of: "topic: zz/native/#", with: "topic: zz/native/#\nstatus_topic: zz/status/gw-native")
         plant = try Plant.load(directory: try Fixtures.registry(["gateways/native.yaml": native]))
         decoder = PayloadDecoder(plant: plant)
     }
 
     func send(_ topic: String, _ payload: String) -> IngestBatch {
         var batch = IngestBatch()
-        var t = topic, p = payload
+        var t = topic
+        var p = payload
         t.withUTF8 { tb in
-            p.withUTF8 { pb in decoder.decode(topic: UnsafeRawBufferPointer(tb), payload: UnsafeRawBufferPointer(pb), receivedAtMs: Harness.now, into: &batch) }
+            p.withUTF8 { pb in
+                decoder.decode(
+                    topic: UnsafeRawBufferPointer(tb), payload: UnsafeRawBufferPointer(pb), receivedAtMs: Harness.now, into: &batch)
+            }
         }
         return batch
     }
@@ -263,7 +283,8 @@ struct GatewayStatusTests {
     }
 
     @Test func aStatusTopicIsOneTopicOfOneGateway() throws {
-        let wild = Fixtures.nativeGateway.replacingOccurrences(of: "topic: zz/native/#", with: "topic: zz/native/#\nstatus_topic: zz/status/+")
+        let wild = Fixtures.nativeGateway.replacingOccurrences(
+            of: "topic: zz/native/#", with: "topic: zz/native/#\nstatus_topic: zz/status/+")
         let (_, problems) = Plant.loadReporting(directory: try Fixtures.registry(["gateways/native.yaml": wild]))
         #expect(problems.contains { $0.message.contains("must be one topic, without + or #") && $0.line == 4 })
     }

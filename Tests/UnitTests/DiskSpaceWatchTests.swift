@@ -1,8 +1,9 @@
 import InMemoryLogging
-@testable import IngestDaemon
 import Logging
 import ReadingStore
 import Testing
+
+@testable import IngestDaemon
 
 /// The daemon's watch on its disk: a warning at most once an hour below a tenth free, and the
 /// free bytes on the Prometheus endpoint.

@@ -71,8 +71,10 @@ enum Fixtures {
     static func registry(_ files: [String: String] = [:]) throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("zhizao-reg-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir + "/gateways", withIntermediateDirectories: true)
-        var all = ["plant.yaml": plantYAML, "gateways/native.yaml": nativeGateway,
-                   "gateways/neuron.yaml": neuronGateway, "gateways/plain.yaml": plainGateway]
+        var all = [
+            "plant.yaml": plantYAML, "gateways/native.yaml": nativeGateway,
+            "gateways/neuron.yaml": neuronGateway, "gateways/plain.yaml": plainGateway,
+        ]
         for (k, v) in files { all[k] = v }
         for (name, text) in all where !text.isEmpty {
             try text.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)

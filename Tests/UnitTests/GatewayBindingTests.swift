@@ -18,49 +18,49 @@ struct GatewayBindingTests {
                       - id: l2
             """,
         "gateways/utility.yaml": """
-            gateway: gw-util
-            decoder: plain
-            topic: util/s1/+/+
-            topic_template: util/s1/{device}/{metric}
-            devices:
-              - id: fm-1
-                meter_role: main
-                metrics:
-                  - {name: gas, source: volume, kind: counter, unit: m3, measures: energy, carrier: natural_gas}
-            """,
+        gateway: gw-util
+        decoder: plain
+        topic: util/s1/+/+
+        topic_template: util/s1/{device}/{metric}
+        devices:
+          - id: fm-1
+            meter_role: main
+            metrics:
+              - {name: gas, source: volume, kind: counter, unit: m3, measures: energy, carrier: natural_gas}
+        """,
         "gateways/neuron2.yaml": """
-            gateway: gw-neuron2
-            decoder: neuron
-            topic: /neuron/app2/+/+
-            devices:
-              - id: plc-2
-                workshop: ws2
-                neuron: {node: s7b, group: g2}
-                metrics:
-                  - {name: power, source: P_KW, kind: gauge, unit: kW, measures: other}
-            """,
+        gateway: gw-neuron2
+        decoder: neuron
+        topic: /neuron/app2/+/+
+        devices:
+          - id: plc-2
+            workshop: ws2
+            neuron: {node: s7b, group: g2}
+            metrics:
+              - {name: power, source: P_KW, kind: gauge, unit: kW, measures: other}
+        """,
         "gateways/spa.yaml": """
-            gateway: gw-spa
-            decoder: sparkplug
-            group_id: grpA
-            devices:
-              - id: cmp-a
-                workshop: ws1
-                sparkplug: {edge_node_id: edge-a, device_id: dev-a}
-                metrics:
-                  - {name: power, source: Power, kind: gauge, unit: kW, measures: other}
-            """,
+        gateway: gw-spa
+        decoder: sparkplug
+        group_id: grpA
+        devices:
+          - id: cmp-a
+            workshop: ws1
+            sparkplug: {edge_node_id: edge-a, device_id: dev-a}
+            metrics:
+              - {name: power, source: Power, kind: gauge, unit: kW, measures: other}
+        """,
         "gateways/spb.yaml": """
-            gateway: gw-spb
-            decoder: sparkplug
-            group_id: grpB
-            devices:
-              - id: cmp-b
-                workshop: ws2
-                sparkplug: {edge_node_id: edge-b, device_id: dev-b}
-                metrics:
-                  - {name: power, source: Power, kind: gauge, unit: kW, measures: other}
-            """,
+        gateway: gw-spb
+        decoder: sparkplug
+        group_id: grpB
+        devices:
+          - id: cmp-b
+            workshop: ws2
+            sparkplug: {edge_node_id: edge-b, device_id: dev-b}
+            metrics:
+              - {name: power, source: Power, kind: gauge, unit: kW, measures: other}
+        """,
     ]
 
     let plant: Plant
@@ -98,7 +98,9 @@ struct GatewayBindingTests {
     // MARK: native
 
     @Test func nativePayloadNamingAnotherGatewaysDeviceIsForeignAndTheGoodReadingIsKept() throws {
-        let b = decode("zz/native/x", """
+        let b = decode(
+            "zz/native/x",
+            """
             [{"device":"plc-1","ts":1764399990000,"metrics":{"P_KW":7}},
              {"device":"cnc-1","ts":1764399990000,"metrics":{"power":3}}]
             """)
@@ -125,8 +127,8 @@ struct GatewayBindingTests {
 
     @Test func plainTopicOfAnotherGatewayIsForeign() throws {
         var batch = IngestBatch()
-        decode("util/s1/em-1/energy_kwh", Array("88888".utf8), into: &batch)   // the utility gateway's topic, em-1 is gw-plain's
-        decode("factory/ws1/l1/fm-1/volume", Array("5".utf8), into: &batch)    // and the other way round
+        decode("util/s1/em-1/energy_kwh", Array("88888".utf8), into: &batch)  // the utility gateway's topic, em-1 is gw-plain's
+        decode("factory/ws1/l1/fm-1/volume", Array("5".utf8), into: &batch)  // and the other way round
         decode("util/s1/fm-1/volume", Array("6".utf8), into: &batch)
         #expect(batch.readings == [Reading(series: series("fm-1", "gas"), timestampMs: Self.now, value: .number(6))])
         let details = foreign(batch)
@@ -139,7 +141,8 @@ struct GatewayBindingTests {
 
     @Test func neuronGroupOfAnotherGatewayIsForeign() throws {
         var batch = IngestBatch()
-        decode("/neuron/app/s7b/g2", Array(#"{"timestamp":1764399990000,"node":"s7b","group":"g2","values":{"P_KW":9}}"#.utf8), into: &batch)
+        decode(
+            "/neuron/app/s7b/g2", Array(#"{"timestamp":1764399990000,"node":"s7b","group":"g2","values":{"P_KW":9}}"#.utf8), into: &batch)
         decode("/neuron/app/s7/g1", Array(#"{"timestamp":1764399990000,"node":"s7","group":"g1","values":{"P_KW":4}}"#.utf8), into: &batch)
         #expect(batch.readings == [Reading(series: series("plc-1", "power"), timestampMs: 1_764_399_990_000, value: .number(4))])
         let details = foreign(batch)
@@ -153,8 +156,10 @@ struct GatewayBindingTests {
 
     // MARK: Sparkplug
 
-    func sparkplug(_ group: String, _ type: SparkplugMessageType, node: String, device: String? = nil, seq: UInt64,
-                   _ metrics: [SparkplugMetric], into batch: inout IngestBatch) throws {
+    func sparkplug(
+        _ group: String, _ type: SparkplugMessageType, node: String, device: String? = nil, seq: UInt64,
+        _ metrics: [SparkplugMetric], into batch: inout IngestBatch
+    ) throws {
         let topic = SparkplugTopic(group: group, type: type, edgeNode: node, device: device).text
         let bytes = try SparkplugPayload.encode(timestamp: UInt64(Self.now - 1000), seq: seq, metrics: metrics)
         decode(topic, bytes, into: &batch)
@@ -176,13 +181,21 @@ struct GatewayBindingTests {
 
     @Test(arguments: [
         // edge-a/dev-a is bound in group grpA; here it speaks in grpB's namespace.
-        SparkplugSpoof(group: "grpB", node: "edge-a", device: "dev-a", ownGroup: "grpA", ownNode: "edge-a", ownDevice: "dev-a",
-                       owner: "cmp-a", detail: ["device cmp-a belongs to gateway gw-spa (Sparkplug group grpA, edge node edge-a, device dev-a)",
-                                                "topic belongs to gateway gw-spb"]),
+        SparkplugSpoof(
+            group: "grpB", node: "edge-a", device: "dev-a", ownGroup: "grpA", ownNode: "edge-a", ownDevice: "dev-a",
+            owner: "cmp-a",
+            detail: [
+                "device cmp-a belongs to gateway gw-spa (Sparkplug group grpA, edge node edge-a, device dev-a)",
+                "topic belongs to gateway gw-spb",
+            ]),
         // dev-b belongs to edge-b in grpB; edge-a of grpB claims it.
-        SparkplugSpoof(group: "grpB", node: "edge-a", device: "dev-b", ownGroup: "grpB", ownNode: "edge-b", ownDevice: "dev-b",
-                       owner: "cmp-b", detail: ["device cmp-b belongs to gateway gw-spb",
-                                                "does not bind edge node edge-a device dev-b in group grpB"]),
+        SparkplugSpoof(
+            group: "grpB", node: "edge-a", device: "dev-b", ownGroup: "grpB", ownNode: "edge-b", ownDevice: "dev-b",
+            owner: "cmp-b",
+            detail: [
+                "device cmp-b belongs to gateway gw-spb",
+                "does not bind edge node edge-a device dev-b in group grpB",
+            ]),
     ])
     func sparkplugDeviceUnderAnotherGroupOrEdgeNodeIsForeign(_ spoof: SparkplugSpoof) throws {
         var batch = IngestBatch()
@@ -217,7 +230,8 @@ struct GatewayBindingTests {
     }
 
     @Test func overlappingFiltersOfTwoGatewaysAreRefusedWithBothFilesAndLines() throws {
-        let dir = try Fixtures.registry(["gateways/wide.yaml": """
+        let dir = try Fixtures.registry([
+            "gateways/wide.yaml": """
             gateway: gw-wide
             decoder: native
             # a catch-all that would also claim the plain gateway's topics
@@ -226,7 +240,8 @@ struct GatewayBindingTests {
               - id: x-1
                 metrics:
                   - {name: power, kind: gauge, unit: kW, measures: other}
-            """])
+            """
+        ])
         let (_, problems) = Plant.loadReporting(directory: dir)
         let overlap = problems.filter { $0.message.contains("ambiguous") }
         #expect(overlap.count == 2, "\(problems)")
@@ -253,7 +268,8 @@ struct GatewayBindingTests {
         var long = SHA256()
         long.update(Array(repeating: UInt8(ascii: "a"), count: 1000))
         #expect(long.finalizeHex() == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
-        let a = try Fixtures.plant(), b = try Fixtures.plant()
+        let a = try Fixtures.plant()
+        let b = try Fixtures.plant()
         #expect(a.registryDigest.count == 64 && a.registryDigest == b.registryDigest, "the same files wherever they sit")
         let changed = try Plant.load(directory: try Fixtures.registry(["plant.yaml": Fixtures.plantYAML + "\n# a comment\n"]))
         #expect(changed.registryDigest != a.registryDigest)

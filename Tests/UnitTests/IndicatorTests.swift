@@ -1,8 +1,9 @@
-@testable import Aggregation
-import Telemetry
 import Foundation
 import PlantRegistry
+import Telemetry
 import Testing
+
+@testable import Aggregation
 
 @Suite("Indicators")
 struct IndicatorTests {
@@ -41,13 +42,17 @@ struct IndicatorTests {
         let site = try Fixtures.plant().sites[0]
         // 1,000 kWh of which 250 spread over a meter gap; 10 m3 water, none estimated; 2 h of a
         // 10 h key-process window unknown (one machine).
-        let i = Indicators.compute(totals: ["consumption.electricity": 1000, "consumption.electricity.estimated": 250,
-                                            "consumption.water": 10, "good": 100, "unknown_ms": 7_200_000],
-                                   site: site, staticRate: nil, keyProcessMs: 36_000_000)
+        let i = Indicators.compute(
+            totals: [
+                "consumption.electricity": 1000, "consumption.electricity.estimated": 250,
+                "consumption.water": 10, "good": 100, "unknown_ms": 7_200_000,
+            ],
+            site: site, staticRate: nil, keyProcessMs: 36_000_000)
         #expect(i.estimatedPct["electricity_kwh"] == 25)
         #expect(i.estimatedPct["water_m3"] == nil)
         // kgce: electricity 1000 × k_e + water 10 × k_w; estimated 250 × k_e.
-        let ke = site.energyCoefficients[.electricity]!, kw = site.energyCoefficients[.water] ?? 0
+        let ke = site.energyCoefficients[.electricity]!
+        let kw = site.energyCoefficients[.water] ?? 0
         #expect(abs(i.estimatedPct["energy_kgce"]! - 250 * ke / (1000 * ke + 10 * kw) * 100) < 1e-9)
         #expect(i.unknownHours == 2 && i.unknownShare == 0.2)
         #expect(i.notes.contains { $0.contains("25.0% of the electricity is estimated") })
@@ -58,10 +63,13 @@ struct IndicatorTests {
         let plant = try Fixtures.plant()
         let site = plant.sites[0]
         // 1,000 kWh electricity, 50 m3 gas, 20 m3 water, 400 good units, producing 10 h of which 8 h under NC.
-        let i = Indicators.compute(totals: ["consumption.electricity": 1000, "consumption.natural_gas": 50,
-                                            "consumption.water": 20, "good": 400, "scrap": 8,
-                                            "producing_ms": 36_000_000, "nc_producing_ms": 28_800_000],
-                                   site: site, staticRate: 0.5)
+        let i = Indicators.compute(
+            totals: [
+                "consumption.electricity": 1000, "consumption.natural_gas": 50,
+                "consumption.water": 20, "good": 400, "scrap": 8,
+                "producing_ms": 36_000_000, "nc_producing_ms": 28_800_000,
+            ],
+            site: site, staticRate: 0.5)
         // kgce = 1000 × 0.1229 + 50 × 1.2143 + 20 × 0.2571 = 122.9 + 60.715 + 5.142 = 188.757
         #expect(abs(i.energyKgce! - 188.757) < 1e-9)
         #expect(abs(i.kgcePerGoodUnit! - 188.757 / 400) < 1e-12)
@@ -89,7 +97,8 @@ struct IndicatorTests {
     @Test func steamWithoutACoefficientIsNamed() throws {
         let site = try Fixtures.plant().sites[0]
         // Electricity alone would give a kgce figure: with unpriced steam beside it, none (never a partial sum).
-        let i = Indicators.compute(totals: ["consumption.steam": 3, "consumption.electricity": 100, "good": 1], site: site, staticRate: nil)
+        let i = Indicators.compute(
+            totals: ["consumption.steam": 3, "consumption.electricity": 100, "good": 1], site: site, staticRate: nil)
         #expect(i.energyKgce == nil && i.kgcePerGoodUnit == nil)
         #expect(i.electricityKWh == 100)
         #expect(i.notes.contains { $0.contains("comprehensive energy is absent: steam has no kgce coefficient") })
@@ -129,8 +138,9 @@ struct ShiftAndOEETests {
 
     @Test func oeeByTheISOFormulas() {
         // Two machines producing 6 h and 8 h: APT = 7 h. PBT = 7.5 h. PRI 50 s, 450 good + 10 scrap.
-        let o = OEE.compute(producingMs: 14 * 3_600_000, machines: 2, plannedBusyMs: 7.5 * 3_600_000, priSeconds: 50,
-                            good: 450, scrap: 10)
+        let o = OEE.compute(
+            producingMs: 14 * 3_600_000, machines: 2, plannedBusyMs: 7.5 * 3_600_000, priSeconds: 50,
+            good: 450, scrap: 10)
         // availability = 7 / 7.5; effectiveness = 50 s × 460 / 7 h = 23,000 / 25,200; quality = 450 / 460
         #expect(abs(o.availability! - 7 / 7.5) < 1e-12)
         #expect(abs(o.effectiveness! - 23_000.0 / 25_200) < 1e-12)
@@ -142,14 +152,16 @@ struct ShiftAndOEETests {
     }
 
     @Test func shiftsMustBeWholeHoursAndNotOverlap() throws {
-        let bad = Fixtures.plantYAML.replacingOccurrences(of: "    timezone: Asia/Shanghai\n", with: """
-                timezone: Asia/Shanghai
-                shifts:
-                  - {name: A, start: "08:30", end: "16:00"}
-                  - {name: B, start: "00:00", end: "24:00"}
-                  - {name: C, start: "08:00", end: "12:00"}
+        let bad = Fixtures.plantYAML.replacingOccurrences(
+            of: "    timezone: Asia/Shanghai\n",
+            with: """
+                    timezone: Asia/Shanghai
+                    shifts:
+                      - {name: A, start: "08:30", end: "16:00"}
+                      - {name: B, start: "00:00", end: "24:00"}
+                      - {name: C, start: "08:00", end: "12:00"}
 
-            """)
+                """)
         let (_, problems) = Plant.loadReporting(directory: try Fixtures.registry(["plant.yaml": bad]))
         #expect(problems.contains { $0.message.contains("not a whole hour") })
         #expect(problems.contains { $0.message.contains("overlap") })

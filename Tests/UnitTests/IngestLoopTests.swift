@@ -27,7 +27,11 @@ struct IngestLoopTests {
     final class FakeSource: AcknowledgingSource, @unchecked Sendable {
         // @unchecked: the queue and journal are behind the mutex; the rest is touched by the
         // loop's thread only (the test reads it after the loop has returned or through `state`).
-        struct Message { var topic: String; var payload: [UInt8]; var readings: Int }
+        struct Message {
+            var topic: String
+            var payload: [UInt8]
+            var readings: Int
+        }
         struct Tally {
             var queue: [Message] = []
             var deliveredMessages = 0
@@ -55,7 +59,10 @@ struct IngestLoopTests {
             pipe = (fds[0], fds[1])
         }
 
-        deinit { close(pipe.read); close(pipe.write) }
+        deinit {
+            close(pipe.read)
+            close(pipe.write)
+        }
 
         /// Queues messages for the loop to read and wakes it.
         func send(_ messages: [Message]) {
@@ -64,7 +71,10 @@ struct IngestLoopTests {
         }
 
         /// Makes the socket readable (with or without a message waiting).
-        func poke() { var b: UInt8 = 1; _ = write(pipe.write, &b, 1) }
+        func poke() {
+            var b: UInt8 = 1
+            _ = write(pipe.write, &b, 1)
+        }
 
         var descriptor: Int32? { stopped ? nil : pipe.read }
         var wantsWrite: Bool { false }
@@ -163,9 +173,11 @@ struct IngestLoopTests {
         private let finished = Mutex<Bool>(false)
         private var thread: Thread?
 
-        init(limits: IngestLimits = IngestLimits(), registry: [String: String] = [:],
-             retention: RetentionPolicy = RetentionPolicy(), retentionStepRows: Int = 2000, retentionStepIntervalMs: Int = 2000,
-             reload: (@Sendable () throws -> (DaemonConfig, Plant))? = nil) throws {
+        init(
+            limits: IngestLimits = IngestLimits(), registry: [String: String] = [:],
+            retention: RetentionPolicy = RetentionPolicy(), retentionStepRows: Int = 2000, retentionStepIntervalMs: Int = 2000,
+            reload: (@Sendable () throws -> (DaemonConfig, Plant))? = nil
+        ) throws {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("zhizao-loop-\(UUID().uuidString)").path
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             database = dir + "/z.sqlite"
@@ -184,10 +196,11 @@ struct IngestLoopTests {
             var config = try DaemonConfig.resolve(file: nil, environment: [:])
             config.ingest = limits
             config.retention = retention
-            loop = IngestLoop(config: config, plant: plant, store: store, sources: [native, sparkplug],
-                              sparkplug: SparkplugSession(plant: plant, settings: limits.sparkplug),
-                              logger: Logger(label: "test"), retryDelayMs: 20, retentionStepRows: retentionStepRows,
-                              retentionStepIntervalMs: retentionStepIntervalMs, reloadSource: reload)
+            loop = IngestLoop(
+                config: config, plant: plant, store: store, sources: [native, sparkplug],
+                sparkplug: SparkplugSession(plant: plant, settings: limits.sparkplug),
+                logger: Logger(label: "test"), retryDelayMs: 20, retentionStepRows: retentionStepRows,
+                retentionStepIntervalMs: retentionStepIntervalMs, reloadSource: reload)
         }
 
         func start() {
@@ -226,9 +239,10 @@ struct IngestLoopTests {
     /// Native JSON messages of cnc-1, one power reading each, seq from `from`.
     static func nativeMessages(_ range: Range<Int>, device: String = "cnc-1") -> [FakeSource.Message] {
         range.map { i in
-            .init(topic: "zz/native/\(device)",
-                  payload: Array(#"{"device":"\#(device)","ts":\#(t0 + Int64(i) * 1000),"seq":\#(i),"metrics":{"power":\#(i)}}"#.utf8),
-                  readings: 1)
+            .init(
+                topic: "zz/native/\(device)",
+                payload: Array(#"{"device":"\#(device)","ts":\#(t0 + Int64(i) * 1000),"seq":\#(i),"metrics":{"power":\#(i)}}"#.utf8),
+                readings: 1)
         }
     }
 
@@ -238,18 +252,23 @@ struct IngestLoopTests {
             SparkplugMetric(name: name, alias: alias, timestamp: nil, datatype: type, value: v)
         }
         var out: [FakeSource.Message] = [
-            .init(topic: "spBv1.0/g1/NBIRTH/edge-1",
-                  payload: try SparkplugPayload.encode(timestamp: UInt64(t0), seq: 0, metrics: [m("bdSeq", alias: nil, .int64, .number(1))]),
-                  readings: 0),
-            .init(topic: "spBv1.0/g1/DBIRTH/edge-1/pump",
-                  payload: try SparkplugPayload.encode(timestamp: UInt64(t0), seq: 1, metrics: [m("Flow", alias: 7, .double, .number(1))]),
-                  readings: 1),
+            .init(
+                topic: "spBv1.0/g1/NBIRTH/edge-1",
+                payload: try SparkplugPayload.encode(timestamp: UInt64(t0), seq: 0, metrics: [m("bdSeq", alias: nil, .int64, .number(1))]),
+                readings: 0),
+            .init(
+                topic: "spBv1.0/g1/DBIRTH/edge-1/pump",
+                payload: try SparkplugPayload.encode(timestamp: UInt64(t0), seq: 1, metrics: [m("Flow", alias: 7, .double, .number(1))]),
+                readings: 1),
         ]
         for i in 0..<count {
-            out.append(.init(topic: "spBv1.0/g1/DDATA/edge-1/pump",
-                             payload: try SparkplugPayload.encode(timestamp: UInt64(t0 + Int64(i + 1) * 1000), seq: UInt64((i + 2) % 256),
-                                                                  metrics: [m(nil, alias: 7, .double, .number(Double(i)))]),
-                             readings: 1))
+            out.append(
+                .init(
+                    topic: "spBv1.0/g1/DDATA/edge-1/pump",
+                    payload: try SparkplugPayload.encode(
+                        timestamp: UInt64(t0 + Int64(i + 1) * 1000), seq: UInt64((i + 2) % 256),
+                        metrics: [m(nil, alias: 7, .double, .number(Double(i)))]),
+                    readings: 1))
         }
         return out
     }
@@ -280,7 +299,8 @@ struct IngestLoopTests {
             #expect(tally.violations.isEmpty, "\(tally.violations.prefix(3))")
             #expect(tally.releases > 10, "\(source.name): many batches, each released after its commit (\(tally.releases))")
             #expect(tally.events.last == "stop", "\(source.name) disconnects last")
-            #expect(tally.events.dropLast().last == "release \(tally.deliveredReadings)", "\(source.name): the last release covers everything")
+            #expect(
+                tally.events.dropLast().last == "release \(tally.deliveredReadings)", "\(source.name): the last release covers everything")
         }
     }
 
@@ -304,20 +324,24 @@ struct IngestLoopTests {
     }
 
     @Test func aReloadHappensBetweenBatchesAndTakesEffectForTheNextMessage() throws {
-        let extraDevice = Fixtures.nativeGateway + """
+        let extraDevice =
+            Fixtures.nativeGateway + """
 
-              - id: cnc-2
-                workshop: ws1
-                line: l1
-                process: turning
-                metrics:
-                  - {name: power, kind: gauge, unit: kW, measures: other}
-            """
+                  - id: cnc-2
+                    workshop: ws1
+                    line: l1
+                    process: turning
+                    metrics:
+                      - {name: power, kind: gauge, unit: kW, measures: other}
+                """
         // The new registry also changes a coefficient: the reload records that, and the digest.
-        let plantYAML = Fixtures.plantYAML.replacingOccurrences(of: "timezone: Asia/Shanghai\n",
-                                                                with: "timezone: Asia/Shanghai\n    energy_coefficients: {electricity: 0.5}\n")
-        let newRegistry = try Fixtures.registry(["gateways/native.yaml": extraDevice, "gateways/sp.yaml": Self.sparkplugGateway,
-                                                 "plant.yaml": plantYAML])
+        let plantYAML = Fixtures.plantYAML.replacingOccurrences(
+            of: "timezone: Asia/Shanghai\n",
+            with: "timezone: Asia/Shanghai\n    energy_coefficients: {electricity: 0.5}\n")
+        let newRegistry = try Fixtures.registry([
+            "gateways/native.yaml": extraDevice, "gateways/sp.yaml": Self.sparkplugGateway,
+            "plant.yaml": plantYAML,
+        ])
         let rig = try Rig(limits: Self.smallBatches()) {
             var c = try DaemonConfig.resolve(file: nil, environment: [:])
             c.ingest = IngestLoopTests.smallBatches()
@@ -346,8 +370,9 @@ struct IngestLoopTests {
     }
 
     @Test func retentionPrunesOlderReadingsBetweenBatchesWithoutLosingNewOnes() throws {
-        let rig = try Rig(limits: Self.smallBatches(), retention: RetentionPolicy(rawDays: 1), retentionStepRows: 50,
-                          retentionStepIntervalMs: 20)
+        let rig = try Rig(
+            limits: Self.smallBatches(), retention: RetentionPolicy(rawDays: 1), retentionStepRows: 50,
+            retentionStepIntervalMs: 20)
         // 600 readings of cnc-1's power five days ago, one a minute, stored before the loop starts:
         // with 600 minute rollups too, 50 rows a step takes some 24 steps, 20 ms apart at least.
         let now = Int64(Date().timeIntervalSince1970 * 1000)
@@ -357,11 +382,13 @@ struct IngestLoopTests {
         batch.readings = (0..<600).map { Reading(series: SeriesIndex(power), timestampMs: old + Int64($0) * 60_000, value: .number(1)) }
         _ = try rig.store.real.commit(batch, committedAtMs: now)
         func fresh(_ i: Int) -> FakeSource.Message {
-            .init(topic: "zz/native/cnc-1",
-                  payload: Array(#"{"device":"cnc-1","ts":\#(now + Int64(i)),"seq":\#(i),"metrics":{"power":\#(i)}}"#.utf8), readings: 1)
+            .init(
+                topic: "zz/native/cnc-1",
+                payload: Array(#"{"device":"cnc-1","ts":\#(now + Int64(i)),"seq":\#(i),"metrics":{"power":\#(i)}}"#.utf8), readings: 1)
         }
         func power1() throws -> [Int64] {
-            try StoreReader(path: rig.database).readings(device: "cnc-1", limit: 1_000_000).filter { $0.metric == "power" }.map(\.timestampMs)
+            try StoreReader(path: rig.database).readings(device: "cnc-1", limit: 1_000_000).filter { $0.metric == "power" }.map(
+                \.timestampMs)
         }
         rig.native.send((0..<20).map(fresh))
         var sent = 20
@@ -372,7 +399,10 @@ struct IngestLoopTests {
         // The horizon is a local midnight a day or two back; minutes are pruned after the raw readings.
         func oldestMinute() throws -> Int64? { try StoreReader(path: rig.database).storage(nowMs: now).oldestMinute }
         try Self.waitFor("the old readings pruned to the two the horizon keeps, and their minutes folded") {
-            if sent < 2000 { rig.native.send([fresh(sent)]); sent += 1 }
+            if sent < 2000 {
+                rig.native.send([fresh(sent)])
+                sent += 1
+            }
             let ts = try power1()
             let older = ts.filter { $0 < old + 600 * 60_000 }.count
             if older > 2, ts.contains(where: { $0 >= now }) { sawBoth = true }
@@ -414,8 +444,9 @@ struct IngestLoopTests {
         limits.lingerMs = 600_000
         let rig = try Rig(limits: limits)
         let server = try MetricsServer(listen: "127.0.0.1:0", metrics: IngestMetrics(), logger: Logger(label: "test"))
-        let group = await Daemon.serviceGroup(loop: rig.loop, metricsServer: server, logger: Logger(label: "test"),
-                                              gracefulShutdownSignals: [])
+        let group = await Daemon.serviceGroup(
+            loop: rig.loop, metricsServer: server, logger: Logger(label: "test"),
+            gracefulShutdownSignals: [])
         let running = Task { try await group.run() }
         try Self.waitFor("the metrics endpoint") { Self.accepts(port: server.port) }
         rig.native.send(Self.nativeMessages(0..<100))
@@ -487,7 +518,8 @@ struct ErrorCodeTests {
         _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
         close(fd)
-        let connection = try MQTTConnection(options: MQTTOptions(host: "127.0.0.1", port: Int(UInt16(bigEndian: addr.sin_port)), clientID: "t"))
+        let connection = try MQTTConnection(
+            options: MQTTOptions(host: "127.0.0.1", port: Int(UInt16(bigEndian: addr.sin_port)), clientID: "t"))
         #expect {
             try connection.connect()
         } throws: { error in

@@ -19,9 +19,11 @@ struct LocalizationTests {
     /// cells of different widths mixed in one column.
     @Test func tableAlignsMixedChineseAndASCIIByDisplayWidth() {
         let header = ["范围", "用电量 kWh", "单位产品综合能耗 千克标准煤/件"]
-        let rows = [["line:line-shaft 电机轴生产线", "1234.5", "0.0123"],
-                    ["site", "9.0", "-"],
-                    ["workshop:ws-assembly 装配测试车间", "12.0", "0.1"]]
+        let rows = [
+            ["line:line-shaft 电机轴生产线", "1234.5", "0.0123"],
+            ["site", "9.0", "-"],
+            ["workshop:ws-assembly 装配测试车间", "12.0", "0.1"],
+        ]
         let lines = tableLines(header, rows, columns: nil)
         #expect(lines.count == 2 + rows.count)
         for column in 1...2 {
@@ -58,7 +60,8 @@ struct LocalizationTests {
     }
 
     @Test func officialTermsAndUnits() {
-        let zh = Localization(.zh), en = Localization(.en)
+        let zh = Localization(.zh)
+        let en = Localization(.en)
         #expect(zh("energy kgce") == "综合能耗 千克标准煤")
         #expect(zh("kgce/unit") == "单位产品综合能耗 千克标准煤/件")
         #expect(zh("tce/10k yuan") == "单位工业增加值能耗 吨标准煤/万元")
@@ -89,12 +92,15 @@ struct LocalizationTests {
     @Test func indicatorNotesInChinese() {
         let zh = Localization(.zh)
         #expect(zh.note("no good output in this window: per-unit figures are absent") == "本期无合格品产出：单位产品指标缺失")
-        #expect(zh.note("12.5% of the electricity is estimated across meter gaps (zhizao quality lists them)")
+        #expect(
+            zh.note("12.5% of the electricity is estimated across meter gaps (zhizao quality lists them)")
                 == "用电量的 12.5% 为缺测估算(zhizao quality 可列出)")
         #expect(zh.note("3.0 h of key-process time has an unknown state (devices silent or offline)") == "关键工序有 3.0 小时状态未知(设备静默或离线)")
-        #expect(zh.note("2 key-process machine(s) in line:line-motor report no machine state: the operational rate covers the others")
+        #expect(
+            zh.note("2 key-process machine(s) in line:line-motor report no machine state: the operational rate covers the others")
                 == "line:line-motor 中有 2 台关键工序设备未上报设备状态：运行数控化率只计其余设备")
-        #expect(zh.note("comprehensive energy is absent: steam has no kgce coefficient (set energy_coefficients.steam for site sz-baoan)")
+        #expect(
+            zh.note("comprehensive energy is absent: steam has no kgce coefficient (set energy_coefficients.steam for site sz-baoan)")
                 == "综合能耗缺失：steam 没有折标准煤系数(请为工厂 sz-baoan 设置 energy_coefficients.steam)")
         #expect(zh.note("a sentence nobody translated") == "a sentence nobody translated")
         #expect(Localization(.en).note("no electricity meter covers this scope") == "no electricity meter covers this scope")
@@ -123,21 +129,28 @@ struct LocalizationTests {
         let plant = try Plant.load(directory: Fixtures.shippedDevices)
         let site = try #require(plant.sites.first)
         func page(_ language: Language) -> String {
-            ReportPage(site: site, scope: .site(site.id), headline: [.site(site.id), .workshop("ws-machining")], lines: [.line("line-shaft")],
-                       series: [], totals: [], audit: [["2026-12-01T08:00+08:00", "value-added", "ops", "sz-baoan 2026-11", "–", "12.5"]],
-                       label: { _ in "" }, from: "2026-11-01T00:00+08:00", to: "2026-12-01T00:00+08:00",
-                       timeHeading: "site time Asia/Shanghai", baseline: "2026-10-01 .. 2026-11-01", generated: "2026-12-02T10:00+08:00",
-                       l: Localization(language)).render()
+            ReportPage(
+                site: site, scope: .site(site.id), headline: [.site(site.id), .workshop("ws-machining")], lines: [.line("line-shaft")],
+                series: [], totals: [], audit: [["2026-12-01T08:00+08:00", "value-added", "ops", "sz-baoan 2026-11", "–", "12.5"]],
+                label: { _ in "" }, from: "2026-11-01T00:00+08:00", to: "2026-12-01T00:00+08:00",
+                timeHeading: "site time Asia/Shanghai", baseline: "2026-10-01 .. 2026-11-01", generated: "2026-12-02T10:00+08:00",
+                l: Localization(language)
+            ).render()
         }
-        let zh = page(.zh), en = page(.en)
+        let zh = page(.zh)
+        let en = page(.en)
         #expect(zh.contains("<html lang=\"zh-CN\">") && en.contains("<html lang=\"en\">"))
         #expect(zh.contains("\"Noto Sans CJK SC\"") && !zh.contains("@import") && !zh.contains("url("))
-        for term in ["深圳宝安试点工厂", "机加工车间", "电机轴生产线", "单位产品综合能耗", "千克标准煤/件", "单位产品取水量", "m³/件",
-                     "关键工序数控化率", "设备综合效率 (OEE)", "节能率", "全期指标", "变更记录", "站点时间 Asia/Shanghai"] {
+        for term in [
+            "深圳宝安试点工厂", "机加工车间", "电机轴生产线", "单位产品综合能耗", "千克标准煤/件", "单位产品取水量", "m³/件",
+            "关键工序数控化率", "设备综合效率 (OEE)", "节能率", "全期指标", "变更记录", "站点时间 Asia/Shanghai",
+        ] {
             #expect(zh.contains(term), "\(term)")
         }
-        for english in ["Figures for the whole window", "this window", "Changes on record", "over the window",
-                        "Comprehensive energy per good unit", "green-manufacturing", "Download these figures", "no figure in this window"] {
+        for english in [
+            "Figures for the whole window", "this window", "Changes on record", "over the window",
+            "Comprehensive energy per good unit", "green-manufacturing", "Download these figures", "no figure in this window",
+        ] {
             #expect(en.contains(english), "\(english) in the English page")
             #expect(!zh.contains(english), "\(english) left in the Chinese page")
         }

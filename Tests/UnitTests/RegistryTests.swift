@@ -60,8 +60,10 @@ struct RegistryTests {
         // Line 12 holds the energy register, line 11 the power gauge; the gateway file gains a staleness window.
         let text = Fixtures.nativeGateway
             .replacingOccurrences(of: "rollover: 99999.9}", with: "rollover: 99999.9, reset_below: 1.5, expected_interval_s: 0}")
-            .replacingOccurrences(of: "{name: power, kind: gauge, unit: kW, measures: other}",
-                                  with: "{name: power, kind: gauge, unit: kW, measures: other, rollover_margin: 0.2}")
+            .replacingOccurrences(
+                of: "{name: power, kind: gauge, unit: kW, measures: other}",
+                with: "{name: power, kind: gauge, unit: kW, measures: other, rollover_margin: 0.2}"
+            )
             .replacingOccurrences(of: "topic: zz/native/#", with: "topic: zz/native/#\nstale_after_s: -5")
         let ps = try problems(in: "gateways/native.yaml", text)
         #expect(ps.contains { $0.message.contains("`reset_below`") && $0.message.contains("between 0 and 1") && $0.line == 13 })
@@ -90,9 +92,11 @@ struct RegistryTests {
         #expect(ps.contains { $0.message.contains("steam-1 meters steam, but site s1 has no kgce coefficient") && $0.line == 9 })
         #expect(ps.count == 2, "\(ps)")
         // Marked as a tariff register it is stored and queryable, and never added.
-        let fixed = meters.replacingOccurrences(of: "{name: peak, kind: counter, unit: kWh, measures: energy,",
-                                                with: "{name: peak, kind: counter, unit: kWh, measures: energy_tariff,")
-            .components(separatedBy: "  - id: steam-1")[0]
+        let fixed = meters.replacingOccurrences(
+            of: "{name: peak, kind: counter, unit: kWh, measures: energy,",
+            with: "{name: peak, kind: counter, unit: kWh, measures: energy_tariff,"
+        )
+        .components(separatedBy: "  - id: steam-1")[0]
         let plant = try Plant.load(directory: try Fixtures.registry(["gateways/meters.yaml": fixed]))
         let plan = AggregationPlan(plant: plant)
         let peak = try #require(plant.series.firstIndex(of: SeriesKey(device: "em-main", metric: "peak")))

@@ -86,13 +86,16 @@ struct TimeArgumentTests {
 struct IndicatorTableTests {
     /// The fixture plant with two 12-hour shifts and a planned cycle on its line.
     static let plantWithShifts = Fixtures.plantYAML
-        .replacingOccurrences(of: "    timezone: Asia/Shanghai\n", with: """
-                timezone: Asia/Shanghai
-                shifts:
-                  - {name: A, start: "08:00", end: "20:00", planned_downtime_min: 60}
-                  - {name: B, start: "20:00", end: "08:00"}
+        .replacingOccurrences(
+            of: "    timezone: Asia/Shanghai\n",
+            with: """
+                    timezone: Asia/Shanghai
+                    shifts:
+                      - {name: A, start: "08:00", end: "20:00", planned_downtime_min: 60}
+                      - {name: B, start: "20:00", end: "08:00"}
 
-            """)
+                """
+        )
         .replacingOccurrences(of: "          - id: l1\n", with: "          - id: l1\n            planned_cycle_s: 60\n")
 
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("zhizao-report-\(UUID().uuidString).sqlite").path
@@ -113,15 +116,18 @@ struct IndicatorTableTests {
         }
         var batch = IngestBatch()
         batch.messages = 8
-        for (time, kwh, good) in [("2025-11-10T10:00:00+08:00", 100.0, 0.0), ("2025-11-10T12:00:00+08:00", 150, 25),
-                                  ("2025-11-11T10:00:00+08:00", 150, 25), ("2025-11-11T12:00:00+08:00", 300, 75)] {
+        for (time, kwh, good) in [
+            ("2025-11-10T10:00:00+08:00", 100.0, 0.0), ("2025-11-10T12:00:00+08:00", 150, 25),
+            ("2025-11-11T10:00:00+08:00", 150, 25), ("2025-11-11T12:00:00+08:00", 300, 75),
+        ] {
             batch.readings.append(Reading(series: series("em-1", "energy"), timestampMs: ms(time), value: .number(kwh)))
             batch.readings.append(Reading(series: series("plc-1", "good"), timestampMs: ms(time), value: .number(good)))
         }
         _ = try store.commit(batch, committedAtMs: ms("2025-11-12T00:00:00+08:00"))
         for (scope, month, yuan) in valueAdded {
-            try store.setValueAdded(scope: scope, monthStart: TimeArgument.parse(month, calendar: plan.calendar)!, period: month, yuan: yuan,
-                                   by: AuditActor(command: "test", user: "test"))
+            try store.setValueAdded(
+                scope: scope, monthStart: TimeArgument.parse(month, calendar: plan.calendar)!, period: month, yuan: yuan,
+                by: AuditActor(command: "test", user: "test"))
         }
         return try IndicatorTable(plant: plant, reader: StoreReader(path: path))
     }
@@ -150,7 +156,8 @@ struct IndicatorTableTests {
     @Test func rowsPerDayAndForTheWholeWindow() throws {
         defer { removeDatabase() }
         let t = try table()
-        let from = ms("2025-11-10T00:00:00+08:00"), to = ms("2025-11-12T00:00:00+08:00")
+        let from = ms("2025-11-10T00:00:00+08:00")
+        let to = ms("2025-11-12T00:00:00+08:00")
         let days = try t.rows(scopes: [.line("l1"), .site("s1")], from: from, to: to, every: .day, baseline: nil)
         #expect(days.map(\.scope) == [.line("l1"), .line("l1"), .site("s1"), .site("s1")])
         #expect(days.map(\.start) == [from, ms("2025-11-11T00:00:00+08:00"), from, ms("2025-11-11T00:00:00+08:00")])
@@ -170,7 +177,8 @@ struct IndicatorTableTests {
     @Test func baselineComparison() throws {
         defer { removeDatabase() }
         let t = try table()
-        let day1 = ms("2025-11-10T00:00:00+08:00"), day2 = ms("2025-11-11T00:00:00+08:00")
+        let day1 = ms("2025-11-10T00:00:00+08:00")
+        let day2 = ms("2025-11-11T00:00:00+08:00")
         let rows = try t.rows(scopes: [.line("l1")], from: day2, to: day2 + 86_400_000, every: .all, baseline: (day1, day2))
         #expect(rows.count == 1)
         #expect(rows[0].baseline?.kwhPerGoodUnit == 2)
@@ -181,8 +189,9 @@ struct IndicatorTableTests {
     @Test func valueAddedCountsOnlyForWholeMonths() throws {
         defer { removeDatabase() }
         let t = try table(valueAdded: [(.site("s1"), "2025-11", 1_000_000)])
-        let month = try t.rows(scopes: [.site("s1"), .line("l1")], from: ms("2025-11-01T00:00:00+08:00"),
-                               to: ms("2025-12-01T00:00:00+08:00"), every: .month, baseline: nil)
+        let month = try t.rows(
+            scopes: [.site("s1"), .line("l1")], from: ms("2025-11-01T00:00:00+08:00"),
+            to: ms("2025-12-01T00:00:00+08:00"), every: .month, baseline: nil)
         #expect(month.count == 2)
         #expect(month[0].indicators.valueAddedYuan == 1_000_000)
         let kgce = try #require(month[0].indicators.energyKgce)
@@ -190,12 +199,14 @@ struct IndicatorTableTests {
         // Recorded for the site only; the line has none.
         #expect(month[1].indicators.valueAddedYuan == nil)
         // Half a month holds the month's start but not the whole month: no per-10,000-yuan figure.
-        let half = try t.rows(scopes: [.site("s1")], from: ms("2025-11-01T00:00:00+08:00"),
-                              to: ms("2025-11-15T00:00:00+08:00"), every: .all, baseline: nil)
+        let half = try t.rows(
+            scopes: [.site("s1")], from: ms("2025-11-01T00:00:00+08:00"),
+            to: ms("2025-11-15T00:00:00+08:00"), every: .all, baseline: nil)
         #expect(half.count == 1)
         #expect(half[0].indicators.valueAddedYuan == nil && half[0].indicators.kgcePer10kYuan == nil)
-        let days = try t.rows(scopes: [.site("s1")], from: ms("2025-11-01T00:00:00+08:00"),
-                              to: ms("2025-12-01T00:00:00+08:00"), every: .day, baseline: nil)
+        let days = try t.rows(
+            scopes: [.site("s1")], from: ms("2025-11-01T00:00:00+08:00"),
+            to: ms("2025-12-01T00:00:00+08:00"), every: .day, baseline: nil)
         #expect(days.count == 2 && days.allSatisfy { $0.indicators.kgcePer10kYuan == nil })
     }
 
@@ -207,11 +218,15 @@ struct IndicatorTableTests {
         }
         removeDatabase()
         let t = try table(shifts: true)
-        let from = ms("2025-11-10T00:00:00+08:00"), to = ms("2025-11-12T00:00:00+08:00")
+        let from = ms("2025-11-10T00:00:00+08:00")
+        let to = ms("2025-11-12T00:00:00+08:00")
         let shifts = try t.rows(scopes: [.line("l1"), .workshop("ws1")], from: from, to: to, every: .shift, baseline: nil)
         #expect(shifts.map(\.shift) == ["A", "A", "A", "A"])
-        #expect(shifts.map(\.start) == [ms("2025-11-10T08:00:00+08:00"), ms("2025-11-11T08:00:00+08:00"),
-                                         ms("2025-11-10T08:00:00+08:00"), ms("2025-11-11T08:00:00+08:00")])
+        #expect(
+            shifts.map(\.start) == [
+                ms("2025-11-10T08:00:00+08:00"), ms("2025-11-11T08:00:00+08:00"),
+                ms("2025-11-10T08:00:00+08:00"), ms("2025-11-11T08:00:00+08:00"),
+            ])
         #expect(shifts.map(\.indicators.goodUnits) == [25, 50, 25, 50])
         // The line has a planned cycle, so OEE; its planned busy time is the 12-hour shift less 1 hour.
         let oee = try #require(shifts[0].indicators.oee)

@@ -1,8 +1,9 @@
-@testable import GatewaySimulator
 import PayloadDecoders
 import PlantRegistry
 import Telemetry
 import Testing
+
+@testable import GatewaySimulator
 
 @Suite("Gateway simulator")
 struct SimulatorTests {
@@ -24,7 +25,9 @@ struct SimulatorTests {
     }
 
     @Test func aSeedReplaysExactly() {
-        let a = messages(seed: 42, ticks: 120), b = messages(seed: 42, ticks: 120), c = messages(seed: 43, ticks: 120)
+        let a = messages(seed: 42, ticks: 120)
+        let b = messages(seed: 42, ticks: 120)
+        let c = messages(seed: 43, ticks: 120)
         #expect(a.count > 1000)
         #expect(a == b)
         #expect(a != c)
@@ -38,8 +41,9 @@ struct SimulatorTests {
             var topic = m.topic
             topic.withUTF8 { t in
                 m.payload.withUnsafeBytes { p in
-                    decoder.decode(topic: UnsafeRawBufferPointer(t), payload: p, receivedAtMs: 1_764_000_000_000 + 86_400_000,
-                                   eventTime: m.eventTime, into: &batch)
+                    decoder.decode(
+                        topic: UnsafeRawBufferPointer(t), payload: p, receivedAtMs: 1_764_000_000_000 + 86_400_000,
+                        eventTime: m.eventTime, into: &batch)
                 }
             }
             #expect(batch.quarantined.isEmpty, "\(m.topic): \(batch.quarantined.map(\.rejection))")
@@ -61,7 +65,8 @@ struct SimulatorTests {
             var topic = m.topic
             topic.withUTF8 { tp in
                 m.payload.withUnsafeBytes { p in
-                    decoder.decode(topic: UnsafeRawBufferPointer(tp), payload: p, receivedAtMs: t + 1000, eventTime: m.eventTime, into: &batch)
+                    decoder.decode(
+                        topic: UnsafeRawBufferPointer(tp), payload: p, receivedAtMs: t + 1000, eventTime: m.eventTime, into: &batch)
                 }
             }
             #expect(m.readings == 0 && batch.readings.isEmpty, "\(m.topic)")
@@ -74,7 +79,8 @@ struct SimulatorTests {
     @Test func aWeekBehavesLikeAPlant() {
         var world = SimulatedPlant(plant: plant, seed: 9)
         let from: Int64 = 1_763_913_600_000  // 2025-11-24T00:00:00+08:00, a Monday
-        var producing = [0, 0, 0], observed = [0, 0, 0]
+        var producing = [0, 0, 0]
+        var observed = [0, 0, 0]
         var last: [String: Double] = [:]
         var drops: Set<String> = []
         for k in 0..<(7 * 24 * 60) {
@@ -96,7 +102,8 @@ struct SimulatorTests {
                 }
             }
         }
-        let night = Double(producing[0]) / Double(observed[0]), day = Double(producing[1]) / Double(observed[1])
+        let night = Double(producing[0]) / Double(observed[0])
+        let day = Double(producing[1]) / Double(observed[1])
         #expect(night < day * 0.8, "the night shift is quieter: \(night) against \(day)")
         #expect(day > 0.5)
         #expect(drops.contains("pm-mach-main/energy"), "the main meter rolls over: \(drops)")

@@ -26,12 +26,13 @@ struct SparkplugPayloadTests {
         let p = try SparkplugPayload(serializedBytes: Self.bytes)
         #expect(p.timestamp == 1000)
         #expect(p.seq == 5)
-        #expect(p.metrics == [
-            SparkplugMetric(name: "Power", alias: 7, timestamp: nil, datatype: .double, value: .number(12.5)),
-            SparkplugMetric(name: nil, alias: 8, timestamp: nil, datatype: .int32, value: .number(-2)),
-            SparkplugMetric(name: "Running", alias: nil, timestamp: nil, datatype: .boolean, value: .bool(true)),
-            SparkplugMetric(name: "T", alias: nil, timestamp: nil, datatype: .dataSet, value: .unsupported("DataSet")),
-        ])
+        #expect(
+            p.metrics == [
+                SparkplugMetric(name: "Power", alias: 7, timestamp: nil, datatype: .double, value: .number(12.5)),
+                SparkplugMetric(name: nil, alias: 8, timestamp: nil, datatype: .int32, value: .number(-2)),
+                SparkplugMetric(name: "Running", alias: nil, timestamp: nil, datatype: .boolean, value: .bool(true)),
+                SparkplugMetric(name: "T", alias: nil, timestamp: nil, datatype: .dataSet, value: .unsupported("DataSet")),
+            ])
     }
 
     @Test func rejectsBytesThatAreNotAPayload() {
@@ -63,8 +64,10 @@ struct SparkplugPayloadTests {
         #expect(SparkplugTopic(text)?.text == text)
     }
 
-    @Test(arguments: ["spBv1.0/plant/NDATA/edge-1/dev", "spBv1.0/plant/DDATA/edge-1", "spAv1.0/plant/NDATA/e",
-                      "spBv1.0/plant/XDATA/e", "spBv1.0//NDATA/e", "spBv1.0/STATE"])
+    @Test(arguments: [
+        "spBv1.0/plant/NDATA/edge-1/dev", "spBv1.0/plant/DDATA/edge-1", "spAv1.0/plant/NDATA/e",
+        "spBv1.0/plant/XDATA/e", "spBv1.0//NDATA/e", "spBv1.0/STATE",
+    ])
     func refusesMalformedTopics(text: String) {
         #expect(SparkplugTopic(text) == nil)
     }

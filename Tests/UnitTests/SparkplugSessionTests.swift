@@ -34,7 +34,10 @@ struct SparkplugSessionTests {
         var session: SparkplugSession { decoder.sparkplug! }
         private var outbound: [IngestBatch.Outbound] = []
 
-        func takeOutbound() -> [IngestBatch.Outbound] { defer { outbound = [] }; return outbound }
+        func takeOutbound() -> [IngestBatch.Outbound] {
+            defer { outbound = [] }
+            return outbound
+        }
 
         func housekeeping(nowMs: Int64) { outbound += session.housekeeping(nowMs: nowMs) }
 
@@ -43,8 +46,10 @@ struct SparkplugSessionTests {
             decoder = PayloadDecoder(plant: plant, sparkplug: .init(hostID: "zz", reorderTimeoutMs: reorderTimeoutMs, rebirthIntervalMs: 0))
         }
 
-        func send(_ type: SparkplugMessageType, device: String? = nil, seq: UInt64?, _ metrics: [SparkplugMetric],
-                  at now: Int64 = SparkplugSessionTests.now) throws -> IngestBatch {
+        func send(
+            _ type: SparkplugMessageType, device: String? = nil, seq: UInt64?, _ metrics: [SparkplugMetric],
+            at now: Int64 = SparkplugSessionTests.now
+        ) throws -> IngestBatch {
             let topic = SparkplugTopic(group: "g1", type: type, edgeNode: "edge-1", device: device).text
             let bytes = try SparkplugPayload.encode(timestamp: UInt64(now - 1000), seq: seq, metrics: metrics)
             var batch = IngestBatch()
@@ -67,8 +72,10 @@ struct SparkplugSessionTests {
         SparkplugMetric(name: name, alias: alias, timestamp: nil, datatype: type, value: value)
     }
 
-    static let nbirth = [m("bdSeq", alias: nil, .int64, .number(3)), m("Node Control/Rebirth", alias: nil, .boolean, .bool(false)),
-                         m("Cabinet/Temp", alias: 1, .double, .number(31.5))]
+    static let nbirth = [
+        m("bdSeq", alias: nil, .int64, .number(3)), m("Node Control/Rebirth", alias: nil, .boolean, .bool(false)),
+        m("Cabinet/Temp", alias: 1, .double, .number(31.5)),
+    ]
     static let dbirth = [m("Flow", alias: 10, .double, .number(4.25)), m("Running", alias: 11, .boolean, .bool(true))]
 
     func rebirthRequests(_ host: Host) throws -> [String] {
@@ -88,11 +95,13 @@ struct SparkplugSessionTests {
         let db = try h.send(.dbirth, device: "pump", seq: 1, Self.dbirth)
         #expect(db.readings.map(\.value) == [.number(4.25), .state("producing")])
         #expect(db.deviceStates.map(\.device) == ["pump-1"])
-        let data = try h.send(.ddata, device: "pump", seq: 2, [Self.m(nil, alias: 10, .double, .number(5.5)), Self.m(nil, alias: 11, .boolean, .bool(false))])
-        #expect(data.readings == [
-            Reading(series: h.series("pump-1", "flow"), timestampMs: Self.now - 1000, value: .number(5.5)),
-            Reading(series: h.series("pump-1", "running"), timestampMs: Self.now - 1000, value: .state("idle")),
-        ])
+        let data = try h.send(
+            .ddata, device: "pump", seq: 2, [Self.m(nil, alias: 10, .double, .number(5.5)), Self.m(nil, alias: 11, .boolean, .bool(false))])
+        #expect(
+            data.readings == [
+                Reading(series: h.series("pump-1", "flow"), timestampMs: Self.now - 1000, value: .number(5.5)),
+                Reading(series: h.series("pump-1", "running"), timestampMs: Self.now - 1000, value: .state("idle")),
+            ])
         #expect(try rebirthRequests(h).isEmpty)
 
         // A death from an earlier session (stale bdSeq) changes nothing; the current one takes all offline.
@@ -122,7 +131,7 @@ struct SparkplugSessionTests {
     @Test func aLateMessageInsideTheTimeoutClosesTheGap() throws {
         let h = try Host(reorderTimeoutMs: 1000)
         _ = try h.send(.nbirth, seq: 255, Self.nbirth)
-        _ = try h.send(.dbirth, device: "pump", seq: 0, Self.dbirth)   // wraps 255 → 0
+        _ = try h.send(.dbirth, device: "pump", seq: 0, Self.dbirth)  // wraps 255 → 0
         _ = try h.send(.ddata, device: "pump", seq: 2, [Self.m(nil, alias: 10, .double, .number(1))])
         let filled = try h.send(.ddata, device: "pump", seq: 1, [Self.m(nil, alias: 10, .double, .number(2))], at: Self.now + 200)
         #expect(filled.readings.count == 1)
@@ -134,7 +143,8 @@ struct SparkplugSessionTests {
         let h = try Host()
         _ = try h.send(.nbirth, seq: 0, Self.nbirth)
         _ = try h.send(.dbirth, device: "pump", seq: 1, Self.dbirth)
-        let b = try h.send(.ddata, device: "pump", seq: 2, [Self.m(nil, alias: 99, .double, .number(1)), Self.m(nil, alias: 10, .double, .number(7))])
+        let b = try h.send(
+            .ddata, device: "pump", seq: 2, [Self.m(nil, alias: 99, .double, .number(1)), Self.m(nil, alias: 10, .double, .number(7))])
         #expect(b.readings.map(\.value) == [.number(7)])
         #expect(b.quarantined.map(\.rejection.reason) == [.unknownMetric])
         #expect(try rebirthRequests(h) == ["spBv1.0/g1/NCMD/edge-1"])
@@ -154,14 +164,19 @@ struct SparkplugSessionTests {
         var topic = "spBv1.0/STATE/zz"
         let payload = Array(#"{"online":false,"timestamp":1}"#.utf8)
         topic.withUTF8 { t in
-            payload.withUnsafeBytes { p in h.decoder.decode(topic: UnsafeRawBufferPointer(t), payload: p, receivedAtMs: Self.now, into: &batch) }
+            payload.withUnsafeBytes { p in
+                h.decoder.decode(topic: UnsafeRawBufferPointer(t), payload: p, receivedAtMs: Self.now, into: &batch)
+            }
         }
         #expect(batch.messages == 0, "control traffic, not a gateway message")
         var ncmd = IngestBatch()
         var ncmdTopic = "spBv1.0/g1/NCMD/edge-1"
-        let request = try SparkplugPayload.encode(timestamp: 1, seq: nil, metrics: [Self.m("Node Control/Rebirth", alias: nil, .boolean, .bool(true))])
+        let request = try SparkplugPayload.encode(
+            timestamp: 1, seq: nil, metrics: [Self.m("Node Control/Rebirth", alias: nil, .boolean, .bool(true))])
         ncmdTopic.withUTF8 { t in
-            request.withUnsafeBytes { p in h.decoder.decode(topic: UnsafeRawBufferPointer(t), payload: p, receivedAtMs: Self.now, into: &ncmd) }
+            request.withUnsafeBytes { p in
+                h.decoder.decode(topic: UnsafeRawBufferPointer(t), payload: p, receivedAtMs: Self.now, into: &ncmd)
+            }
         }
         #expect(ncmd.messages == 0 && ncmd.quarantined.isEmpty, "our own rebirth request echoed back is not counted")
         let out = batch.outbound + ncmd.outbound

@@ -21,8 +21,11 @@ struct StoreTests {
             Reading(series: 1, timestampMs: 1000, value: .state("idle"), seq: 1),
             Reading(series: 0, timestampMs: 2000, value: .error(3001)),
         ]
-        b.quarantined = [.init(receivedAtMs: 5, topic: "t", payload: Array("xx".utf8), payloadBytes: 2,
-                               rejection: Rejection(reason: .malformed, detail: "bad"))]
+        b.quarantined = [
+            .init(
+                receivedAtMs: 5, topic: "t", payload: Array("xx".utf8), payloadBytes: 2,
+                rejection: Rejection(reason: .malformed, detail: "bad"))
+        ]
         return b
     }
 

@@ -15,8 +15,10 @@ struct TimestampTests {
         #expect(Timestamp.parseRFC3339(text) == ms)
     }
 
-    @Test(arguments: ["2026-11-28", "2026-13-01T00:00:00Z", "2025-02-29T00:00:00Z", "2026-11-28T08:00:00",
-                      "2026-11-28T08:00:00+0800", "2026-11-28T25:00:00Z", "2026-11-28T08:00:00.Z", "x026-11-28T08:00:00Z"])
+    @Test(arguments: [
+        "2026-11-28", "2026-13-01T00:00:00Z", "2025-02-29T00:00:00Z", "2026-11-28T08:00:00",
+        "2026-11-28T08:00:00+0800", "2026-11-28T25:00:00Z", "2026-11-28T08:00:00.Z", "x026-11-28T08:00:00Z",
+    ])
     func rejects(text: String) {
         #expect(Timestamp.parseRFC3339(text) == nil)
     }
@@ -51,8 +53,10 @@ struct TopicTests {
         let got = topic.withUTF8 { buf -> (String, String)? in
             let raw = UnsafeRawBufferPointer(buf)
             guard let c = t.capture(raw) else { return nil }
-            return (String(decoding: UnsafeRawBufferPointer(rebasing: raw[c.device]), as: UTF8.self),
-                    String(decoding: UnsafeRawBufferPointer(rebasing: raw[c.metric]), as: UTF8.self))
+            return (
+                String(decoding: UnsafeRawBufferPointer(rebasing: raw[c.device]), as: UTF8.self),
+                String(decoding: UnsafeRawBufferPointer(rebasing: raw[c.metric]), as: UTF8.self)
+            )
         }
         #expect(got?.0 == "meter07")
         #expect(got?.1 == "energy_kwh")

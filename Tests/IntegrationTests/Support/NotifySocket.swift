@@ -21,7 +21,10 @@ final class NotifySocket: @unchecked Sendable {
         let ok = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
         }
-        guard ok else { close(fd); throw TestFailure("cannot bind \(path)") }
+        guard ok else {
+            close(fd)
+            throw TestFailure("cannot bind \(path)")
+        }
         // The thread holds the socket only during one poll, so the socket can go away between.
         Thread { [weak self] in
             while let socket = self, socket.receiveOnce() {}
@@ -49,7 +52,11 @@ final class NotifySocket: @unchecked Sendable {
     deinit { close(fd) }
 
     /// Everything received so far, in order.
-    var messages: [String] { lock.lock(); defer { lock.unlock() }; return received.map(\.message) }
+    var messages: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return received.map(\.message)
+    }
 
     /// Arrival times (seconds, monotonic) of the datagrams exactly equal to `message`.
     func arrivals(of message: String) -> [Double] {

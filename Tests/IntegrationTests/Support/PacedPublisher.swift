@@ -20,8 +20,10 @@ final class PacedPublisher: @unchecked Sendable {
     ///   every timestamp in the past: 150,000 ms after a base 200 s ago).
     /// - holdingBack: lines not given to mosquitto_pub before `finish()`.
     /// - perSecond: the pace; the socket also blocks when mosquitto_pub falls behind.
-    init(_ broker: TestBroker, device: String, metric: String = "power", count: Int = 150_000,
-         holdingBack: Int = 0, perSecond: Int = 2_000) throws {
+    init(
+        _ broker: TestBroker, device: String, metric: String = "power", count: Int = 150_000,
+        holdingBack: Int = 0, perSecond: Int = 2_000
+    ) throws {
         self.device = device
         self.count = count
         allowed = count - holdingBack
@@ -39,10 +41,15 @@ final class PacedPublisher: @unchecked Sendable {
         let writeFD = fds[1]
         process = Process()
         process.executableURL = URL(fileURLWithPath: try executable("mosquitto_pub", in: ["/usr/bin"]))
-        process.arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-t", "zhizao/v1/ws-assembly/\(device)", "-l",
-                             "-i", "zhizao-it-pub-\(UUID().uuidString.prefix(8))"]
+        process.arguments = [
+            "-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-t", "zhizao/v1/ws-assembly/\(device)", "-l",
+            "-i", "zhizao-it-pub-\(UUID().uuidString.prefix(8))",
+        ]
         process.standardInput = readEnd
-        do { try process.run() } catch { close(writeFD); throw error }
+        do { try process.run() } catch {
+            close(writeFD)
+            throw error
+        }
         try readEnd.close()
         let chunk = 20
         let pauseUs = UInt32(1_000_000 * chunk / max(perSecond, 1))
@@ -103,7 +110,9 @@ final class PacedPublisher: @unchecked Sendable {
         let n = written
         condition.unlock()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw TestFailure("mosquitto_pub -l for \(device) failed with \(process.terminationStatus)") }
+        guard process.terminationStatus == 0 else {
+            throw TestFailure("mosquitto_pub -l for \(device) failed with \(process.terminationStatus)")
+        }
         return n
     }
 

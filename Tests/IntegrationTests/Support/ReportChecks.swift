@@ -11,7 +11,8 @@ enum ReportChecks {
     /// Every chart's text sits in its margins: tick labels left of the y axis, dates below the
     /// x axis; only a chart with nothing plotted may write inside (its "no figure" message).
     static func expectLabelsOutsideThePlots(_ page: String) throws {
-        let left = 48.0, bottom = 150.0 - 22.0
+        let left = 48.0
+        let bottom = 150.0 - 22.0
         let charts = page.components(separatedBy: "<svg ").dropFirst()
         #expect(!charts.isEmpty)
         for chart in charts {
@@ -23,7 +24,8 @@ enum ReportChecks {
                     guard let r = attributes.range(of: " \(name)=\"") ?? attributes.range(of: "\(name)=\"") else { return nil }
                     return Double(attributes[r.upperBound...].prefix { $0 != "\"" })
                 }
-                let x = try #require(number("x")), y = try #require(number("y"))
+                let x = try #require(number("x"))
+                let y = try #require(number("y"))
                 let endAnchored = attributes.contains("text-anchor=\"end\"")
                 let inLeftMargin = endAnchored && x <= left - 2
                 let belowAxis = y - 10 >= bottom

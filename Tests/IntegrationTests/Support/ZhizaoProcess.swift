@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import ReadingStore
+import Testing
 
 /// The built `zhizao` binary, run as a user runs it.
 enum ZhizaoBinary {
@@ -36,8 +37,10 @@ enum ZhizaoBinary {
         p.standardError = err
         try p.run()
         p.waitUntilExit()
-        return (p.terminationStatus, try String(contentsOfFile: dir + "/out", encoding: .utf8),
-                try String(contentsOfFile: dir + "/err", encoding: .utf8))
+        return (
+            p.terminationStatus, try String(contentsOfFile: dir + "/out", encoding: .utf8),
+            try String(contentsOfFile: dir + "/err", encoding: .utf8)
+        )
     }
 
     /// The repository's shipped `Devices/`.
@@ -59,9 +62,11 @@ final class DaemonProcess: @unchecked Sendable {
     /// The registry has a Sparkplug gateway: the daemon opens a host session beside the ingest one.
     let sparkplugHost: Bool
 
-    init(broker: TestBroker, database: String, devices: String = ZhizaoBinary.shippedDevices,
-         clientID: String = "zhizao-it-\(UUID().uuidString.prefix(8))", extra: [String] = [],
-         environment: [String: String] = [:]) throws {
+    init(
+        broker: TestBroker, database: String, devices: String = ZhizaoBinary.shippedDevices,
+        clientID: String = "zhizao-it-\(UUID().uuidString.prefix(8))", extra: [String] = [],
+        environment: [String: String] = [:]
+    ) throws {
         self.database = database
         self.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         self.logPath = database + ".log"
@@ -136,7 +141,10 @@ final class DaemonProcess: @unchecked Sendable {
         try waitUntil(timeout: timeout, "\(count) readings in \(database)") {
             let n = try status().readingsStored
             if n >= count { return true }
-            if n != last { last = n; since = Date() }
+            if n != last {
+                last = n
+                since = Date()
+            }
             return Date().timeIntervalSince(since) > quiet
         }
     }
@@ -149,8 +157,6 @@ final class DaemonProcess: @unchecked Sendable {
         }
     }
 }
-
-import Testing
 
 extension DaemonProcess {
     /// Every sequence number 0..<count of `device` stored exactly once (counting its readings
@@ -171,8 +177,9 @@ extension DaemonProcess {
     /// Adds one reading to `readingsStored` and one message to `messagesReceived`.
     func passSentinel(_ broker: TestBroker, device: String = "tst-421", timeout: Double = 60) throws {
         let ts = Int64(Date().timeIntervalSince1970 * 1000) - 60_000
-        try Publisher.publish(broker, topic: "zhizao/v1/ws-assembly/\(device)",
-                              #"{"device":"\#(device)","ts":\#(ts),"metrics":{"power":0.5}}"#)
+        try Publisher.publish(
+            broker, topic: "zhizao/v1/ws-assembly/\(device)",
+            #"{"device":"\#(device)","ts":\#(ts),"metrics":{"power":0.5}}"#)
         try waitUntil(timeout: timeout, "the sentinel reading of \(device) at \(ts) stored") {
             try StoreReader(path: database).readings(device: device, limit: 100_000).contains { $0.timestampMs == ts }
         }
@@ -182,11 +189,14 @@ extension DaemonProcess {
 /// Publishes with mosquitto_pub, the reference MQTT client.
 enum Publisher {
     /// Publishes one message and waits for the broker's acknowledgement.
-    static func publish(_ broker: TestBroker, topic: String, _ payload: String, qos: Int = 1, retain: Bool = false,
-                        login: (String, String)? = nil, eventTime: String? = nil) throws {
+    static func publish(
+        _ broker: TestBroker, topic: String, _ payload: String, qos: Int = 1, retain: Bool = false,
+        login: (String, String)? = nil, eventTime: String? = nil
+    ) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try executable("mosquitto_pub", in: ["/usr/bin"]))
-        p.arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "\(qos)", "-t", topic, "-m", payload]
+        p.arguments =
+            ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "\(qos)", "-t", topic, "-m", payload]
             + (retain ? ["-r"] : [])
             + (login.map { ["-u", $0.0, "-P", $0.1] } ?? [])
             + (eventTime.map { ["-V", "mqttv5", "-D", "publish", "user-property", "ts", $0] } ?? [])
@@ -202,8 +212,10 @@ enum Publisher {
         try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try executable("mosquitto_pub", in: ["/usr/bin"]))
-        p.arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "\(qos)", "-t", topic, "-l",
-                       "-i", "zhizao-it-pub-\(UUID().uuidString.prefix(8))"]
+        p.arguments = [
+            "-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "\(qos)", "-t", topic, "-l",
+            "-i", "zhizao-it-pub-\(UUID().uuidString.prefix(8))",
+        ]
         p.standardInput = FileHandle(forReadingAtPath: file)
         try p.run()
         return p
@@ -219,8 +231,10 @@ enum Publisher {
 
 /// Native JSON readings with sequence numbers, one per message, timestamps in the recent past
 /// (`base` + the sequence number; pass the same `base` to calls that continue one stream).
-func sequencedReadings(device: String, metric: String, count: Int, from start: Int = 0,
-                       base: Int64 = Int64(Date().timeIntervalSince1970 * 1000) - 200_000) -> [String] {
+func sequencedReadings(
+    device: String, metric: String, count: Int, from start: Int = 0,
+    base: Int64 = Int64(Date().timeIntervalSince1970 * 1000) - 200_000
+) -> [String] {
     return (start..<(start + count)).map { i in
         #"{"device":"\#(device)","ts":\#(base + Int64(i)),"seq":\#(i),"metrics":{"\#(metric)":\#(Double(i % 1000) / 10)}}"#
     }
