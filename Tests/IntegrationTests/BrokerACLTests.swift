@@ -70,7 +70,7 @@ struct BrokerACLTests {
         try waitUntil(timeout: 20, "the subscription to deliver a probe") {
             probes += 1
             try publish(broker, as: "gw-lines-plain", own, "probe-\(probes)")
-            usleep(200_000)
+            usleep(200_000)  // pacing the probes, not a wait for luck: the loop ends on a received probe
             return try received().contains("probe-")
         }
         try publish(broker, as: "gw-utility-plain", own, "denied-other-gateway")

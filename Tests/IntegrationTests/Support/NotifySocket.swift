@@ -71,7 +71,7 @@ final class NotifySocket: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if condition(messages) { return true }
-            usleep(20_000)
+            usleep(20_000)  // a poll of the condition
         }
         return condition(messages)
     }

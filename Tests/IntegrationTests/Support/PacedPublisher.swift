@@ -74,7 +74,7 @@ final class PacedPublisher: @unchecked Sendable {
                 written = i
                 condition.broadcast()
                 condition.unlock()
-                usleep(pauseUs)
+                usleep(pauseUs)  // the publisher's pace, by design
             }
             close(writeFD)
             condition.lock()
