@@ -271,7 +271,7 @@ public final class Simulator: @unchecked Sendable {
         if c.wantsWrite { try c.flushWrites() }
         guard let fd = c.socketDescriptor else { throw MQTTError.notConnected }
         var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        if poll(&p, 1, waitMs) > 0 { _ = try c.readAvailable(shouldStop: { false }) }
+        if poll(&p, 1, waitMs) > 0 { _ = try c.readAvailable(shouldStop: { false }, deliver: { _ in }) }  // acknowledgements only
         try c.housekeeping()
     }
 

@@ -32,6 +32,7 @@ public final class MQTTConnection: @unchecked Sendable {
 
     public let options: MQTTOptions
     private let handle: OpaquePointer
+    /// Set only for the duration of a `readAvailable` call (the only place messages arrive).
     private var messageHandler: ((MQTTMessage) -> Void)?
     private var eventHandler: ((Event) -> Void)?
     private var subscriptions: [String] = []
@@ -130,9 +131,6 @@ public final class MQTTConnection: @unchecked Sendable {
         }
     }
 
-    /// Sets the function called for each received message, inside `readAvailable()`.
-    public func onMessage(_ handler: @escaping (MQTTMessage) -> Void) { messageHandler = handler }
-
     /// Sets the function told of connects, refusals, disconnects and granted subscriptions.
     public func onEvent(_ handler: @escaping (Event) -> Void) { eventHandler = handler }
 
@@ -190,19 +188,19 @@ public final class MQTTConnection: @unchecked Sendable {
     public var wantsWrite: Bool { mosquitto_want_write(handle) }
 
     /// Reads packets until the socket would block or `shouldStop()` says so, handing each
-    /// message to `deliver` (not to the `onMessage` handler) while the bytes are valid.
+    /// message to `deliver` while its bytes are valid (libmosquitto frees them afterwards).
     public func readAvailable(shouldStop: () -> Bool, deliver: (MQTTMessage) -> Void) throws(MQTTError) -> ReadOutcome {
         let outcome = withoutActuallyEscaping(deliver) { deliver -> Result<ReadOutcome, MQTTError> in
-            let saved = messageHandler
             messageHandler = deliver
-            defer { messageHandler = saved }
-            do throws(MQTTError) { return .success(try readAvailable(shouldStop: shouldStop)) } catch { return .failure(error) }
+            defer { messageHandler = nil }
+            do throws(MQTTError) { return .success(try readPackets(shouldStop: shouldStop)) } catch { return .failure(error) }
         }
         return try outcome.get()
     }
 
-    /// Reads and dispatches packets until the socket would block or `shouldStop()` says so.
-    public func readAvailable(shouldStop: () -> Bool) throws(MQTTError) -> ReadOutcome {
+    /// Reads and dispatches packets (messages to `messageHandler`) until the socket would block
+    /// or `shouldStop()` says so.
+    private func readPackets(shouldStop: () -> Bool) throws(MQTTError) -> ReadOutcome {
         while !shouldStop() {
             zhizao_clear_errno()
             let rc = mosquitto_loop_read(handle, 1)

@@ -150,17 +150,8 @@ struct IngestLoopTests {
 
     // MARK: - Harness
 
-    static let sparkplugGateway = """
-        gateway: gw-sp
-        decoder: sparkplug
-        group_id: g1
-        devices:
-          - id: pump-1
-            workshop: ws1
-            sparkplug: {edge_node_id: edge-1, device_id: pump}
-            metrics:
-              - {name: flow, source: Flow, kind: gauge, unit: m3/h, measures: other}
-        """
+    /// The Sparkplug edge node of the host-session tests: pump-1 (Flow, Running) on edge-1.
+    static let sparkplugGateway = SparkplugSessionTests.gateway
 
     /// The loop on its thread, its sources, and the database it writes.
     final class Rig: @unchecked Sendable {
