@@ -26,6 +26,14 @@ let package = Package(
         ),
         // A Swift face on libmosquitto with an external, caller-driven loop.
         .target(name: "MQTTClient", dependencies: ["CMosquitto"]),
+        // libpq, PostgreSQL's client library; only PostgresClient imports it.
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        // A small synchronous Swift face on libpq: connect, run statements, classify errors.
+        .target(name: "PostgresClient", dependencies: ["CLibPQ"]),
         // Readings, timestamps and rejection reasons shared by decoders and store.
         .target(name: "Telemetry"),
         // The plant model and device profiles loaded and validated from `Devices/`.
@@ -82,6 +90,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "Telemetry", "ReadingStore", "MQTTClient", "Aggregation", "PlantRegistry", "GatewaySimulator", "Sparkplug",
+                "PostgresClient",
             ]),
     ]
 )
