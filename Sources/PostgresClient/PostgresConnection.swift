@@ -78,10 +78,7 @@ public final class PostgresConnection {
         // libpq wants NULL-terminated arrays of C strings; expand_dbname=1 lets `dbname` hold a URL.
         let cKeys: [UnsafeMutablePointer<CChar>?] = keys.map { strdup($0) } + [nil]
         let cValues: [UnsafeMutablePointer<CChar>?] = values.map { strdup($0) } + [nil]
-        defer {
-            cKeys.forEach { free($0) }
-            cValues.forEach { free($0) }
-        }
+        defer { for pointer in cKeys + cValues { free(pointer) } }
         return cKeys.withUnsafeBufferPointer { k in
             cValues.withUnsafeBufferPointer { v in
                 k.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: k.count) { kp in
