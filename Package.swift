@@ -42,11 +42,11 @@ let package = Package(
         .target(name: "PayloadDecoders", dependencies: ["Telemetry", "PlantRegistry", "Sparkplug"]),
         // Counter, gauge and state semantics, windows in site time, rollup changes, indicator formulas.
         .target(name: "Aggregation", dependencies: ["Telemetry", "PlantRegistry"]),
-        // Durable storage of readings, rollups, quarantine and counters (SQLite through GRDB).
+        // Durable storage of readings, rollups, quarantine and counters (SQLite through GRDB, or PostgreSQL).
         .target(
             name: "ReadingStore",
             dependencies: [
-                "Telemetry", "PlantRegistry", "Aggregation",
+                "Telemetry", "PlantRegistry", "Aggregation", "PostgresClient",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
         // Indicator rows per scope and window (shifts, OEE, value added, baselines) read from the stored totals.

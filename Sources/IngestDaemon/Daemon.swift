@@ -16,14 +16,19 @@ public enum Daemon {
         reloadConfig: (@Sendable () throws -> DaemonConfig)? = nil
     ) async throws -> ServiceGroup {
         let plant = try Plant.load(directory: config.devicesDirectory)
-        let store = try SQLiteStore(path: config.databasePath, durability: config.durability)
+        let store: any TelemetryStore =
+            if StoreTarget.isPostgres(config.databasePath) {
+                try PostgresStore(url: config.databasePath, passwordFile: config.databasePasswordFile)
+            } else {
+                try SQLiteStore(path: config.databasePath, durability: config.durability)
+            }
         try store.prepareSeries(plant.series)
         store.enableAggregation(AggregationPlan(plant: plant))
         logger.info(
             "starting",
             metadata: [
                 "devices": "\(plant.devices.count)", "series": "\(plant.series.count)",
-                "db": "\(config.databasePath)", "registry": "\(config.devicesDirectory)",
+                "db": "\(StoreTarget.redacted(config.databasePath))", "registry": "\(config.devicesDirectory)",
                 "client_id": "\(config.mqtt.clientID)", "protocol": "\(config.mqtt.protocolVersion.rawValue)",
             ])
         var reloadSource: (@Sendable () throws -> (DaemonConfig, Plant))?

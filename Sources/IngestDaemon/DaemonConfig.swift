@@ -11,12 +11,12 @@ import Yams
 /// Config file keys (YAML; `systemd/zhizao.yaml` is a commented example):
 /// `broker.url`, `broker.protocol`, `broker.client_id`, `broker.username`, `broker.password_file`,
 /// `broker.keep_alive`, `broker.session_expiry`, `broker.receive_maximum`, `broker.shared_group`,
-/// `broker.tls.{ca_file,ca_path,cert_file,key_file,insecure}`, `store.path`, `store.durability`,
+/// `broker.tls.{ca_file,ca_path,cert_file,key_file,insecure}`, `store.path` (or `store.url`, `store.password_file`), `store.durability`,
 /// `devices`, `ingest.{batch_max_readings,batch_max_delay_ms,linger_ms,max_payload_bytes,
 /// max_future_skew_s,quarantine_payload_bytes}`, `retention.{raw_days,minute_days}`, `metrics.{enabled,listen}`,
 /// `log_level`.
 ///
-/// Environment: `ZHIZAO_BROKER`, `ZHIZAO_CLIENT_ID`, `ZHIZAO_DB`, `ZHIZAO_DEVICES`,
+/// Environment: `ZHIZAO_BROKER`, `ZHIZAO_CLIENT_ID`, `ZHIZAO_DB`, `ZHIZAO_DB_PASSWORD_FILE`, `ZHIZAO_DEVICES`,
 /// `ZHIZAO_MQTT_USERNAME`, `ZHIZAO_MQTT_PASSWORD`, `ZHIZAO_MQTT_PASSWORD_FILE`,
 /// `ZHIZAO_SHARED_GROUP`, `ZHIZAO_LOG_LEVEL`, `ZHIZAO_METRICS_LISTEN`. The password never comes
 /// from argv; under systemd it may come from the credential `mqtt-password`.
@@ -24,7 +24,11 @@ public struct DaemonConfig: Sendable {
     public var mqtt: MQTTOptions
     /// Optional `$share/<group>/` prefix so several daemons split one stream.
     public var sharedGroup: String?
+    /// A SQLite file's path, or a `postgresql://user@host:port/dbname` URL (`store.url`).
     public var databasePath: String
+    /// A libpq password file for the PostgreSQL store (`store.password_file`); PGPASSFILE and
+    /// PGPASSWORD also apply. Never a password in the URL.
+    public var databasePasswordFile: String? = nil
     public var durability: SQLiteStore.Durability
     public var devicesDirectory: String
     public var ingest: IngestLimits
@@ -42,10 +46,12 @@ public struct DaemonConfig: Sendable {
         public var devices: String?
         public var clientID: String?
         public var logLevel: String?
+        public var sharedGroup: String?
         public init(
             broker: String? = nil, database: String? = nil, devices: String? = nil,
-            clientID: String? = nil, logLevel: String? = nil
+            clientID: String? = nil, logLevel: String? = nil, sharedGroup: String? = nil
         ) {
+            self.sharedGroup = sharedGroup
             self.broker = broker
             self.database = database
             self.devices = devices
@@ -73,6 +79,7 @@ public struct DaemonConfig: Sendable {
         if let v = environment["ZHIZAO_BROKER"] { brokerURL = (v, "ZHIZAO_BROKER") }
         if let v = environment["ZHIZAO_CLIENT_ID"] { c.mqtt.clientID = v }
         if let v = environment["ZHIZAO_DB"] { c.databasePath = v }
+        if let v = environment["ZHIZAO_DB_PASSWORD_FILE"] { c.databasePasswordFile = v }
         if let v = environment["ZHIZAO_DEVICES"] { c.devicesDirectory = v }
         if let v = environment["ZHIZAO_MQTT_USERNAME"] { c.mqtt.username = v }
         if let v = environment["ZHIZAO_MQTT_PASSWORD_FILE"] { passwordFile = (v, "ZHIZAO_MQTT_PASSWORD_FILE") }
@@ -89,6 +96,7 @@ public struct DaemonConfig: Sendable {
         if let v = overrides.database { c.databasePath = v }
         if let v = overrides.devices { c.devicesDirectory = v }
         if let v = overrides.clientID { c.mqtt.clientID = v }
+        if let v = overrides.sharedGroup { c.sharedGroup = v.isEmpty ? nil : v }
         if let v = overrides.logLevel { c.logLevel = v }
 
         // systemd's LoadCredential=mqtt-password:… puts the password where only we can read it.
@@ -198,8 +206,10 @@ public struct DaemonConfig: Sendable {
             }
         }
         if let s = f.value("store").flatMap({ YAMLFields($0, file: file, log: log, context: "`store`") }) {
-            s.rejectUnknownKeys(allowed: ["path", "durability"])
+            s.rejectUnknownKeys(allowed: ["path", "url", "password_file", "durability"])
             if let v = s.string("path") { databasePath = v }
+            if let v = s.string("url") { databasePath = v }
+            if let v = s.string("password_file") { databasePasswordFile = v }
             if let v = s.choice("durability", SQLiteStore.Durability.self) { durability = v }
         }
         if let r = f.value("retention").flatMap({ YAMLFields($0, file: file, log: log, context: "`retention`") }) {

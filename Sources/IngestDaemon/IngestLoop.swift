@@ -389,8 +389,11 @@ struct CommitFailures {
                 ])
         }
         switch code {
-        case .busy: return max(1, retryDelayMs / 5)
+        case .busy, .conflict: return max(1, retryDelayMs / 5)
         case .diskFull, .readOnly, .corrupt, .cannotOpen, .io: return retryDelayMs * 2
+        case .unavailable:
+            // Reconnect with backoff: 2×, 4×, … the retry delay, at most 30 s between attempts.
+            return min(30_000, retryDelayMs << min(failures, 8))
         case .other: return retryDelayMs
         }
     }
@@ -409,6 +412,8 @@ struct CommitFailures {
         case .corrupt: "the database file is damaged; stop the daemon and restore it from a backup"
         case .cannotOpen: "the database file cannot be opened"
         case .io: "the disk reported an I/O error"
+        case .unavailable: "the database server cannot be reached; reconnecting with backoff"
+        case .conflict: "another daemon's transaction conflicted with this batch; retrying it"
         case .other: "the store refused the batch"
         }
     }

@@ -641,7 +641,7 @@ struct PlantBuilder {
             let index = devices.count
             for mi in d.metrics.indices {
                 d.metrics[mi].series = SeriesIndex(series.count)
-                series.append(SeriesKey(device: d.id, metric: d.metrics[mi].name))
+                series.append(SeriesKey(device: d.id, metric: d.metrics[mi].name, site: d.site))
             }
             if let sp = d.sparkplug {
                 if let other = gateways[d.gateway].sparkplugDevices[sp] {

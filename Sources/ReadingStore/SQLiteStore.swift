@@ -320,6 +320,12 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case cannotOpen = "cannot_open"
         /// The disk reported an I/O error (SQLITE_IOERR).
         case io
+        /// The database server cannot be reached or the connection was lost (PostgreSQL): the
+        /// next attempt reconnects.
+        case unavailable
+        /// Another writer's transaction conflicted (PostgreSQL serialisation failure or deadlock):
+        /// retry the batch.
+        case conflict
         /// A bad request from our side, or anything else.
         case other
     }

@@ -34,9 +34,21 @@ public struct Reading: Sendable, Equatable {
 public struct SeriesKey: Sendable, Hashable {
     public var device: String
     public var metric: String
+    /// The site whose registry declares the device. Not part of equality: within one registry
+    /// a device id is unique, so (device, metric) names a series; a store shared by several
+    /// sites (PostgreSQL) keys its series by site too.
+    public var site: String
 
-    public init(device: String, metric: String) {
+    public init(device: String, metric: String, site: String = "") {
         self.device = device
         self.metric = metric
+        self.site = site
+    }
+
+    public static func == (a: SeriesKey, b: SeriesKey) -> Bool { a.device == b.device && a.metric == b.metric }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(device)
+        hasher.combine(metric)
     }
 }

@@ -19,6 +19,7 @@ struct Run: AsyncParsableCommand {
               zhizao run
               zhizao run --config /etc/zhizao/zhizao.yaml
               zhizao run --broker mqtt://10.0.0.5:1883 --db /var/lib/zhizao/zhizao.sqlite --devices /etc/zhizao/devices
+              zhizao run --db postgresql://zhizao@db.plant.lan/zhizao --shared-group zhizao --client-id zhizao-a
             """)
 
     @Option(help: ArgumentHelp("YAML config file (env ZHIZAO_CONFIG).", valueName: "FILE"))
@@ -28,7 +29,10 @@ struct Run: AsyncParsableCommand {
         help: ArgumentHelp("Broker URL: mqtt://host:port or mqtts://host:port (default \(DaemonConfig.defaultBroker)).", valueName: "URL"))
     var broker: String?
 
-    @Option(help: ArgumentHelp("SQLite database file (default ./zhizao.sqlite).", valueName: "PATH"))
+    @Option(
+        help: ArgumentHelp(
+            "SQLite database file (default ./zhizao.sqlite), or a postgresql://user@host:port/dbname URL (password from "
+                + "store.password_file, PGPASSFILE or PGPASSWORD, never the URL).", valueName: "PATH|URL"))
     var db: String?
 
     @Option(help: ArgumentHelp("Device registry directory (default ./Devices).", valueName: "DIR"))
@@ -42,6 +46,13 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
+    @Option(
+        name: .customLong("shared-group"),
+        help: ArgumentHelp(
+            "Subscribe as $share/NAME/<filter>, so several daemons (on one PostgreSQL database) split one stream.",
+            valueName: "NAME"))
+    var sharedGroup: String?
+
     func run() async throws {
         // The database and its WAL hold plant data: readable by the daemon's user only.
         umask(0o077)
@@ -50,7 +61,9 @@ struct Run: AsyncParsableCommand {
         do {
             resolved = try DaemonConfig.resolve(
                 file: config ?? env["ZHIZAO_CONFIG"], environment: env,
-                overrides: .init(broker: broker, database: db, devices: devices, clientID: clientID, logLevel: logLevel))
+                overrides: .init(
+                    broker: broker, database: db, devices: devices, clientID: clientID, logLevel: logLevel,
+                    sharedGroup: sharedGroup))
         } catch {
             throw fail("configuration: \(error)")
         }

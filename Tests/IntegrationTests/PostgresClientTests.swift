@@ -1,5 +1,6 @@
 import Foundation
 import PostgresClient
+import ReadingStore
 import Testing
 
 /// The libpq wrapper against a real PostgreSQL server started for the test.
@@ -98,5 +99,33 @@ struct PostgresClientTests {
         #expect(
             PostgresTarget.redacted("postgresql://u:secret@h:5432/db?sslmode=require") == "postgresql://u:***@h:5432/db?sslmode=require")
         #expect(PostgresTarget.redacted("postgresql://u@h/db") == "postgresql://u@h/db")
+    }
+
+    @Test("the daemon's migrations create what Schemas/database.postgres.sql documents")
+    func schemaMatchesItsDocument() throws {
+        let server = try TestPostgres()
+        let admin = try PostgresConnection(target: server.url)
+        try admin.execute("CREATE DATABASE documented")
+        _ = try PostgresStore(url: server.url)
+        let documented = try PostgresConnection(target: "postgresql://zhizao@127.0.0.1:\(server.port)/documented")
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Schemas/database.postgres.sql")
+        try documented.executeScript(try String(contentsOf: file, encoding: .utf8))
+        func describe(_ db: PostgresConnection) throws -> [[String?]] {
+            let columns = try db.execute(
+                """
+                SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns
+                WHERE table_schema = 'public' AND table_name <> 'schema_migrations' ORDER BY 1, 2
+                """)
+            let indexes = try db.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename <> 'schema_migrations' ORDER BY 1")
+            let partitioned = try db.execute(
+                "SELECT c.relname FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid ORDER BY 1")
+            return columns.rows + indexes.rows + partitioned.rows
+        }
+        let migrated = try describe(admin)
+        #expect(migrated.contains { $0.first == "readings" && $0.dropFirst().first == "series_id" })
+        #expect(migrated.contains { $0 == ["readings"] }, "readings is partitioned")
+        #expect(migrated == (try describe(documented)))
     }
 }

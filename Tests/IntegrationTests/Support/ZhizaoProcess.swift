@@ -65,18 +65,18 @@ final class DaemonProcess: @unchecked Sendable {
     init(
         broker: TestBroker, database: String, devices: String = ZhizaoBinary.shippedDevices,
         clientID: String = "zhizao-it-\(UUID().uuidString.prefix(8))", extra: [String] = [],
-        environment: [String: String] = [:]
+        environment: [String: String] = [:], logPath: String? = nil
     ) throws {
         self.database = database
         self.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        self.logPath = database + ".log"
+        self.logPath = logPath ?? database + ".log"
         self.clientID = clientID
         let gateways = (try? FileManager.default.contentsOfDirectory(atPath: devices + "/gateways")) ?? []
         sparkplugHost = gateways.contains {
             ((try? String(contentsOfFile: devices + "/gateways/" + $0, encoding: .utf8)) ?? "").contains("decoder: sparkplug")
         }
         self.arguments = ["run", "--broker", broker.url, "--db", database, "--devices", devices, "--client-id", clientID] + extra
-        _ = try createFile(logPath)
+        _ = try createFile(self.logPath)
     }
 
     /// Starts the daemon and waits until it has subscribed, and so has its Sparkplug host session
