@@ -108,7 +108,7 @@ public final class SQLiteStore: TelemetryStore {
             var outcome = CommitOutcome()
             let insert = try db.cachedStatement(
                 sql: """
-                    INSERT OR IGNORE INTO readings(ts, series_id, value, state, error_code, seq) VALUES (?, ?, ?, ?, ?, ?)
+                    INSERT OR IGNORE INTO readings(series_id, ts, value, state_code, error_code, seq) VALUES (?, ?, ?, ?, ?, ?)
                     """)
             var newest: [String: Int64] = [:]
             let history = self.history(db)
@@ -126,9 +126,9 @@ public final class SQLiteStore: TelemetryStore {
                 }
                 let sid = seriesIDs[Int(r.series)]
                 switch r.value {
-                case .number(let v): insert.setUncheckedArguments([r.timestampMs, sid, v, nil, nil, r.seq])
-                case .state(let s): insert.setUncheckedArguments([r.timestampMs, sid, nil, s, nil, r.seq])
-                case .error(let code): insert.setUncheckedArguments([r.timestampMs, sid, nil, nil, code, r.seq])
+                case .number(let v): insert.setUncheckedArguments([sid, r.timestampMs, v, nil, nil, r.seq])
+                case .state(let s): insert.setUncheckedArguments([sid, r.timestampMs, nil, try Self.stateCode(s, db: db), nil, r.seq])
+                case .error(let code): insert.setUncheckedArguments([sid, r.timestampMs, nil, nil, code, r.seq])
                 }
                 try insert.execute()
                 if db.changesCount > 0 {
