@@ -51,16 +51,21 @@ extension SQLiteStore {
     }()
 
     /// The code of a state word in `state_word`, added on first use (inside `db`'s transaction).
-    static func stateCode(_ word: String, db: Database) throws -> Int64 {
-        if let code = try Int64.fetchOne(db.cachedStatement(sql: "SELECT code FROM state_word WHERE word = ?"), arguments: [word]) {
-            return code
+    func stateCode(_ word: String, db: Database) throws -> Int64 {
+        if let code = stateCodes[word] { return code }
+        var code = try Int64.fetchOne(db.cachedStatement(sql: "SELECT code FROM state_word WHERE word = ?"), arguments: [word])
+        if code == nil {
+            try db.cachedStatement(sql: "INSERT INTO state_word(word) VALUES (?)").execute(arguments: [word])
+            code = db.lastInsertedRowID
         }
-        try db.cachedStatement(sql: "INSERT INTO state_word(word) VALUES (?)").execute(arguments: [word])
-        return db.lastInsertedRowID
+        stateCodes[word] = code
+        return code ?? 0
     }
 
     /// Writes one batch's rollup changes, computed by the aggregator.
-    static func apply(_ delta: RollupDelta, plan: AggregationPlan, seriesIDs: [Int64], db: Database) throws {
+    static func apply(
+        _ delta: RollupDelta, plan: AggregationPlan, seriesIDs: [Int64], db: Database, stateCode: (String) throws -> Int64
+    ) throws {
         let minute = try db.cachedStatement(
             sql: """
                 INSERT INTO rollup_minute(series_id, minute, n, sum, min, max, last_ms, last, consumption, estimated)
@@ -82,7 +87,7 @@ extension SQLiteStore {
                 ON CONFLICT(series_id, minute, state_code) DO UPDATE SET ms = nullif(ifnull(ms, 60000) + ifnull(excluded.ms, 60000), 60000)
                 """)
         for (key, ms) in delta.states where ms != 0 {
-            try state.execute(arguments: [seriesIDs[Int(key.series)], key.minute, stateCode(key.state, db: db), ms])
+            try state.execute(arguments: [seriesIDs[Int(key.series)], key.minute, stateCode(key.state), ms])
         }
         let machine = try db.cachedStatement(
             sql: """

@@ -27,6 +27,9 @@ public final class SQLiteStore: TelemetryStore {
     /// Raw readings older than this were pruned (`retention_mark`): later ones older than it
     /// are refused, and the aggregator books nothing before it.
     public internal(set) var rawHorizonMs: Int64?
+    /// State words' codes in `state_word`, so a state reading costs no look-up; a code added by
+    /// a transaction that then fails is forgotten with it (all are, and read again).
+    var stateCodes: [String: Int64] = [:]
     public let path: String
 
     /// Opens (creating and migrating if needed) the database at `path`.
@@ -99,6 +102,7 @@ public final class SQLiteStore: TelemetryStore {
             // The transaction rolled back: forget what the aggregator learnt from it.
             aggregator?.resetCache()
             _ = aggregator?.takeDelta()
+            stateCodes.removeAll()
             throw StoreError(wrapping: error)
         }
     }
@@ -127,7 +131,7 @@ public final class SQLiteStore: TelemetryStore {
                 let sid = seriesIDs[Int(r.series)]
                 switch r.value {
                 case .number(let v): insert.setUncheckedArguments([sid, r.timestampMs, v, nil, nil, r.seq])
-                case .state(let s): insert.setUncheckedArguments([sid, r.timestampMs, nil, try Self.stateCode(s, db: db), nil, r.seq])
+                case .state(let s): insert.setUncheckedArguments([sid, r.timestampMs, nil, try stateCode(s, db: db), nil, r.seq])
                 case .error(let code): insert.setUncheckedArguments([sid, r.timestampMs, nil, nil, code, r.seq])
                 }
                 try insert.execute()
@@ -160,7 +164,9 @@ public final class SQLiteStore: TelemetryStore {
             }
             if let aggregator {
                 try aggregator.finishMachines(history: history)
-                try Self.apply(aggregator.takeDelta(), plan: aggregator.plan, seriesIDs: seriesIDs, db: db)
+                try Self.apply(aggregator.takeDelta(), plan: aggregator.plan, seriesIDs: seriesIDs, db: db) {
+                    try self.stateCode($0, db: db)
+                }
             }
             if !batch.deviceStates.isEmpty {
                 let state = try db.cachedStatement(
@@ -225,6 +231,9 @@ public final class SQLiteStore: TelemetryStore {
             aggregator.window = horizonWindow
             aggregator.resetCache()
         }
+        // A failed rebuild rolls back the state codes it added.
+        var committed = false
+        defer { if !committed { stateCodes.removeAll() } }
         try db.write { db in
             for table in ["rollup_minute", "state_minute", "machine_minute"] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE minute >= ? AND minute < ?", arguments: [start, end])
@@ -242,7 +251,9 @@ public final class SQLiteStore: TelemetryStore {
                 if end < Int64.max / 4 { points += try history.neighbours(series, around: end - 1, before: 0, after: 1).after }
                 try aggregator.addSorted(series: series, points, history: history)
                 try aggregator.finishMachines(history: history)
-                try Self.apply(aggregator.takeDelta(), plan: aggregator.plan, seriesIDs: seriesIDs, db: db)
+                try Self.apply(aggregator.takeDelta(), plan: aggregator.plan, seriesIDs: seriesIDs, db: db) {
+                    try self.stateCode($0, db: db)
+                }
                 progress(index + 1, seriesIDs.count)
             }
             try Self.insertAudit(
@@ -253,6 +264,7 @@ public final class SQLiteStore: TelemetryStore {
                         after: "recomputed from raw readings (\(seriesIDs.count) series)")
                 ])
         }
+        committed = true
     }
 
     /// Records a month's industrial value added for a scope (replacing an earlier figure), and
