@@ -60,7 +60,10 @@ done
 kill -TERM "$DAEMON_PID"
 wait "$DAEMON_PID" || true
 DAEMON_PID=""
-[[ -n ${KEEP_DB:-} ]] && cp "$TMP/z.sqlite" "$KEEP_DB"
+if [[ -n ${KEEP_DB:-} ]]; then
+    cp "$TMP/z.sqlite" "$KEEP_DB"
+    if [[ -f $TMP/z.sqlite-wal ]]; then cp "$TMP/z.sqlite-wal" "$KEEP_DB-wal"; fi
+fi
 line=$(grep "ingest stopped" "$TMP/daemon.log" | tail -1)
 python3 - "$line" <<'EOF'
 import re, sys
