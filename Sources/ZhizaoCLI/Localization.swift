@@ -175,6 +175,9 @@ struct Localization: Sendable {
         "kWh estimated %": "用电量估算占比 %",
         "kgce estimated %": "综合能耗估算占比 %",
         "key-process unknown %": "关键工序状态未知 %",
+        "pending adj. kWh": "待计入调整 电量 kWh",
+        "pending adj. kgce": "待计入调整 综合能耗 千克标准煤",
+        "pending adj. good units": "待计入调整 合格品 件",
         "shift": "班次",
         // Headings of the other tables (status, devices, readings, quarantine, quality, audit, query).
         "device": "设备", "workshop": "车间", "line": "生产线", "process": "工序", "key": "关键工序", "nc": "数控",
