@@ -31,9 +31,13 @@ public struct PendingAdjustment: Encodable, Sendable, Equatable {
             + "\(Self.signed(electricityKWh)) kWh, \(Self.signed(goodUnits)) good units (zhizao reopen folds them in)"
     }
 
+    /// `+15`, `-2.5`, `+0.125`: at most three decimals, no trailing zeros.
     static func signed(_ v: Double) -> String {
-        let text = v == v.rounded() ? String(format: "%.0f", v) : String(format: "%.3f", v)
-        return v >= 0 ? "+" + text : text
+        var text = String(format: "%.3f", v)
+        while text.hasSuffix("0") { text.removeLast() }
+        if text.hasSuffix(".") { text.removeLast() }
+        if text == "-0" { text = "0" }
+        return text.hasPrefix("-") ? text : "+" + text
     }
 }
 

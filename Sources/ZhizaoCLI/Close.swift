@@ -195,8 +195,10 @@ struct PeriodOptions: ParsableArguments {
         let known = plant.sites.flatMap(\.scopes)
         guard let s = site.scope(named: scope), known.contains(s) else {
             let typed = site.scope(named: scope)?.key ?? scope
+            let near = nearest(typed, in: known.map(\.key))
             throw fail(
-                "unknown scope \(typed) for --scope; nearest: \(nearest(typed, in: known.map(\.key)).joined(separator: ", "))", code: 2)
+                "unknown scope \(typed) for --scope; " + (near.isEmpty ? "known: site, " : "nearest: ")
+                    + (near.isEmpty ? known.map(\.key) : near).joined(separator: ", "), code: 2)
         }
         return [s]
     }
@@ -226,5 +228,16 @@ func refusingClosed(_ what: String, _ body: () throws -> Void) throws {
             "\(what) touches closed period \(error.periods.map(\.name).joined(separator: ", ")) (zhizao periods lists them): "
                 + "its reported figures would change; pass --reopen to reopen it (audited, late adjustments folded in) "
                 + "and proceed, or leave it as reported")
+    }
+}
+
+/// Notes for `zhizao query` when its window touches a closed period holding the device: a
+/// device's own rollups stay live (late readings included), unlike the closed scope figures.
+func closedPeriodNotes(device: Device, reader: StoreReader, from: Int64, to: Int64) -> [String] {
+    let periods = (try? reader.closedPeriods()) ?? []
+    return ClosedPeriods(periods).overlapping(from: from, to: to, scopes: Set(Scope.containing(device))).map {
+        "note: the window touches closed period \($0.name): \(device.id)'s own figures here include readings "
+            + "that arrived after it was closed; the closed figures are those of `zhizao indicators`, "
+            + "with the late part as a pending adjustment"
     }
 }

@@ -66,6 +66,7 @@ struct Query: ParsableCommand {
         let reader: StoreReader
         do { reader = try StoreReader(path: store.db) } catch { throw fail("\(error)") }
         let zone = time.utc ? SiteClock.utcZone : plan.calendar.timeZone
+        for n in closedPeriodNotes(device: dev, reader: reader, from: fromMs, to: toMs) { note(n) }
         let from = "from (\(SiteClock.heading(zone)))"
         let unit = m.unit.map { " \($0)" } ?? ""
         var rows: [Row] = []

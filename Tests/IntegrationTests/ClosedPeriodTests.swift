@@ -112,6 +112,12 @@ struct ClosedPeriodEndToEndTests {
         #expect(table.contains("pending adj. kWh") && table.contains("note: closed period 2026-11 site:sz-baoan"), "\(table)")
         let csv = try ok(["indicators", "--scope", "workshop:ws-assembly"] + nov + ["--every", "all", "--format", "csv"], db: db)
         #expect(csv.split(separator: "\n").last?.hasSuffix(",15.0,1.8,0") == true, "\(csv)")
+        // The report carries the same note under its figures; `query` says a device's own figures are live.
+        _ = try ok(["report", "--scope", "site"] + nov + ["--out", dir + "/r.html"], db: db)
+        let html = try String(contentsOfFile: dir + "/r.html", encoding: .utf8)
+        #expect(html.contains("closed period 2026-11 site:sz-baoan: figures as reported; late readings pending beside them: +15 kWh"))
+        let query = try zhizao(["query", "--device", "em-asm-main", "--metric", "energy", "--every", "1d"] + nov, db: db)
+        #expect(query.code == 0 && query.stderr.contains("the window touches closed period 2026-11 site:sz-baoan"), "\(query.stderr)")
         // `zhizao periods` lists the closure with what is pending for the site itself.
         let listed = try ok(["periods", "--format", "json"], db: db)
         let periods = try #require(try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [[String: Any]])

@@ -3,6 +3,7 @@ import Telemetry
 import Testing
 
 @testable import Aggregation
+@testable import Reporting
 
 /// The pure part of closed periods: which scope rows a closure freezes, and how a batch's
 /// delta is split into what the open figures take and what is held as a late adjustment.
@@ -109,5 +110,17 @@ struct ClosedPeriodTests {
         #expect(all.overlapping(from: m - Self.day, to: m, scopes: [.site("s1")]).isEmpty, "the site's own totals are not frozen")
         #expect(all.closure(freezing: .line("l1"), at: m - 3_600_000) == p)
         #expect(all.closure(freezing: .line("l1"), at: m) == nil)
+    }
+}
+
+@Suite("Pending adjustment")
+struct PendingAdjustmentTests {
+    @Test func signedAmountsKeepAtMostThreeDecimals() {
+        #expect(PendingAdjustment.signed(15) == "+15")
+        #expect(PendingAdjustment.signed(7.5) == "+7.5")
+        #expect(PendingAdjustment.signed(-2.25) == "-2.25")
+        #expect(PendingAdjustment.signed(0.1234) == "+0.123")
+        // -0.0001 rounds to -0.000: no sign of nothing.
+        #expect(PendingAdjustment.signed(-0.0001) == "+0")
     }
 }
