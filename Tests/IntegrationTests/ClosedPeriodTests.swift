@@ -1,3 +1,4 @@
+import Aggregation
 import Foundation
 import PlantRegistry
 import ReadingStore
@@ -172,5 +173,34 @@ struct ClosedPeriodEndToEndTests {
         #expect(audit[1].after?.contains("folded") == true && audit[1].after?.contains("consumption.electricity 15") == true, "\(audit[1])")
         #expect(audit[1].before?.hasPrefix("closed ") == true)
         #expect(audit[3].subject == "period 2026-11 workshop:ws-assembly" && audit[3].after?.contains("nothing pending") == true)
+    }
+
+    @Test func closuresOfRelatedScopesCannotOverlapAndReopenFindsThemByScope() throws {
+        let dir = try temporaryDirectory("periods-scopes")
+        let db = dir + "/z.sqlite"
+        _ = try SQLiteStore(path: db)
+        // Two unrelated scopes close the same month; the site, which holds both, cannot.
+        _ = try ok(["close", "--period", "2026-11", "--scope", "line:line-motor"], db: db)
+        _ = try ok(["close", "--period", "2026-11", "--scope", "workshop:ws-machining"], db: db)
+        let site = try zhizao(["close", "--from", "2026-11-20", "--to", "2026-12-01"], db: db)
+        #expect(site.code == 1, "\(site.stderr)")
+        #expect(site.stderr.contains("already closed: 2026-11 line:line-motor, 2026-11 workshop:ws-machining"), "\(site.stderr)")
+        // The next month is free; a day of it too, for another line.
+        _ = try ok(["close", "--period", "2026-10-05", "--scope", "line:line-pump"], db: db)
+        let listed = try ok(["periods", "--format", "csv"], db: db).split(separator: "\n")
+        #expect(listed.count == 4, "header and three closures: \(listed)")
+        #expect(
+            listed.dropFirst().map { $0.split(separator: ",").prefix(2).joined(separator: " ") }.sorted()
+                == ["2026-10-05 line:line-pump", "2026-11 line:line-motor", "2026-11 workshop:ws-machining"])
+        // Reopening the machining workshop's line reopens the workshop's closure, and only it.
+        let reopened = try ok(["reopen", "--period", "2026-11", "--scope", "line:line-shaft"], db: db)
+        #expect(
+            reopened.split(separator: "\n") == ["reopened 2026-11 workshop:ws-machining: folded 0 late adjustment row(s) into its figures"])
+        #expect(try StoreReader(path: db).closedPeriods().map(\.name) == ["2026-10-05 line:line-pump", "2026-11 line:line-motor"])
+        // An unknown scope is named with the known ones; a day that is not a day is refused.
+        let unknown = try zhizao(["close", "--period", "2026-11", "--scope", "line:nope"], db: db)
+        #expect(unknown.code == 2 && unknown.stderr.contains("unknown scope line:nope for --scope"), "\(unknown.stderr)")
+        let bad = try zhizao(["close", "--period", "2026-11-31"], db: db)
+        #expect(bad.code == 2 && bad.stderr.contains("--period 2026-11-31 is not a month or a day"), "\(bad.stderr)")
     }
 }

@@ -124,3 +124,16 @@ struct PendingAdjustmentTests {
         #expect(PendingAdjustment.signed(-0.0001) == "+0")
     }
 }
+
+extension PendingAdjustmentTests {
+    @Test func theNoteNamesThePeriodAndTheAmounts() {
+        let p = PendingAdjustment(
+            closedPeriods: ["2026-11 site:sz-baoan"], quantities: ["consumption.electricity": 15], electricityKWh: 15,
+            energyKgce: 1.8435, goodUnits: 0, waterM3: 0)
+        // The sentence the Chinese table translates (LocalizationTests) and the end-to-end test looks for.
+        #expect(
+            p.note
+                == "closed period 2026-11 site:sz-baoan: figures as reported; late readings pending beside them: +15 kWh, +0 good units (zhizao reopen folds them in)"
+        )
+    }
+}
