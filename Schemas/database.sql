@@ -158,6 +158,7 @@ CREATE TABLE closed_period (
     label      TEXT NOT NULL,                 -- as given: 2026-11, 2026-11-05, 2026-11-01..2026-11-16
     scope      TEXT NOT NULL,                 -- the scope closed: site:<id>, workshop:<id>, line:<id>
     frozen     TEXT NOT NULL,                 -- it and the scopes within it, space-separated
+    devices    TEXT NOT NULL,                 -- the devices in those scopes (their own rollups), space-separated
     start      INTEGER NOT NULL,              -- local day start, ms since epoch
     end        INTEGER NOT NULL,              -- exclusive, a local day start
     closed_at  INTEGER NOT NULL,              -- ms since epoch (UTC)
@@ -170,4 +171,22 @@ CREATE TABLE scope_adjustment (
     start     INTEGER NOT NULL,               -- inside a closed period
     value     REAL NOT NULL,                  -- change held back from scope_rollup
     PRIMARY KEY (scope, period, start, quantity)
+) WITHOUT ROWID;
+CREATE TABLE series_adjustment (              -- what late readings added to a frozen device's minutes
+    period_id    INTEGER NOT NULL,            -- closed_period.id
+    series_id    INTEGER NOT NULL,
+    minute       INTEGER NOT NULL,            -- inside the closed period
+    n            INTEGER NOT NULL,
+    sum          REAL NOT NULL,
+    consumption  REAL NOT NULL,
+    estimated    REAL NOT NULL,
+    PRIMARY KEY (period_id, series_id, minute)
+) WITHOUT ROWID;
+CREATE TABLE state_adjustment (               -- and to its state minutes
+    period_id  INTEGER NOT NULL,
+    series_id  INTEGER NOT NULL,
+    minute     INTEGER NOT NULL,
+    state      TEXT NOT NULL,
+    ms         INTEGER NOT NULL,
+    PRIMARY KEY (period_id, series_id, minute, state)
 ) WITHOUT ROWID;

@@ -1,14 +1,18 @@
 public import PlantRegistry
+public import Telemetry
 
 /// A period whose figures were reported and closed (`zhizao close`): a scope's totals over
 /// whole local days [start, end) that no reading may change any more.
 ///
 /// What stays frozen is the *scope totals* (`scope_rollup`: the local-hour and local-day rows of
-/// the closed scope and every scope within it), which `indicators` and `report` read. A reading
-/// that arrives later and books use, output or machine time into those rows is still stored, and
-/// its per-series rollups (minutes, states, machine minutes, quality events) follow it as usual,
-/// since they are what the aggregator and a later rebuild book from; only its change to the
-/// frozen rows is held apart as a *late adjustment* until the period is reopened.
+/// the closed scope and every scope within it), which `indicators` and `report` read: a late
+/// reading's change to them is moved out of the commit (`takeHeld`) into a *late adjustment*
+/// until the period is reopened. A frozen device's own minutes (`rollup_minute`, `state_minute`,
+/// which `query` reads) take the late reading as usual, since the aggregator and a rebuild book
+/// against them, but their additive part (readings, sum, consumption, estimated use, time per
+/// state) is also recorded apart (`heldSeries`), so `query` can show them as closed; a late gauge
+/// reading's minimum, maximum or last value is not separable and shows live. Machine minutes and
+/// quality events stay live.
 public struct ClosedPeriod: Sendable, Equatable, Identifiable {
     /// The store's id of the closure.
     public var id: Int64
@@ -18,6 +22,8 @@ public struct ClosedPeriod: Sendable, Equatable, Identifiable {
     public var scope: Scope
     /// The scopes whose totals it freezes: the closed scope and every scope within it.
     public var frozen: Set<Scope>
+    /// The devices in those scopes, whose own minutes `query` shows as closed.
+    public var devices: Set<String>
     /// First local day start, ms since epoch.
     public var start: Int64
     /// End (exclusive), a local day start.
@@ -27,13 +33,14 @@ public struct ClosedPeriod: Sendable, Equatable, Identifiable {
     public var user: String
 
     public init(
-        id: Int64, label: String, scope: Scope, frozen: Set<Scope>, start: Int64, end: Int64,
+        id: Int64, label: String, scope: Scope, frozen: Set<Scope>, devices: Set<String> = [], start: Int64, end: Int64,
         closedAtMs: Int64 = 0, user: String = ""
     ) {
         self.id = id
         self.label = label
         self.scope = scope
         self.frozen = frozen
+        self.devices = devices
         self.start = start
         self.end = end
         self.closedAtMs = closedAtMs
@@ -81,6 +88,12 @@ public struct ClosedPeriods: Sendable, Equatable {
         return periods.first { $0.freezes(scope, at: start) }
     }
 
+    /// The closure holding `device`'s minute starting at `minute`, if any.
+    public func closure(holdingDevice device: String, at minute: Int64) -> ClosedPeriod? {
+        guard minute >= earliest && minute < latest else { return nil }
+        return periods.first { minute >= $0.start && minute < $0.end && $0.devices.contains(device) }
+    }
+
     /// The closures that share time with [from, to) (and, given `scopes`, freeze one of them).
     public func overlapping(from: Int64, to: Int64, scopes: Set<Scope>? = nil) -> [ClosedPeriod] {
         periods.filter { $0.overlaps(from: from, to: to) && (scopes.map($0.isRelated) ?? true) }
@@ -101,6 +114,47 @@ extension RollupDelta {
             held[key] = value
         }
         for key in held.keys { scopes[key] = nil }
+        return held
+    }
+}
+
+/// The additive part of a commit's per-series changes that falls into closed minutes of frozen
+/// devices, per closure: what `query` subtracts to show a closed period as it was closed.
+public struct HeldSeries: Sendable, Equatable {
+    public struct MinuteKey: Hashable, Sendable {
+        public var periodID: Int64
+        public var series: SeriesIndex
+        public var minute: Int64
+    }
+
+    public struct StateKey: Hashable, Sendable {
+        public var periodID: Int64
+        public var series: SeriesIndex
+        public var minute: Int64
+        public var state: String
+    }
+
+    /// Readings, sum, consumption and estimated use (min, max and last are not separable).
+    public var minutes: [MinuteKey: RollupDelta.MinuteStats] = [:]
+    public var states: [StateKey: Int64] = [:]
+
+    public var isEmpty: Bool { minutes.isEmpty && states.isEmpty }
+}
+
+extension RollupDelta {
+    /// The per-series changes falling into closed minutes of frozen devices (`device` names a
+    /// series' device), left in the delta as well: the minutes stay live.
+    public func heldSeries(by closed: ClosedPeriods, device: (SeriesIndex) -> String) -> HeldSeries {
+        var held = HeldSeries()
+        guard !closed.isEmpty else { return held }
+        for (key, m) in minutes {
+            guard let p = closed.closure(holdingDevice: device(key.series), at: key.minute) else { continue }
+            held.minutes[.init(periodID: p.id, series: key.series, minute: key.minute)] = m
+        }
+        for (key, ms) in states where ms != 0 {
+            guard let p = closed.closure(holdingDevice: device(key.series), at: key.minute) else { continue }
+            held.states[.init(periodID: p.id, series: key.series, minute: key.minute, state: key.state)] = ms
+        }
         return held
     }
 }

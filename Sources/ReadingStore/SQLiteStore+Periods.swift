@@ -10,7 +10,9 @@ import Telemetry
 /// Frozen are the scope totals (`scope_rollup`) of the closed scope and the scopes within it,
 /// over the closed local days: what `indicators` and `report` read. Per-series rollups stay live
 /// (the aggregator books later readings against them, and a rebuild recomputes them), so after a
-/// reopen the scope totals equal a rebuild of the same readings.
+/// reopen every figure equals a rebuild of the same readings; what late readings added to a
+/// frozen device's minutes is recorded apart (`series_adjustment`, `state_adjustment`) for
+/// `query` to take out, and dropped on reopen (the minutes hold it already).
 extension SQLiteStore {
     /// Reloads the closed periods when their version changed since the last look: one small
     /// read per commit, none per reading.
@@ -31,18 +33,43 @@ extension SQLiteStore {
     static func loadClosedPeriods(_ db: Database) throws -> [ClosedPeriod] {
         guard try db.tableExists("closed_period") else { return [] }
         return try Row.fetchAll(
-            db, sql: "SELECT id, label, scope, frozen, start, end, closed_at, user FROM closed_period ORDER BY start, id"
+            db, sql: "SELECT id, label, scope, frozen, devices, start, end, closed_at, user FROM closed_period ORDER BY start, id"
         ).compactMap { row in
             guard let scope = Scope(row["scope"] as String) else { return nil }
             let frozen = (row["frozen"] as String).split(separator: " ").compactMap { Scope(String($0)) }
+            let devices = (row["devices"] as String).split(separator: " ").map(String.init)
             return ClosedPeriod(
-                id: row["id"], label: row["label"], scope: scope, frozen: Set(frozen), start: row["start"],
-                end: row["end"], closedAtMs: row["closed_at"], user: row["user"])
+                id: row["id"], label: row["label"], scope: scope, frozen: Set(frozen), devices: Set(devices),
+                start: row["start"], end: row["end"], closedAtMs: row["closed_at"], user: row["user"])
         }
     }
 
-    /// Adds a commit's held changes to the late adjustments.
-    static func hold(_ held: [RollupDelta.ScopeWindow: Double], db: Database) throws {
+    /// Adds a commit's held changes to the late adjustments: the scope totals' (kept out of
+    /// `scope_rollup`) and the frozen devices' minutes' (applied to the minutes as well).
+    static func hold(_ held: [RollupDelta.ScopeWindow: Double], series: HeldSeries, seriesIDs: [Int64], db: Database) throws {
+        if !series.minutes.isEmpty {
+            let minute = try db.cachedStatement(
+                sql: """
+                    INSERT INTO series_adjustment(period_id, series_id, minute, n, sum, consumption, estimated) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(period_id, series_id, minute) DO UPDATE SET n = n + excluded.n, sum = sum + excluded.sum,
+                        consumption = consumption + excluded.consumption, estimated = estimated + excluded.estimated
+                    """)
+            for (key, m) in series.minutes {
+                try minute.execute(arguments: [
+                    key.periodID, seriesIDs[Int(key.series)], key.minute, m.count, m.sum, m.consumption, m.estimated,
+                ])
+            }
+        }
+        if !series.states.isEmpty {
+            let state = try db.cachedStatement(
+                sql: """
+                    INSERT INTO state_adjustment(period_id, series_id, minute, state, ms) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT(period_id, series_id, minute, state) DO UPDATE SET ms = ms + excluded.ms
+                    """)
+            for (key, ms) in series.states {
+                try state.execute(arguments: [key.periodID, seriesIDs[Int(key.series)], key.minute, key.state, ms])
+            }
+        }
         guard !held.isEmpty else { return }
         let insert = try db.cachedStatement(
             sql: """
@@ -54,12 +81,13 @@ extension SQLiteStore {
         }
     }
 
-    /// Closes [start, end) (whole local days) for `scope` and the scopes within it (`frozen`),
-    /// audited with the totals it freezes. Refused if a related scope has a closure sharing days
-    /// with it, or if the period has not ended by `nowMs`.
+    /// Closes [start, end) (whole local days) for `scope` and the scopes within it (`frozen`,
+    /// whose `devices` keep their own minutes as closed too), audited with the totals it freezes.
+    /// Refused if a related scope has a closure sharing days with it, or if the period has not
+    /// ended by `nowMs`.
     @discardableResult
     public func close(
-        scope: Scope, frozen: [Scope], start: Int64, end: Int64, label: String, by actor: AuditActor,
+        scope: Scope, frozen: [Scope], devices: [String], start: Int64, end: Int64, label: String, by actor: AuditActor,
         nowMs: Int64 = Int64(Date().timeIntervalSince1970 * 1000)
     ) throws -> ClosedPeriod {
         try db.write { db in
@@ -72,11 +100,15 @@ extension SQLiteStore {
             let at = Int64(Date().timeIntervalSince1970 * 1000)
             try db.execute(
                 sql: """
-                    INSERT INTO closed_period(label, scope, frozen, start, end, closed_at, user) VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [label, scope.key, frozen.map(\.key).joined(separator: " "), start, end, at, actor.user])
+                    INSERT INTO closed_period(label, scope, frozen, devices, start, end, closed_at, user) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    label, scope.key, frozen.map(\.key).joined(separator: " "), devices.joined(separator: " "), start, end, at,
+                    actor.user,
+                ])
             let period = ClosedPeriod(
-                id: db.lastInsertedRowID, label: label, scope: scope, frozen: Set(frozen), start: start, end: end,
-                closedAtMs: at, user: actor.user)
+                id: db.lastInsertedRowID, label: label, scope: scope, frozen: Set(frozen), devices: Set(devices), start: start,
+                end: end, closedAtMs: at, user: actor.user)
             let totals = try Self.dayTotals(db, table: "scope_rollup", scope: scope, from: start, to: end)
             try Self.insertAudit(
                 db,
@@ -131,7 +163,10 @@ extension SQLiteStore {
                 rows += db.changesCount
                 try db.execute(sql: "DELETE FROM scope_adjustment WHERE scope = ? AND start >= ? AND start < ?", arguments: range)
             }
-            try db.execute(sql: "DELETE FROM closed_period WHERE id = ?", arguments: [p.id])
+            // The devices' minutes hold the late readings already: only the record of them goes.
+            for table in ["series_adjustment", "state_adjustment", "closed_period"] {
+                try db.execute(sql: "DELETE FROM \(table) WHERE \(table == "closed_period" ? "id" : "period_id") = ?", arguments: [p.id])
+            }
             try insertAudit(
                 db,
                 [

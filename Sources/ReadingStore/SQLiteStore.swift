@@ -166,7 +166,8 @@ public final class SQLiteStore: TelemetryStore {
                 var delta = aggregator.takeDelta()
                 // Changes to closed figures are held beside them, not folded in.
                 try refreshClosedPeriods(db)
-                try Self.hold(delta.takeHeld(by: closedPeriods), db: db)
+                let series = delta.heldSeries(by: closedPeriods) { self.seriesDevice[Int($0)] }
+                try Self.hold(delta.takeHeld(by: closedPeriods), series: series, seriesIDs: seriesIDs, db: db)
                 try Self.apply(delta, plan: aggregator.plan, seriesIDs: seriesIDs, db: db)
             }
             if !batch.deviceStates.isEmpty {

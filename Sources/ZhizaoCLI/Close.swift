@@ -37,9 +37,10 @@ struct Close: ParsableCommand {
         let s = try openStore(store)
         for scope in scopes {
             let frozen = plant.sites.first { $0.id == scope.id && scope.kind == .site }?.scopes ?? site.scopes(within: scope)
+            let devices = plant.devices.filter { !Set(Scope.containing($0)).isDisjoint(with: frozen) }.map(\.id)
             do {
                 let closed = try s.close(
-                    scope: scope, frozen: frozen, start: range.from, end: range.to, label: range.label,
+                    scope: scope, frozen: frozen, devices: devices, start: range.from, end: range.to, label: range.label,
                     by: .current(command: "close"))
                 print(
                     "closed \(closed.name): \(localTime(closed.start, calendar.timeZone)) to \(localTime(closed.end, calendar.timeZone)) "
@@ -231,13 +232,38 @@ func refusingClosed(_ what: String, _ body: () throws -> Void) throws {
     }
 }
 
-/// Notes for `zhizao query` when its window touches a closed period holding the device: a
-/// device's own rollups stay live (late readings included), unlike the closed scope figures.
+/// Notes for `zhizao query` when its window touches a closed period holding the device: its
+/// figures there are as closed, except a gauge's min, max and last, which take late readings.
 func closedPeriodNotes(device: Device, reader: StoreReader, from: Int64, to: Int64) -> [String] {
     let periods = (try? reader.closedPeriods()) ?? []
-    return ClosedPeriods(periods).overlapping(from: from, to: to, scopes: Set(Scope.containing(device))).map {
-        "note: the window touches closed period \($0.name): \(device.id)'s own figures here include readings "
-            + "that arrived after it was closed; the closed figures are those of `zhizao indicators`, "
-            + "with the late part as a pending adjustment"
+    return ClosedPeriods(periods).overlapping(from: from, to: to).filter { $0.devices.contains(device.id) }.map {
+        "note: the window touches closed period \($0.name): \(device.id)'s figures there are as closed "
+            + "(readings that arrived later are left out, except from a gauge's min, max and last); "
+            + "zhizao reopen takes them in"
+    }
+}
+
+extension Query {
+    /// A device metric's per-window figures with what late readings added inside closed periods
+    /// taken out again, so a closed period reads as it was closed.
+    static func asClosed(
+        _ windows: [StoreReader.MinuteRollup], held: [StoreReader.MinuteRollup], every: WindowCalendar.Every,
+        calendar: WindowCalendar
+    ) -> [StoreReader.MinuteRollup] {
+        guard !held.isEmpty else { return windows }
+        var byWindow: [Int64: (count: Int, sum: Double, consumption: Double)] = [:]
+        for h in held {
+            let start = calendar.windowStart(h.minute, every)
+            let w = byWindow[start] ?? (0, 0, 0)
+            byWindow[start] = (w.count + h.count, w.sum + h.sum, w.consumption + h.consumption)
+        }
+        return windows.map { w in
+            guard let h = byWindow[w.minute] else { return w }
+            var out = w
+            out.count -= h.count
+            out.sum -= h.sum
+            out.consumption -= h.consumption
+            return out
+        }
     }
 }

@@ -41,6 +41,24 @@ struct ClosedPeriodEndToEndTests {
             broker, topic: "zhizao/v1/ws-assembly/x", #"[{"device":"em-asm-main","ts":\#(ms),"metrics":{"energy":\#(kwh)}}]"#)
     }
 
+    /// em-asm-main's energy per local day from 30 November to 2 December: start → (consumption, readings).
+    func meterDays(_ db: String) throws -> [String: [Double]] {
+        let json = try ok(
+            [
+                "query", "--device", "em-asm-main", "--metric", "energy", "--every", "1d", "--from", "2026-11-30", "--to", "2026-12-02",
+                "--format", "json",
+            ],
+            db: db)
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]])
+        var out: [String: [Double]] = [:]
+        for r in rows {
+            out[String((r["start"] as? String ?? "").prefix(10))] = [
+                r["consumption"] as? Double ?? .nan, Double(r["readings"] as? Int ?? -1),
+            ]
+        }
+        return out
+    }
+
     /// Every stored scope total (scope, period, start, quantity → value) in [from, to).
     func scopeTotals(_ db: String, from: Int64, to: Int64) throws -> [String: Double] {
         let reader = try StoreReader(path: db)
@@ -73,6 +91,9 @@ struct ClosedPeriodEndToEndTests {
         let nov = ["--from", "2026-11", "--to", "2026-12"]
         #expect(near(kwh(try indicators("workshop:ws-assembly", from: nov[1], to: nov[3], db: db)), 30))
         #expect(near(kwh(try indicators("workshop:ws-assembly", from: "2026-12-01", to: "2026-12-02", db: db)), 20))
+
+        // The meter's own days: 30 kWh from 2 readings on the 30th, 20 kWh from 1 on the 1st.
+        #expect(try meterDays(db).mapValues { $0.map { ($0 * 1e6).rounded() / 1e6 } } == ["2026-11-30": [30, 2], "2026-12-01": [20, 1]])
 
         // Close November for the whole site (no --scope), with the daemon running.
         let closed = try ok(["close", "--period", "2026-11"], db: db)
@@ -113,7 +134,10 @@ struct ClosedPeriodEndToEndTests {
         #expect(table.contains("pending adj. kWh") && table.contains("note: closed period 2026-11 site:sz-baoan"), "\(table)")
         let csv = try ok(["indicators", "--scope", "workshop:ws-assembly"] + nov + ["--every", "all", "--format", "csv"], db: db)
         #expect(csv.split(separator: "\n").last?.hasSuffix(",15.0,1.8,0") == true, "\(csv)")
-        // The report carries the same note under its figures; `query` says a device's own figures are live.
+        // The meter's own 30th reads as closed too (30 kWh, 2 readings); the open 1st is live:
+        // 10 kWh from 2 readings (00:00 and 01:00).
+        #expect(try meterDays(db).mapValues { $0.map { ($0 * 1e6).rounded() / 1e6 } } == ["2026-11-30": [30, 2], "2026-12-01": [10, 2]])
+        // The report carries the same note under its figures; `query` says the window touches a closed period.
         _ = try ok(["report", "--scope", "site"] + nov + ["--out", dir + "/r.html"], db: db)
         let html = try String(contentsOfFile: dir + "/r.html", encoding: .utf8)
         #expect(html.contains("closed period 2026-11 site:sz-baoan: figures as reported; late readings pending beside them: +15 kWh"))
@@ -139,6 +163,8 @@ struct ClosedPeriodEndToEndTests {
         let folded = try indicators("workshop:ws-assembly", from: nov[1], to: nov[3], db: db)
         #expect(near(kwh(folded), 45) && pending(folded) == nil, "\(folded)")
         #expect(near(kwh(try indicators("site", from: nov[1], to: nov[3], db: db)), 45))
+        // Reopened, the meter's 30th takes the late reading: 45 kWh from 3 readings.
+        #expect(try meterDays(db).mapValues { $0.map { ($0 * 1e6).rounded() / 1e6 } } == ["2026-11-30": [45, 3], "2026-12-01": [10, 2]])
         let reopenedTotals = try scopeTotals(
             db, from: Timestamp.parseRFC3339("2026-11-01T00:00:00+08:00")!, to: Timestamp.parseRFC3339("2026-12-02T00:00:00+08:00")!)
 

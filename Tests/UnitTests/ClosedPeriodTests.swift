@@ -70,6 +70,32 @@ struct ClosedPeriodTests {
         #expect(abs(d.minutes[.init(series: s, minute: m)]!.consumption - 1) < 1e-9)
     }
 
+    @Test func aFrozenDevicesClosedMinutesAreRecordedAndStayInTheDelta() throws {
+        let m = Self.midnight
+        let d = try delta([energy(m - 10 * 60_000, 100), energy(m + 10 * 60_000, 120)])
+        let closed = ClosedPeriods([
+            ClosedPeriod(
+                id: 7, label: "2025-11-24", scope: .line("l1"), frozen: [.line("l1")], devices: ["em-1"], start: m - Self.day,
+                end: m)
+        ])
+        let s = energy(0, 0).series
+        let device = { (i: SeriesIndex) in self.plant.series[Int(i)].device }
+        let held = d.heldSeries(by: closed, device: device)
+        // 1 kWh in each of the ten minutes 23:50..23:59, under closure 7; the reading at 23:50
+        // itself counts in its minute (n 1, sum 100); nothing after midnight.
+        let minutes = (1...10).map { m - Int64($0) * 60_000 }
+        #expect(Set(held.minutes.keys) == Set(minutes.map { HeldSeries.MinuteKey(periodID: 7, series: s, minute: $0) }))
+        #expect(held.minutes.values.allSatisfy { abs($0.consumption - 1) < 1e-9 })
+        #expect(held.minutes[.init(periodID: 7, series: s, minute: m - 10 * 60_000)]?.count == 1)
+        #expect(held.minutes[.init(periodID: 7, series: s, minute: m - 10 * 60_000)]?.sum == 100)
+        // The minutes stay in the delta (they are live); another device is not held.
+        #expect(d.minutes[.init(series: s, minute: m - 60_000)] != nil)
+        let other = ClosedPeriods([
+            ClosedPeriod(id: 8, label: "x", scope: .line("l1"), frozen: [.line("l1")], devices: ["cnc-1"], start: m - Self.day, end: m)
+        ])
+        #expect(d.heldSeries(by: other, device: device).isEmpty)
+    }
+
     @Test func aClosedSiteHoldsEveryScopeWithinIt() throws {
         let m = Self.midnight
         let site = try #require(plant.sites.first)
