@@ -34,10 +34,12 @@ public struct IndicatorTable {
         public var baseline: Indicators?
         /// Change of each per-unit figure against the baseline, in percent.
         public var changePct: [String: Double]?
+        /// Late readings held beside the figures of a closed period the window touches.
+        public var pending: PendingAdjustment?
 
         public init(
             scope: Scope, start: Int64, shift: String? = nil, indicators: Indicators,
-            baseline: Indicators? = nil, changePct: [String: Double]? = nil
+            baseline: Indicators? = nil, changePct: [String: Double]? = nil, pending: PendingAdjustment? = nil
         ) {
             self.scope = scope
             self.start = start
@@ -45,6 +47,7 @@ public struct IndicatorTable {
             self.indicators = indicators
             self.baseline = baseline
             self.changePct = changePct
+            self.pending = pending
         }
     }
 
@@ -147,6 +150,7 @@ public struct IndicatorTable {
                 }
             }
             let rate = Indicators.staticControlRate(plant: plant, scope: s)
+            let closed = try closedView(scope: s, period: period, from: fromMs, to: toMs)
             let keyMachines = plant.devices.filter { $0.keyProcess && $0.meterRole == nil && AggregationPlan.scopes(of: $0).contains(s) }
                 .count
             let unobserved = keyMachines - plan.machines.filter { $0.scopes.contains(s) }.count
@@ -168,6 +172,8 @@ public struct IndicatorTable {
                     }
                 var i = try indicators(s, totals, start, end, rate: rate)
                 i.oee = oee(scope: s, totals: totals, from: max(start, fromMs), to: min(end, toMs))
+                let pending = pendingAdjustment(closed, from: max(start, fromMs), to: min(end, toMs))
+                if let pending { i.notes.append(pending.note) }
                 if unobserved > 0 {
                     i.notes.append(
                         "\(unobserved) key-process machine(s) in \(s) report no machine state: the operational rate covers the others")
@@ -175,7 +181,7 @@ public struct IndicatorTable {
                 rows.append(
                     Row(
                         scope: s, start: start, shift: shiftEnds[start]?.0, indicators: i,
-                        baseline: base, changePct: base.map { i.changePercent(against: $0) }))
+                        baseline: base, changePct: base.map { i.changePercent(against: $0) }, pending: pending))
             }
         }
         return rows

@@ -14,11 +14,13 @@ struct ValueAdded: ParsableCommand {
             Value added is not telemetry: the finance department supplies it per month. With it, \
             `zhizao indicators` adds kgce and kgCO2 per 10,000 yuan for windows made of whole months.
             Each entry, with the figure it replaced and who entered it, is kept in the audit trail
-            (`zhizao audit`).
+            (`zhizao audit`). A month closed for the scope (`zhizao close`) is refused unless \
+            --reopen, which reopens it (audited) first.
 
             Examples:
               zhizao value-added --period 2026-11 --scope site --yuan 12500000
               zhizao value-added --period 2026-11 --scope workshop:ws-machining --yuan 5200000
+              zhizao value-added --period 2026-10 --scope site --yuan 11900000 --reopen   # a closed month
             """)
 
     @OptionGroup var store: StoreOptions
@@ -26,6 +28,7 @@ struct ValueAdded: ParsableCommand {
     @Option(help: "The month, YYYY-MM (site time).") var period: String
     @Option(help: "site, workshop:ID or line:ID.") var scope: String = "site"
     @Option(help: "Value added in yuan.") var yuan: Double
+    @Flag(help: "Reopen the month first if it is closed for the scope (audited).") var reopen = false
 
     func run() throws {
         let plant: Plant
@@ -42,9 +45,11 @@ struct ValueAdded: ParsableCommand {
             throw fail("unknown scope \(s); nearest: \(nearest(s, in: known.map(\.key)).joined(separator: ", "))", code: 2)
         }
         guard FileManager.default.fileExists(atPath: store.db) else { throw fail("no database at \(store.db)") }
-        try SQLiteStore(path: store.db).setValueAdded(
-            scope: s, monthStart: month, period: period, yuan: yuan,
-            by: .current(command: "value-added"))
+        try refusingClosed("--period \(period)") {
+            try SQLiteStore(path: store.db).setValueAdded(
+                scope: s, monthStart: month, monthEnd: plan.calendar.nextMonth(month), period: period, yuan: yuan,
+                by: .current(command: "value-added"), reopen: reopen)
+        }
         print("value added of \(s) for \(period): \(yuan) yuan")
     }
 }

@@ -28,7 +28,7 @@ struct StoreMigrationTests {
     @Test func aDatabaseOfTheEarlierSchemaIsConvertedAndReadsTheSame() throws {
         let dir = try temporaryDirectory("migrate-v9")
         let path = dir + "/old.sqlite"
-        // The schema as migrations v1 to v7 left it (Schemas/database.sql up to v9), recorded
+        // The schema as migrations v1 to v8 left it (Schemas/database.sql up to v9), recorded
         // as applied the way GRDB records migrations.
         let documented = try String(contentsOfFile: SchemaTests.schema("database.sql"), encoding: .utf8)
         let before = try #require(documented.range(of: "-- Migration \"v9-footprint\""))
@@ -38,7 +38,7 @@ struct StoreMigrationTests {
             String(documented[..<before.lowerBound]) + """
                 CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
                 INSERT INTO grdb_migrations VALUES ('v1-readings'), ('v2-rollups'), ('v3-value-added'),
-                    ('v4-device-state'), ('v5-metering'), ('v6-audit'), ('v7-retention');
+                    ('v4-device-state'), ('v5-metering'), ('v6-audit'), ('v7-retention'), ('v8-periods');
                 INSERT INTO series(id, device, metric) VALUES (1, 'm1', 'temp'), (2, 'm1', 'state'), (3, 'm1', 'energy');
                 INSERT INTO readings(ts, series_id, value, state, error_code, seq) VALUES
                     (\(t + 1_500), 1, 20.5, NULL, NULL, 7), (\(t + 61_000), 1, NULL, NULL, 3001, NULL),

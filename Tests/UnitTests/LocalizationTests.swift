@@ -102,6 +102,10 @@ struct LocalizationTests {
         #expect(
             zh.note("comprehensive energy is absent: steam has no kgce coefficient (set energy_coefficients.steam for site sz-baoan)")
                 == "综合能耗缺失：steam 没有折标准煤系数(请为工厂 sz-baoan 设置 energy_coefficients.steam)")
+        #expect(
+            zh.note(
+                "closed period 2026-11 site:sz-baoan: figures as reported; late readings pending beside them: +15 kWh, +0 good units (zhizao reopen folds them in)"
+            ) == "已关闭期间 2026-11 site:sz-baoan：指标为上报时的数值；其后到达的读数作为待计入调整列在旁：+15 kWh，+0 件合格品(zhizao reopen 计入)")
         #expect(zh.note("a sentence nobody translated") == "a sentence nobody translated")
         #expect(Localization(.en).note("no electricity meter covers this scope") == "no electricity meter covers this scope")
     }
