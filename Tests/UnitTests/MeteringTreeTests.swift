@@ -9,23 +9,11 @@ import Testing
 /// registries whose numbers are worked by hand.
 @Suite("Metering tree")
 struct MeteringTreeTests {
-    static let plantYAML = """
-        sites:
-          - id: s1
-            timezone: Asia/Shanghai
-            workshops:
-              - id: ws1
-                lines:
-                  - id: l1
-                    product: {id: shaft, unit: pcs, output: intermediate}
-                    processes: [{id: turning, key_process: true}]
-                  - id: l2
-                    product: {id: motor, unit: pcs, output: final, factor: 1}
-              - id: ws2
-                lines:
-                  - id: l3
-                    product: {id: pump, unit: pcs, output: final, factor: 0.5}
-        """
+    /// The test plant (shared with the end-to-end tests): ws1 makes shafts (intermediate, l1)
+    /// and motors (final, factor 1, l2); ws2 makes pumps (final, factor 0.5, l3).
+    static let plantYAML = try! String(
+        contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/metering-tree/plant.yaml"), encoding: .utf8)
 
     /// A registry of the test plant with one gateway file of `devices` (a YAML list).
     static func registry(_ devices: String, plant: String = plantYAML) throws -> String {
