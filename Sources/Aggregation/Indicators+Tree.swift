@@ -26,6 +26,11 @@ extension Indicators {
             if let note = output.note {
                 i.notes.removeAll { $0.hasPrefix("no good output") }
                 i.notes.append(note)
+            } else if output.goodByProduct.values.reduce(0, +) == 0, i.notes.contains(where: { $0.hasPrefix("no good output") }) {
+                i.notes.removeAll { $0.hasPrefix("no good output") }
+                i.notes.append(
+                    "no final product output in \(scope) in this window (intermediate products count with their lines only): per-unit figures are absent"
+                )
             }
         }
         var media: [String: Double] = [:]
@@ -42,12 +47,11 @@ extension Indicators {
                 i.energyKgce = kgce + mediaKgce
                 i.kgcePerGoodUnit = i.goodUnits > 0 ? (kgce + mediaKgce) / i.goodUnits : nil
                 i.notes.append(
-                    String(format: "%.1f kgce of media made on site is allocated to this line (in its comprehensive energy)", mediaKgce))
+                    "media made on site are allocated to the lines that use them (on-site media kgce, in their comprehensive energy)")
             } else if scope.kind != .line {
                 i.notes.append(
-                    String(
-                        format: "%.1f kgce of media made on site is shown apart: the electricity and fuel that made it are already counted",
-                        mediaKgce))
+                    "media made on site are shown apart (on-site media kgce), not in comprehensive energy: the electricity and fuel that made them are already counted"
+                )
             }
         }
         var unmetered: [String: Double] = [:]

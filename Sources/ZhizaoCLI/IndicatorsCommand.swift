@@ -114,10 +114,10 @@ struct IndicatorsCommand: ParsableCommand {
         if anyUnknown { header += [l("key-process unknown %")] }
         // The metering tree: in CSV whenever a scope asked for has an unmetered figure.
         let anyUnmetered = format == .csv ? scopes.contains { table.hasBalance($0) } : rows.contains { $0.indicators.unmetered != nil }
-        if anyUnmetered { header += ["unmetered kWh", "balance fails h"] }
+        if anyUnmetered { header += ["unmetered kWh", "balance fails h"].map { l($0) } }
         let anyMedia = rows.contains { $0.indicators.onSiteMediaKgce != nil }
-        if anyMedia { header += ["on-site media kgce"] }
-        if by == .product { header.insert("product", at: 1) }
+        if anyMedia { header += [l("on-site media kgce")] }
+        if by == .product { header.insert(l("product"), at: 1) }
         if rows.isEmpty { return printEmpty(empty, header: header, format: format) }
         let cells = rows.map { r in
             let i = r.indicators
