@@ -10,9 +10,7 @@ extension IndicatorTable {
     }
 
     /// Whether a scope has an unmetered figure, so its balance is checked.
-    public func hasBalance(_ scope: Scope) -> Bool {
-        MeteringTree(plant: plant).unmeteredScopes.values.contains { $0.contains(scope) }
-    }
+    public func hasBalance(_ scope: Scope) -> Bool { balancedScopes.contains(scope) }
 
     /// The hours of `[from, to)` in which the meters below a scope add up to more than its
     /// whole-node meters plus the site's `balance_tolerance`.

@@ -56,6 +56,9 @@ public struct IndicatorTable {
     public let site: Site
     public let reader: StoreReader
     public let shifts: ShiftCalendar
+    /// The scopes with an unmetered figure (a whole-node meter with meters below it), whose
+    /// hourly balance is checked.
+    public let balancedScopes: Set<Scope>
 
     public init(plant: Plant, reader: StoreReader) throws(ReportingError) {
         guard let site = plant.sites.first else { throw .noSite }
@@ -64,6 +67,7 @@ public struct IndicatorTable {
         self.site = site
         self.reader = reader
         self.shifts = ShiftCalendar(site: site, calendar: plan.calendar)
+        self.balancedScopes = Set(MeteringTree(plant: plant).unmeteredScopes.values.joined())
     }
 
     /// The site, its workshops and its lines, in registry order.
@@ -110,8 +114,7 @@ public struct IndicatorTable {
     ) throws -> [Row] {
         if every == .shift && site.shifts.isEmpty { throw ReportingError.noShiftCalendar(site: site.id) }
         var valueAddedByScope: [Scope: [Int64: Double]] = [:]
-        let tree = MeteringTree(plant: plant)
-        let balanced = Set(scopes.filter { s in tree.unmeteredScopes.values.contains { $0.contains(s) } })
+        let balanced = balancedScopes
         /// Indicators of one scope over [start, end), with the value added of the whole months it covers.
         func indicators(_ scope: Scope, _ totals: [String: Double], _ start: Int64, _ end: Int64, rate: Double?) throws -> Indicators {
             if valueAddedByScope[scope] == nil {
