@@ -259,10 +259,10 @@ public final class Aggregator: @unchecked Sendable {
             let hourShare = used * Double(hourEnd - t) / length
             if inWindow(plan.calendar.minuteStart(t)) {
                 for target in sp.targets {
-                    delta.addScope(target.scope, target.quantity, at: t, hourShare, calendar: plan.calendar)
+                    delta.addScope(target.scope, target.quantity, at: t, hourShare * target.weight, calendar: plan.calendar)
                     if estimated {
                         delta.addScope(
-                            target.scope, AggregationPlan.estimated(target.quantity), at: t, hourShare,
+                            target.scope, AggregationPlan.estimated(target.quantity), at: t, hourShare * target.weight,
                             calendar: plan.calendar)
                     }
                 }

@@ -38,6 +38,16 @@ public struct Indicators: Codable, Sendable, Equatable {
     public var unknownHours: Double = 0
     /// That time as a share of the key-process machines' time in the window.
     public var unknownShare: Double?
+    /// Metering tree (see `Indicators+Tree.swift`): the scope's unmetered use per carrier (what
+    /// its whole-node meters see and the meters below do not), in the carrier's unit.
+    public var unmetered: [String: Double]? = nil
+    /// Hours of the window failing the balance check (meters below > whole-node + tolerance).
+    public var balanceViolationHours: Int? = nil
+    /// Media made on site used in the scope, per carrier, and their kgce (allocated to lines).
+    public var onSiteMedia: [String: Double]? = nil
+    public var onSiteMediaKgce: Double? = nil
+    /// Good output of each final product of a workshop or site, in its own unit.
+    public var goodByProduct: [String: Double]? = nil
     public var notes: [String]
 
     enum CodingKeys: String, CodingKey {
@@ -62,6 +72,11 @@ public struct Indicators: Codable, Sendable, Equatable {
         case estimatedPct = "estimated_pct"
         case unknownHours = "key_process_unknown_h"
         case unknownShare = "key_process_unknown_share"
+        case unmetered
+        case balanceViolationHours = "balance_violation_hours"
+        case onSiteMedia = "on_site_media"
+        case onSiteMediaKgce = "on_site_media_kgce"
+        case goodByProduct = "good_by_product"
         case notes
     }
 

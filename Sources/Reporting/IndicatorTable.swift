@@ -29,6 +29,8 @@ public struct IndicatorTable {
         public var start: Int64
         /// The shift's name, for rows per shift.
         public var shift: String?
+        /// The product, for rows per product (`--by product`).
+        public var product: String?
         public var indicators: Indicators
         /// The same scope over the whole baseline window.
         public var baseline: Indicators?
@@ -57,6 +59,9 @@ public struct IndicatorTable {
     public let site: Site
     public let reader: StoreReader
     public let shifts: ShiftCalendar
+    /// The scopes with an unmetered figure (a whole-node meter with meters below it), whose
+    /// hourly balance is checked.
+    public let balancedScopes: Set<Scope>
 
     public init(plant: Plant, reader: StoreReader) throws(ReportingError) {
         guard let site = plant.sites.first else { throw .noSite }
@@ -65,6 +70,7 @@ public struct IndicatorTable {
         self.site = site
         self.reader = reader
         self.shifts = ShiftCalendar(site: site, calendar: plan.calendar)
+        self.balancedScopes = Set(MeteringTree(plant: plant).unmeteredScopes.values.joined())
     }
 
     /// The site, its workshops and its lines, in registry order.
@@ -111,6 +117,7 @@ public struct IndicatorTable {
     ) throws -> [Row] {
         if every == .shift && site.shifts.isEmpty { throw ReportingError.noShiftCalendar(site: site.id) }
         var valueAddedByScope: [Scope: [Int64: Double]] = [:]
+        let balanced = balancedScopes
         /// Indicators of one scope over [start, end), with the value added of the whole months it covers.
         func indicators(_ scope: Scope, _ totals: [String: Double], _ start: Int64, _ end: Int64, rate: Double?) throws -> Indicators {
             if valueAddedByScope[scope] == nil {
@@ -122,10 +129,20 @@ public struct IndicatorTable {
             let months = valueAddedByScope[scope]!.filter { $0.key >= start && $0.key < end }
             let covered = months.filter { plan.calendar.nextMonth($0.key) <= end }
             let machines = plan.machines.filter { $0.scopes.contains(scope) }.count
-            return Indicators.compute(
-                totals: totals, site: site, staticRate: rate,
+            var i = Indicators.compute(
+                totals: totals, site: site, scope: scope, products: products, staticRate: rate,
                 valueAddedYuan: covered.isEmpty ? nil : covered.values.reduce(0, +),
                 keyProcessMs: Double(machines) * Double(end - start))
+            if balanced.contains(scope) {
+                let hours = try balanceViolations(scope: scope, from: max(start, fromMs), to: min(end, toMs)).map(\.hour)
+                i.balanceViolationHours = Set(hours).count
+                if !hours.isEmpty {
+                    i.notes.append(
+                        "\(scope): \(Set(hours).count) hour(s) fail the balance check (meters below > whole-node meters + \(site.balanceTolerance * 100)%): zhizao quality --scope \(scope) lists them"
+                    )
+                }
+            }
+            return i
         }
         var rows: [Row] = []
         for s in scopes {

@@ -53,7 +53,7 @@ extension IndicatorTable {
     func json(_ rows: [Row], zone: TimeZone) -> [IndicatorRowJSON] {
         rows.map {
             IndicatorRowJSON(
-                scope: $0.scope.key, start: label($0, zone: zone), indicators: $0.indicators,
+                scope: $0.scope.key, start: label($0, zone: zone), product: $0.product, indicators: $0.indicators,
                 baseline: $0.baseline, changePct: $0.changePct, pendingAdjustment: $0.pending)
         }
     }
@@ -77,6 +77,8 @@ private func failing<T>(_ body: () throws -> T) throws -> T {
 struct IndicatorRowJSON: Encodable {
     var scope: String
     var start: String
+    /// The product, for rows of `--by product`.
+    var product: String?
     var indicators: Indicators
     var baseline: Indicators?
     var changePct: [String: Double]?
@@ -84,7 +86,7 @@ struct IndicatorRowJSON: Encodable {
     var pendingAdjustment: PendingAdjustment?
 
     enum CodingKeys: String, CodingKey {
-        case scope, start, indicators, baseline
+        case scope, start, product, indicators, baseline
         case changePct = "change_pct"
         case pendingAdjustment = "pending_adjustment"
     }

@@ -24,15 +24,25 @@ struct IndicatorsCommand: ParsableCommand {
               zhizao indicators --scope line:line-shaft --from yesterday --to today --every 1h --format json
               zhizao indicators --scope line:line-motor --from=-2d --every shift      # per shift, with OEE
               zhizao indicators --by line --from=-7d --format csv > lines.csv         # header row even when empty
+              zhizao indicators --scope site --by product --from=-7d                  # per product, each in its unit
 
             A window touching a closed period (`zhizao close`, listed by `zhizao periods`) shows \
             the figures as they were closed, with the late readings held since then beside them \
             (pending adj. columns, `pending_adjustment` in JSON, and a note); `zhizao reopen` folds them in.
+
+            A workshop's or site's output is its lines' final products (intermediate ones, \
+            components of another line's product, stay with their line), converted by each \
+            product's `factor`; over unlike products without factors there is no per-unit figure \
+            (use --by product). "unmetered kWh" is what a scope's whole-node meter sees and the \
+            meters below it do not; "balance fails h" counts the hours in which the meters below \
+            exceed it by more than the site's balance_tolerance (zhizao quality lists them).
             """)
 
     enum By: String, ExpressibleByArgument, CaseIterable {
         case workshop
         case line
+        /// One row per product the scope's lines make, each in its own unit.
+        case product
     }
 
     enum Window: TimeWindowDefaults {
@@ -45,7 +55,7 @@ struct IndicatorsCommand: ParsableCommand {
     @OptionGroup var store: StoreOptions
     @OptionGroup var registry: RegistryOptions
     @Option(help: "site, workshop:ID or line:ID (default: the site).") var scope: String?
-    @Option(help: "One row per workshop or line over the whole window (instead of --scope).") var by: By?
+    @Option(help: "One row per workshop, line or product over the whole window (product: within --scope).") var by: By?
     @OptionGroup var window: TimeWindowOptions<Window>
     @Option(help: "1h, shift, 1d, 1mo or all (one row for the window).") var every: IndicatorTable.Every = .day
     @Option(
@@ -62,14 +72,22 @@ struct IndicatorsCommand: ParsableCommand {
         let (fromMs, toMs) = try window.window(calendar: table.plan.calendar)
         let scopes: [Scope]
         var every = self.every
-        if let by {
+        var rows: [IndicatorTable.Row]
+        if by == .product {
+            scopes = [try table.resolveOrFail(scope: scope)]
+            every = .all
+        } else if let by {
             scopes = table.scopes(by == .workshop ? .workshop : .line)
             every = .all
         } else {
             scopes = [try table.resolveOrFail(scope: scope)]
         }
         let baseWindow = try baseline.map { try table.baselineOrFail($0) }
-        let rows = try table.rowsOrFail(scopes: scopes, from: fromMs, to: toMs, every: every, baseline: baseWindow)
+        if by == .product {
+            rows = try table.productRows(scope: scopes[0], from: fromMs, to: toMs)
+        } else {
+            rows = try table.rowsOrFail(scopes: scopes, from: fromMs, to: toMs, every: every, baseline: baseWindow)
+        }
         let zone = table.zone(time)
         let empty = "no figures stored for \(scopes.map(\.key).joined(separator: ", ")) between \(window.from) and \(window.to)"
         if format == .json {
@@ -101,12 +119,19 @@ struct IndicatorsCommand: ParsableCommand {
         // Closed figures stay as reported; late readings held beside them (always in CSV).
         let anyPending = format == .csv || rows.contains { $0.pending != nil }
         if anyPending { header += ["pending adj. kWh", "pending adj. kgce", "pending adj. good units"].map { l($0) } }
+        // The metering tree: in CSV whenever a scope asked for has an unmetered figure.
+        let anyUnmetered = format == .csv ? scopes.contains { table.hasBalance($0) } : rows.contains { $0.indicators.unmetered != nil }
+        if anyUnmetered { header += ["unmetered kWh", "balance fails h"].map { l($0) } }
+        let anyMedia = rows.contains { $0.indicators.onSiteMediaKgce != nil }
+        if anyMedia { header += [l("on-site media kgce")] }
+        if by == .product { header.insert(l("product"), at: 1) }
         if rows.isEmpty { return printEmpty(empty, header: header, format: format) }
         let cells = rows.map { r in
             let i = r.indicators
             let start = localTime(r.start, zone) + (r.shift.map { " \(l("shift")) \($0)" } ?? "")
             var cells = [
-                l.scope(r.scope, in: site), start, f(i.electricityKWh, 1), f(i.energyKgce, 1), f(i.goodUnits, 0), f(i.kwhPerGoodUnit, 3),
+                l.scope(r.scope, in: site), start, f(i.electricityKWh, 1), f(i.energyKgce, 1),
+                i.goodByProduct != nil && i.kwhPerGoodUnit == nil && i.goodUnits == 0 ? "-" : f(i.goodUnits, 0), f(i.kwhPerGoodUnit, 3),
                 f(i.kgcePerGoodUnit, 4), f(i.co2KgPerGoodUnit, 3), f(i.waterM3PerGoodUnit, 4),
                 pct(i.staticControlRate), pct(i.operationalControlRate),
             ]
@@ -127,6 +152,9 @@ struct IndicatorsCommand: ParsableCommand {
             } else if anyPending {
                 cells += ["", "", ""]
             }
+            if anyUnmetered { cells += [f(i.unmetered?["electricity"], 1), i.balanceViolationHours.map(String.init) ?? "-"] }
+            if anyMedia { cells += [f(i.onSiteMediaKgce, 1)] }
+            if by == .product { cells.insert(r.product ?? "-", at: 1) }
             return cells
         }
         printTable(header, format: format, cells)

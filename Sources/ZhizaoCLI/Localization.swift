@@ -74,6 +74,21 @@ struct Localization: Sendable {
         {
             return "已关闭期间 \(periods)：指标为上报时的数值；其后到达的读数作为待计入调整列在旁：\(kwh) kWh，\(good) 件合格品(zhizao reopen 计入)"
         }
+        // The metering tree and products (Indicators+Tree.swift, IndicatorTable+Tree.swift).
+        if english.hasPrefix("no final product output in "), let scope = between(english, "output in ", " in this window") {
+            return "\(scope) 本期无最终产品产出(中间产品只计入其生产线)：单位产品指标缺失"
+        }
+        if english.hasSuffix("(see --by product)"), let scope = english.split(separator: " ").first,
+            let list = between(english, "final products (", ")")
+        {
+            return "\(scope) 生产多种最终产品(\(list))，计量单位不同且缺少折标系数 `factor`：不对其合计计算单位产品指标(见 --by product)"
+        }
+        if english.contains(" fail the balance check "), let colon = english.range(of: ": "),
+            let hours = between(english, ": ", " hour(s)")
+        {
+            let scope = english[..<colon.lowerBound]
+            return "\(scope)：\(hours) 小时平衡校验不通过(下级表之和超过整体表加容差)：zhizao quality --scope \(scope) 可列出"
+        }
         if english.hasPrefix("comprehensive energy is absent: "), let carrier = between(english, ": ", " has no kgce coefficient"),
             let site = between(english, "for site ", ")")
         {
@@ -83,6 +98,10 @@ struct Localization: Sendable {
     }
 
     static let chineseNotes: [String: String] = [
+        "media made on site are allocated to the lines that use them (on-site media kgce, in their comprehensive energy)":
+            "现场自产耗能工质分摊到使用它的生产线(自产耗能工质 千克标准煤，计入其综合能耗)",
+        "media made on site are shown apart (on-site media kgce), not in comprehensive energy: the electricity and fuel that made them are already counted":
+            "现场自产耗能工质单列(自产耗能工质 千克标准煤)，不计入综合能耗：生产它的电力与燃料已经计入",
         "no good output in this window: per-unit figures are absent": "本期无合格品产出：单位产品指标缺失",
         "no electricity meter covers this scope": "该范围没有电表计量",
         "no key-process producing time: the operational control rate is absent": "关键工序无生产时间：运行数控化率缺失",
@@ -178,6 +197,10 @@ struct Localization: Sendable {
         "operational rate vs base %": "数控化率(运行)较基期 %",
         "OEE vs base %": "设备综合效率较基期 %",
         "kWh estimated %": "用电量估算占比 %",
+        "unmetered kWh": "未计量用电量 kWh",
+        "balance fails h": "平衡校验不通过 h",
+        "on-site media kgce": "自产耗能工质 千克标准煤",
+        "product": "产品",
         "kgce estimated %": "综合能耗估算占比 %",
         "key-process unknown %": "关键工序状态未知 %",
         "pending adj. kWh": "待计入调整 电量 kWh",

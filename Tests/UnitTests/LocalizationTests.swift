@@ -164,4 +164,21 @@ struct LocalizationTests {
         }
         #expect(csvLink(zh) != nil && csvLink(zh) == csvLink(en))
     }
+
+    /// The metering tree's notes name their scope and numbers in Chinese too.
+    @Test func meteringTreeNotesInChinese() {
+        let zh = Localization(.zh)
+        let balance = zh.note(
+            "workshop:ws1: 3 hour(s) fail the balance check (meters below > whole-node meters + 2.0%): zhizao quality --scope workshop:ws1 lists them"
+        )
+        #expect(balance.hasPrefix("workshop:ws1：3 小时平衡校验不通过") && balance.hasSuffix("--scope workshop:ws1 可列出"), "\(balance)")
+        let unlike = zh.note(
+            "site:s1 makes 2 final products (motor, pump) in unlike units and pump has no `factor` to the site's standard product: no per-unit figure over their sum (see --by product)"
+        )
+        #expect(unlike.hasPrefix("site:s1 生产多种最终产品(motor, pump)"), "\(unlike)")
+        let none = zh.note(
+            "no final product output in workshop:ws1 in this window (intermediate products count with their lines only): per-unit figures are absent"
+        )
+        #expect(none.hasPrefix("workshop:ws1 本期无最终产品产出"), "\(none)")
+    }
 }
