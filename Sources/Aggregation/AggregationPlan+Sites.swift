@@ -1,0 +1,24 @@
+public import PlantRegistry
+public import Telemetry
+
+extension AggregationPlan {
+    /// The calendar of the site a series' device belongs to.
+    public func calendar(series sp: SeriesPlan) -> WindowCalendar { calendars.indices.contains(sp.site) ? calendars[sp.site] : calendar }
+
+    /// The calendar of the site a key-process machine belongs to.
+    public func calendar(machine m: MachinePlan) -> WindowCalendar { calendars.indices.contains(m.site) ? calendars[m.site] : calendar }
+
+    /// What feeds a scope's totals: each series booked into it, with the quantity it adds to
+    /// (`consumption.<carrier>`, `good`, `scrap`) and the factor to that quantity's unit.
+    ///
+    /// The same bookings the aggregator makes, so a window's ragged edges read from per-series
+    /// minutes add up exactly as its stored hours and days do.
+    public func feeds(_ scope: Scope) -> [(series: SeriesIndex, quantity: String, factor: Double)] {
+        series.indices.flatMap { i in
+            series[i].targets.filter { $0.scope == scope }.map { (SeriesIndex(i), $0.quantity, series[i].unitFactor) }
+        }
+    }
+
+    /// The key-process machines whose producing, NC and unknown time a scope totals.
+    public func machines(in scope: Scope) -> [MachinePlan] { machines.filter { $0.scopes.contains(scope) } }
+}
