@@ -74,7 +74,7 @@ struct SiteTimeTests {
         #expect(csv.code == 0)
         #expect(
             csv.stdout.split(separator: "\n") == [
-                "scope,from (site time Asia/Shanghai),electricity kWh,energy kgce,good units,kWh/unit,kgce/unit,kgCO2/unit,water m3/unit,"
+                "scope,from (site time Asia/Shanghai),electricity kWh,energy kgce,good units,kWh/unit,kgce/unit,kgCO2/unit,CO2 scopes,water m3/unit,"
                     + "static ctrl rate %,operational ctrl rate %,availability %,effectiveness %,quality %,OEE %,"
                     + "kWh estimated %,kgce estimated %,key-process unknown %"
             ], "only the header row: \(csv.stdout)")

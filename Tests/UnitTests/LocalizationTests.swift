@@ -102,6 +102,20 @@ struct LocalizationTests {
         #expect(
             zh.note("comprehensive energy is absent: steam has no kgce coefficient (set energy_coefficients.steam for site sz-baoan)")
                 == "综合能耗缺失：steam 没有折标准煤系数(请为工厂 sz-baoan 设置 energy_coefficients.steam)")
+        #expect(
+            zh.note(
+                "value added is recorded per month: 2026-11 is only partly in this window, so it gives no per-10,000-yuan figure "
+                    + "(ask for whole months, e.g. --every 1mo from the 1st)")
+                == "工业增加值按月录入：2026-11 只有部分在此窗口内，不计算单位工业增加值指标(请按整月查询，如从 1 日起 --every 1mo)")
+        #expect(
+            zh.note(
+                "minute rollups before 2026-11-03T00:00+08:00 were pruned by retention: "
+                    + "this window's edge at 2026-11-02T12:30+08:00 is counted to the nearest hour")
+                == "2026-11-03T00:00+08:00 之前的分钟汇总已按保留期删除：窗口在 2026-11-02T12:30+08:00 的边界按最近的整点计")
+        #expect(
+            zh.note(
+                "CO2 leaves out steam: it has no scope 2 factor (set scope2_emission_factors.steam for site sz-baoan if it is purchased)")
+                == "二氧化碳排放未计 steam：没有范围二排放因子(如为外购，请为工厂 sz-baoan 设置 scope2_emission_factors.steam)")
         #expect(zh.note("a sentence nobody translated") == "a sentence nobody translated")
         #expect(Localization(.en).note("no electricity meter covers this scope") == "no electricity meter covers this scope")
     }
