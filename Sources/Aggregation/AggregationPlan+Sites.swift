@@ -22,3 +22,13 @@ extension AggregationPlan {
     /// The key-process machines whose producing, NC and unknown time a scope totals.
     public func machines(in scope: Scope) -> [MachinePlan] { machines.filter { $0.scopes.contains(scope) } }
 }
+
+extension AggregationPlan {
+    /// The site (index in the registry) of every scope the plan books into.
+    public var scopeSites: [Scope: Int] {
+        var out: [Scope: Int] = [:]
+        for sp in series { for target in sp.targets { out[target.scope] = sp.site } }
+        for m in machines { for scope in m.scopes { out[scope] = m.site } }
+        return out
+    }
+}

@@ -189,6 +189,26 @@ struct ExactWindowTests {
         close(shifts[0].indicators.electricityKWh, 160)
     }
 
+    @Test func aRebuildFromAShanghaiDayLeavesBerlinDaysWhole() throws {
+        defer { removeDatabase() }
+        _ = try table()
+        let plant = try Plant.load(directory: Self.registry)
+        let store = try SQLiteStore(path: path)
+        try store.prepareSeries(plant.series)
+        store.enableAggregation(AggregationPlan(plant: plant))
+        // Shanghai's 2026-10-25 starts at 2026-10-24T16:00Z, inside Berlin's 24th
+        // (2026-10-23T22:00Z–2026-10-24T22:00Z): that day's total must stay 120 kWh, not gain
+        // the 6 hours after 16:00Z a second time. The rebuild ends at Shanghai's 26th,
+        // 2026-10-25T16:00Z, inside Berlin's 25th, which must keep its 250 kWh, not lose the
+        // 7 hours after the cut.
+        try store.rebuildRollups(
+            from: ms("2026-10-25T00:00:00+08:00"), to: ms("2026-10-25T12:00:00+08:00"),
+            by: AuditActor(command: "test", user: "test"), window: "test")
+        let days = try StoreReader(path: path).scopeTotals(
+            scope: .site("de-be"), period: "day", from: ms("2026-10-20T00:00:00Z"), to: ms("2026-10-30T00:00:00Z"))
+        #expect(days.map { $0.totals[AggregationPlan.consumption(.electricity)] } == [120, 250, 120])
+    }
+
     @Test func anEdgeWhoseMinutesWerePrunedCountsToTheNearestHourWithANote() throws {
         defer { removeDatabase() }
         let t = try table(pruneBefore: ms("2026-11-03T00:00:00+08:00"))
@@ -200,7 +220,10 @@ struct ExactWindowTests {
         // whole (12:00–13:00, 90 kWh instead of 45); the 11:15 edge still has its minutes.
         // 2,047.5 + 45 = 2,092.5 kWh.
         close(rows[0].indicators.electricityKWh, 2092.5)
-        #expect(rows[0].indicators.notes.contains { $0.contains("before 2026-11-03T00:00+08:00 were pruned by retention") && $0.contains("edge at 2026-11-02T12:30+08:00") })
+        #expect(
+            rows[0].indicators.notes.contains {
+                $0.contains("before 2026-11-03T00:00+08:00 were pruned by retention") && $0.contains("edge at 2026-11-02T12:30+08:00")
+            })
     }
 
     @Test func anUnknownUnitOfAnEnergyMetricIsARegistryErrorListingTheAcceptedOnes() throws {
