@@ -6,8 +6,10 @@ public import ReadingStore
 /// Indicator rows for scopes and windows, as `zhizao indicators` prints them and
 /// `zhizao report` draws them (see Schemas/indicators.schema.json).
 ///
-/// Everything is read from the stored scope totals, never from raw readings, so a year of
-/// daily rows costs one indexed read per scope. Printing the rows is the caller's business.
+/// Everything is read from stored rollups, never from raw readings: the scope totals of the
+/// whole days and hours of each row, and per-series minutes at a window's ragged edges (see
+/// `WindowTotals`), so a row costs a few indexed reads. Each scope is reckoned in its own
+/// site's calendar, shifts and factors. Printing the rows is the caller's business.
 public struct IndicatorTable {
     /// How a window is cut into rows.
     public enum Every: String, CaseIterable, Sendable {
@@ -25,7 +27,8 @@ public struct IndicatorTable {
     /// The indicators of one scope over one window, with the baseline's if one was asked for.
     public struct Row: Sendable {
         public var scope: Scope
-        /// The window start in epoch milliseconds (a shift occurrence's start for shift rows).
+        /// The row's start in epoch milliseconds: its hour, shift, day or month, cut at the
+        /// window's start for the first row.
         public var start: Int64
         /// The shift's name, for rows per shift.
         public var shift: String?
