@@ -150,3 +150,43 @@ CREATE TABLE retention_mark (
     tier    TEXT PRIMARY KEY,                 -- raw | minute
     before  INTEGER NOT NULL                  -- the tier holds nothing older (ms); raw keeps 2 guard reads per series
 ) WITHOUT ROWID;
+
+-- Migration "v8-periods": closed periods: reported figures frozen per scope and whole local days,
+-- and the late adjustments held beside them (keyed like scope_rollup) until the period is reopened.
+CREATE TABLE closed_period (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: (count, max id) versions the table
+    label      TEXT NOT NULL,                 -- as given: 2026-11, 2026-11-05, 2026-11-01..2026-11-16
+    scope      TEXT NOT NULL,                 -- the scope closed: site:<id>, workshop:<id>, line:<id>
+    frozen     TEXT NOT NULL,                 -- it and the scopes within it, space-separated
+    devices    TEXT NOT NULL,                 -- the devices in those scopes (their own rollups), space-separated
+    start      INTEGER NOT NULL,              -- local day start, ms since epoch
+    end        INTEGER NOT NULL,              -- exclusive, a local day start
+    closed_at  INTEGER NOT NULL,              -- ms since epoch (UTC)
+    user       TEXT NOT NULL
+);
+CREATE TABLE scope_adjustment (
+    scope     TEXT NOT NULL,                  -- a frozen scope
+    quantity  TEXT NOT NULL,                  -- as in scope_rollup
+    period    TEXT NOT NULL,                  -- hour | day
+    start     INTEGER NOT NULL,               -- inside a closed period
+    value     REAL NOT NULL,                  -- change held back from scope_rollup
+    PRIMARY KEY (scope, period, start, quantity)
+) WITHOUT ROWID;
+CREATE TABLE series_adjustment (              -- what late readings added to a frozen device's minutes
+    period_id    INTEGER NOT NULL,            -- closed_period.id
+    series_id    INTEGER NOT NULL,
+    minute       INTEGER NOT NULL,            -- inside the closed period
+    n            INTEGER NOT NULL,
+    sum          REAL NOT NULL,
+    consumption  REAL NOT NULL,
+    estimated    REAL NOT NULL,
+    PRIMARY KEY (period_id, series_id, minute)
+) WITHOUT ROWID;
+CREATE TABLE state_adjustment (               -- and to its state minutes
+    period_id  INTEGER NOT NULL,
+    series_id  INTEGER NOT NULL,
+    minute     INTEGER NOT NULL,
+    state      TEXT NOT NULL,
+    ms         INTEGER NOT NULL,
+    PRIMARY KEY (period_id, series_id, minute, state)
+) WITHOUT ROWID;

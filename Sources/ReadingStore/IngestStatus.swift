@@ -215,12 +215,20 @@ public final class StoreReader {
 extension StoreReader {
     /// A scope's stored totals per local hour or day in [from, to): `start` → quantity → value.
     public func scopeTotals(scope: Scope, period: String, from: Int64, to: Int64) throws -> [(start: Int64, totals: [String: Double])] {
+        try scopeRows(table: "scope_rollup", scope: scope, period: period, from: from, to: to)
+    }
+
+    /// Rows of `scope_rollup` or `scope_adjustment` (same keys) per start.
+    func scopeRows(table: String, scope: Scope, period: String, from: Int64, to: Int64) throws
+        -> [(start: Int64, totals: [String: Double])]
+    {
         try db.read { db in
             var out: [(start: Int64, totals: [String: Double])] = []
+            guard try db.tableExists(table) else { return out }
             for row in try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT start, quantity, value FROM scope_rollup
+                    SELECT start, quantity, value FROM \(table)
                     WHERE scope = ? AND period = ? AND start >= ? AND start < ? ORDER BY start
                     """, arguments: [scope.key, period, from, to])
             {

@@ -27,6 +27,9 @@ public final class SQLiteStore: TelemetryStore {
     /// Raw readings older than this were pruned (`retention_mark`): later ones older than it
     /// are refused, and the aggregator books nothing before it.
     public internal(set) var rawHorizonMs: Int64?
+    /// The closed periods as last loaded, and the version they were loaded at (see `refreshClosedPeriods`).
+    var closedPeriods = ClosedPeriods()
+    var closedVersion: [Int64]?
     public let path: String
 
     /// Opens (creating and migrating if needed) the database at `path`.
@@ -160,7 +163,12 @@ public final class SQLiteStore: TelemetryStore {
             }
             if let aggregator {
                 try aggregator.finishMachines(history: history)
-                try Self.apply(aggregator.takeDelta(), plan: aggregator.plan, seriesIDs: seriesIDs, db: db)
+                var delta = aggregator.takeDelta()
+                // Changes to closed figures are held beside them, not folded in.
+                try refreshClosedPeriods(db)
+                let series = delta.heldSeries(by: closedPeriods) { self.seriesDevice[Int($0)] }
+                try Self.hold(delta.takeHeld(by: closedPeriods), series: series, seriesIDs: seriesIDs, db: db)
+                try Self.apply(delta, plan: aggregator.plan, seriesIDs: seriesIDs, db: db)
             }
             if !batch.deviceStates.isEmpty {
                 let state = try db.cachedStatement(
@@ -204,8 +212,10 @@ public final class SQLiteStore: TelemetryStore {
     /// streaming ingest produced, whatever order the readings arrived in. With a range, only
     /// the local days it touches are recomputed (whole days, so hour and day totals stay whole).
     /// `actor` and `window` (the range as the user gave it) go into the audit trail, in the same transaction.
+    /// A range touching a closed period is refused (`PeriodClosedError`) unless `reopen`, which
+    /// reopens it first, in the same transaction.
     public func rebuildRollups(
-        from: Int64? = nil, to: Int64? = nil, by actor: AuditActor, window: String,
+        from: Int64? = nil, to: Int64? = nil, by actor: AuditActor, window: String, reopen: Bool = false,
         progress: (Int, Int) -> Void = { _, _ in }
     ) throws {
         guard let aggregator else { throw StoreError("rebuild needs the device registry (aggregation is not enabled)") }
@@ -226,6 +236,7 @@ public final class SQLiteStore: TelemetryStore {
             aggregator.resetCache()
         }
         try db.write { db in
+            try Self.guardClosed(db, from: start, to: end, scopes: nil, reopen: reopen, action: .rebuild, by: actor)
             for table in ["rollup_minute", "state_minute", "machine_minute"] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE minute >= ? AND minute < ?", arguments: [start, end])
             }
@@ -260,8 +271,13 @@ public final class SQLiteStore: TelemetryStore {
 
     /// Records a month's industrial value added for a scope (replacing an earlier figure), and
     /// in the same transaction the change in the audit trail; `period` names the month there.
-    public func setValueAdded(scope: Scope, monthStart: Int64, period: String, yuan: Double, by actor: AuditActor) throws {
+    /// A month closed for the scope is refused (`PeriodClosedError`) unless `reopen`.
+    public func setValueAdded(
+        scope: Scope, monthStart: Int64, monthEnd: Int64, period: String, yuan: Double, by actor: AuditActor, reopen: Bool = false
+    ) throws {
         try db.write { db in
+            try Self.guardClosed(
+                db, from: monthStart, to: monthEnd, scopes: [scope], reopen: reopen, action: .valueAdded, by: actor)
             let before = try Double.fetchOne(
                 db, sql: "SELECT yuan FROM value_added WHERE scope = ? AND month = ?",
                 arguments: [scope.key, monthStart])

@@ -37,10 +37,12 @@ public struct IndicatorTable {
         public var baseline: Indicators?
         /// Change of each per-unit figure against the baseline, in percent.
         public var changePct: [String: Double]?
+        /// Late readings held beside the figures of a closed period the window touches.
+        public var pending: PendingAdjustment?
 
         public init(
             scope: Scope, start: Int64, shift: String? = nil, indicators: Indicators,
-            baseline: Indicators? = nil, changePct: [String: Double]? = nil
+            baseline: Indicators? = nil, changePct: [String: Double]? = nil, pending: PendingAdjustment? = nil
         ) {
             self.scope = scope
             self.start = start
@@ -48,6 +50,7 @@ public struct IndicatorTable {
             self.indicators = indicators
             self.baseline = baseline
             self.changePct = changePct
+            self.pending = pending
         }
     }
 
@@ -164,6 +167,7 @@ public struct IndicatorTable {
                 to: max(toMs, baseWindow?.to ?? toMs))
             let rate = Indicators.staticControlRate(plant: plant, scope: s)
             let machines = plan.machines(in: s).count
+            let closed = try closedView(scope: s, period: "hour", from: fromMs, to: toMs)
             let keyMachines = plant.devices.filter { $0.keyProcess && $0.meterRole == nil && AggregationPlan.scopes(of: $0).contains(s) }
                 .count
             /// The indicators of [start, end) from its totals, with value added over its whole months.
@@ -192,11 +196,13 @@ public struct IndicatorTable {
             for b in buckets(s, from: fromMs, to: toMs, every: every) {
                 let totals = try windows.totals(s, from: b.start, to: b.end, calendar: calendar)
                 guard !totals.values.isEmpty else { continue }
-                let i = try indicators(totals, b.start, b.end)
+                var i = try indicators(totals, b.start, b.end)
+                let pending = pendingAdjustment(closed, from: b.start, to: b.end)
+                if let pending { i.notes.append(pending.note) }
                 rows.append(
                     Row(
                         scope: s, start: b.start, shift: b.shift, indicators: i,
-                        baseline: base, changePct: base.map { i.changePercent(against: $0) }))
+                        baseline: base, changePct: base.map { i.changePercent(against: $0) }, pending: pending))
             }
         }
         return rows

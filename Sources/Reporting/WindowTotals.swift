@@ -1,6 +1,7 @@
 public import Aggregation
 public import PlantRegistry
 public import ReadingStore
+import Telemetry
 
 /// A scope's totals over exactly `[from, to)`, to the minute: stored day totals for the whole
 /// local days inside, hour totals for the whole hours left, and at the ragged edges the
@@ -84,8 +85,11 @@ public struct WindowTotals {
         let uses = try reader.minuteUse(feeds.map { plant.series[Int($0.series)] }, from: lo, to: hi)
         var values: [String: Double] = [:]
         for feed in feeds {
-            guard let use = uses[plant.series[Int(feed.series)]] else { continue }
-            values[feed.quantity, default: 0] += use.consumption * feed.factor
+            let key = plant.series[Int(feed.series)]
+            guard let use = uses[key] else { continue }
+            // What late readings added inside a closed period is held beside its figures, not in them.
+            let held = try reader.heldMinutes(device: key.device, metric: key.metric, from: lo, to: hi).map(\.consumption).reduce(0, +)
+            values[feed.quantity, default: 0] += (use.consumption - held) * feed.factor
             values[AggregationPlan.estimated(feed.quantity), default: 0] += use.estimated * feed.factor
         }
         let time = try reader.machineTime(devices: plan.machines(in: scope).map(\.device), from: lo, to: hi)

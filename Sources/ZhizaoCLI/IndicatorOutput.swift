@@ -57,7 +57,7 @@ extension IndicatorTable {
         rows.map {
             IndicatorRowJSON(
                 scope: $0.scope.key, start: label($0, zone: zone(time, scope: $0.scope)), indicators: $0.indicators,
-                baseline: $0.baseline, changePct: $0.changePct)
+                baseline: $0.baseline, changePct: $0.changePct, pendingAdjustment: $0.pending)
         }
     }
 }
@@ -83,9 +83,12 @@ struct IndicatorRowJSON: Encodable {
     var indicators: Indicators
     var baseline: Indicators?
     var changePct: [String: Double]?
+    /// Present when the window touches a closed period: the late readings held beside its figures.
+    var pendingAdjustment: PendingAdjustment?
 
     enum CodingKeys: String, CodingKey {
         case scope, start, indicators, baseline
         case changePct = "change_pct"
+        case pendingAdjustment = "pending_adjustment"
     }
 }

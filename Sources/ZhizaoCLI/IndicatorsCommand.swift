@@ -36,6 +36,10 @@ struct IndicatorsCommand: ParsableCommand {
               zhizao indicators --by line --from=-7d --format csv > lines.csv         # header row even when empty
               zhizao indicators --every all --from 2026-11-02T12:00+08:00 --to 2026-11-03T12:00+08:00   # exactly 24 h
               zhizao indicators --scope site:de-berlin --from 2026-10 --to 2026-11 --every 1mo   # another site, its own zone
+
+            A window touching a closed period (`zhizao close`, listed by `zhizao periods`) shows \
+            the figures as they were closed, with the late readings held since then beside them \
+            (pending adj. columns, `pending_adjustment` in JSON, and a note); `zhizao reopen` folds them in.
             """)
 
     enum By: String, ExpressibleByArgument, CaseIterable {
@@ -109,6 +113,9 @@ struct IndicatorsCommand: ParsableCommand {
         if anyEstimated { header += ["kWh estimated %", "kgce estimated %"].map { l($0) } }
         let anyUnknown = format == .csv || rows.contains { $0.indicators.unknownHours > 0 }
         if anyUnknown { header += [l("key-process unknown %")] }
+        // Closed figures stay as reported; late readings held beside them (always in CSV).
+        let anyPending = format == .csv || rows.contains { $0.pending != nil }
+        if anyPending { header += ["pending adj. kWh", "pending adj. kgce", "pending adj. good units"].map { l($0) } }
         if rows.isEmpty { return printEmpty(empty, header: header, format: format) }
         let cells = rows.map { r in
             let i = r.indicators
@@ -126,6 +133,11 @@ struct IndicatorsCommand: ParsableCommand {
             }
             if anyEstimated { cells += [f(i.estimatedPct["electricity_kwh"] ?? 0, 1), f(i.estimatedPct["energy_kgce"] ?? 0, 1)] }
             if anyUnknown { cells += [pct(i.unknownShare)] }
+            if anyPending, let p = r.pending {
+                cells += [f(p.electricityKWh, 1), f(p.energyKgce, 1), f(p.goodUnits, 0)]
+            } else if anyPending {
+                cells += ["", "", ""]
+            }
             return cells
         }
         printTable(header, format: format, cells)

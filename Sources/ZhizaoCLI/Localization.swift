@@ -69,6 +69,11 @@ struct Localization: Sendable {
         {
             return "\(scope) 中有 \(count) 台关键工序设备未上报设备状态：运行数控化率只计其余设备"
         }
+        if english.hasPrefix("closed period "), let periods = between(english, "closed period ", ": figures as reported"),
+            let kwh = between(english, "beside them: ", " kWh, "), let good = between(english, " kWh, ", " good units")
+        {
+            return "已关闭期间 \(periods)：指标为上报时的数值；其后到达的读数作为待计入调整列在旁：\(kwh) kWh，\(good) 件合格品(zhizao reopen 计入)"
+        }
         if english.hasPrefix("comprehensive energy is absent: "), let carrier = between(english, ": ", " has no kgce coefficient"),
             let site = between(english, "for site ", ")")
         {
@@ -189,6 +194,9 @@ struct Localization: Sendable {
         "kWh estimated %": "用电量估算占比 %",
         "kgce estimated %": "综合能耗估算占比 %",
         "key-process unknown %": "关键工序状态未知 %",
+        "pending adj. kWh": "待计入调整 电量 kWh",
+        "pending adj. kgce": "待计入调整 综合能耗 千克标准煤",
+        "pending adj. good units": "待计入调整 合格品 件",
         "shift": "班次",
         // Headings of the other tables (status, devices, readings, quarantine, quality, audit, query).
         "device": "设备", "workshop": "车间", "line": "生产线", "process": "工序", "key": "关键工序", "nc": "数控",

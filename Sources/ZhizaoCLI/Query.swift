@@ -78,14 +78,20 @@ struct Query: ParsableCommand {
                 "zhizao: minute rollups before \(localTime(horizon, zone)) were pruned by retention: "
                     + "before then only whole hours remain, so the window's edges there count to the hour")
         }
+        for n in closedPeriodNotes(device: dev, reader: reader, from: fromMs, to: toMs) { note(n) }
         let from = "from (\(SiteClock.heading(zone)))"
         let unit = m.unit.map { " \($0)" } ?? ""
         var rows: [Row] = []
         var header: [String]
         switch plan.series[Int(m.series)].kind {
         case .state:
-            let windows = try reader.stateWindows(
+            var windows = try reader.stateWindows(
                 device: device, metric: metric, from: fromMs, to: toMs, every: every, calendar: calendar)
+            // Time late readings added inside closed periods is taken out: those read as closed.
+            for (minute, states) in try reader.heldStateMinutes(device: device, metric: metric, from: fromMs, to: toMs) {
+                let start = calendar.windowStart(minute, every)
+                for (state, ms) in states { windows[start, default: [:]][state, default: 0] -= ms }
+            }
             let states = Array(Set(windows.values.flatMap(\.keys))).sorted()
             header = [from] + states.map { "\($0) s" }
             for start in windows.keys.sorted() {
@@ -97,7 +103,9 @@ struct Query: ParsableCommand {
             }
         case .counter, .integratedGauge, .gauge:
             let counter = plan.series[Int(m.series)].kind != .gauge
-            for w in try reader.rollups(device: device, metric: metric, from: fromMs, to: toMs, every: every, calendar: calendar) {
+            let live = try reader.rollups(device: device, metric: metric, from: fromMs, to: toMs, every: every, calendar: calendar)
+            let held = try reader.heldMinutes(device: device, metric: metric, from: fromMs, to: toMs)
+            for w in Self.asClosed(live, held: held, every: every, calendar: calendar) {
                 rows.append(
                     Row(
                         start: label(w.minute), readings: w.count,

@@ -17,11 +17,13 @@ struct ValueAdded: ParsableCommand {
             into the energy of exactly those months; a month a row holds only part of gives no \
             figure, and a note says so.
             Each entry, with the figure it replaced and who entered it, is kept in the audit trail
-            (`zhizao audit`).
+            (`zhizao audit`). A month closed for the scope (`zhizao close`) is refused unless \
+            --reopen, which reopens it (audited) first.
 
             Examples:
               zhizao value-added --period 2026-11 --scope site --yuan 12500000
               zhizao value-added --period 2026-11 --scope workshop:ws-machining --yuan 5200000
+              zhizao value-added --period 2026-10 --scope site --yuan 11900000 --reopen   # a closed month
             """)
 
     @OptionGroup var store: StoreOptions
@@ -29,6 +31,7 @@ struct ValueAdded: ParsableCommand {
     @Option(help: "The month, YYYY-MM (site time).") var period: String
     @Option(help: "site (the first site), site:ID, workshop:ID or line:ID.") var scope: String = "site"
     @Option(help: "Value added in yuan.") var yuan: Double
+    @Flag(help: "Reopen the month first if it is closed for the scope (audited).") var reopen = false
 
     func run() throws {
         let plant: Plant
@@ -47,9 +50,11 @@ struct ValueAdded: ParsableCommand {
         }
         guard yuan >= 0, yuan.isFinite else { throw fail("--yuan must be a non-negative amount", code: 2) }
         guard FileManager.default.fileExists(atPath: store.db) else { throw fail("no database at \(store.db)") }
-        try SQLiteStore(path: store.db).setValueAdded(
-            scope: s, monthStart: month, period: period, yuan: yuan,
-            by: .current(command: "value-added"))
+        try refusingClosed("--period \(period)") {
+            try SQLiteStore(path: store.db).setValueAdded(
+                scope: s, monthStart: month, monthEnd: calendar.nextMonth(month), period: period, yuan: yuan,
+                by: .current(command: "value-added"), reopen: reopen)
+        }
         print("value added of \(s) for \(period): \(yuan) yuan")
     }
 }

@@ -116,6 +116,10 @@ struct LocalizationTests {
             zh.note(
                 "CO2 leaves out steam: it has no scope 2 factor (set scope2_emission_factors.steam for site sz-baoan if it is purchased)")
                 == "二氧化碳排放未计 steam：没有范围二排放因子(如为外购，请为工厂 sz-baoan 设置 scope2_emission_factors.steam)")
+        #expect(
+            zh.note(
+                "closed period 2026-11 site:sz-baoan: figures as reported; late readings pending beside them: +15 kWh, +0 good units (zhizao reopen folds them in)"
+            ) == "已关闭期间 2026-11 site:sz-baoan：指标为上报时的数值；其后到达的读数作为待计入调整列在旁：+15 kWh，+0 件合格品(zhizao reopen 计入)")
         #expect(zh.note("a sentence nobody translated") == "a sentence nobody translated")
         #expect(Localization(.en).note("no electricity meter covers this scope") == "no electricity meter covers this scope")
     }

@@ -128,8 +128,9 @@ struct IndicatorTableTests {
         }
         _ = try store.commit(batch, committedAtMs: ms("2025-11-12T00:00:00+08:00"))
         for (scope, month, yuan) in valueAdded {
+            let start = TimeArgument.parse(month, calendar: plan.calendar)!
             try store.setValueAdded(
-                scope: scope, monthStart: TimeArgument.parse(month, calendar: plan.calendar)!, period: month, yuan: yuan,
+                scope: scope, monthStart: start, monthEnd: plan.calendar.nextMonth(start), period: month, yuan: yuan,
                 by: AuditActor(command: "test", user: "test"))
         }
         return try IndicatorTable(plant: plant, reader: StoreReader(path: path))
