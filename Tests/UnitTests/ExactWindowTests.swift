@@ -210,6 +210,32 @@ struct ExactWindowTests {
         #expect(days.map { $0.totals[AggregationPlan.consumption(.electricity)] } == [120, 250, 120])
     }
 
+    @Test func minuteEdgesInsideAClosedPeriodShowItsClosedFigures() throws {
+        defer { removeDatabase() }
+        _ = try table()
+        let plant = try Plant.load(directory: Self.registry)
+        let store = try SQLiteStore(path: path)
+        try store.prepareSeries(plant.series)
+        store.enableAggregation(AggregationPlan(plant: plant))
+        try store.close(
+            scope: .workshop("ws-b"), frozen: [.workshop("ws-b")], devices: ["em-b"], start: ms("2026-11-02T00:00:00+08:00"),
+            end: ms("2026-11-03T00:00:00+08:00"), label: "2026-11-02 workshop:ws-b", by: AuditActor(command: "test", user: "test"))
+        // A late read of em-b at 12:00 (0.1 MWh) books 100 kWh to 10:00–12:00 and 20 kWh to
+        // 12:00–14:00, so 12:30–13:30 is live 10 kWh; as closed it stays 30 kWh/h × 1 h = 30 kWh.
+        var batch = IngestBatch()
+        let em = try #require(plant.series.firstIndex(of: SeriesKey(device: "em-b", metric: "energy")))
+        batch.readings = [Reading(series: SeriesIndex(em), timestampMs: ms("2026-11-02T12:00:00+08:00"), value: .number(0.1))]
+        batch.messages = 1
+        _ = try store.commit(batch, committedAtMs: ms("2026-11-04T01:00:00+08:00"))
+        let t = try IndicatorTable(plant: plant, reader: StoreReader(path: path))
+        let rows = try t.rows(
+            scopes: [.workshop("ws-b")], from: ms("2026-11-02T12:30:00+08:00"), to: ms("2026-11-02T13:30:00+08:00"),
+            every: .all, baseline: nil)
+        try #require(rows.count == 1)
+        close(rows[0].indicators.electricityKWh, 30)
+        #expect(rows[0].pending != nil)
+    }
+
     @Test func anEdgeWhoseMinutesWerePrunedCountsToTheNearestHourWithANote() throws {
         defer { removeDatabase() }
         let t = try table(pruneBefore: ms("2026-11-03T00:00:00+08:00"))
