@@ -57,6 +57,16 @@ struct ExactWindowTests {
         return try IndicatorTable(plant: plant, reader: StoreReader(path: path))
     }
 
+    /// The fixture's database filled (as `table()` does) and opened again for writing.
+    func filledStore() throws -> (Plant, SQLiteStore) {
+        _ = try table()
+        let plant = try Plant.load(directory: Self.registry)
+        let store = try SQLiteStore(path: path)
+        try store.prepareSeries(plant.series)
+        store.enableAggregation(AggregationPlan(plant: plant))
+        return (plant, store)
+    }
+
     func removeDatabase() {
         for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + s) }
     }
@@ -192,11 +202,7 @@ struct ExactWindowTests {
 
     @Test func aRebuildFromAShanghaiDayLeavesBerlinDaysWhole() throws {
         defer { removeDatabase() }
-        _ = try table()
-        let plant = try Plant.load(directory: Self.registry)
-        let store = try SQLiteStore(path: path)
-        try store.prepareSeries(plant.series)
-        store.enableAggregation(AggregationPlan(plant: plant))
+        let (_, store) = try filledStore()
         // Shanghai's 2026-10-25 starts at 2026-10-24T16:00Z, inside Berlin's 24th
         // (2026-10-23T22:00Z–2026-10-24T22:00Z): that day's total must stay 120 kWh, not gain
         // the 6 hours after 16:00Z a second time. The rebuild ends at Shanghai's 26th,
@@ -212,11 +218,7 @@ struct ExactWindowTests {
 
     @Test func minuteEdgesInsideAClosedPeriodShowItsClosedFigures() throws {
         defer { removeDatabase() }
-        _ = try table()
-        let plant = try Plant.load(directory: Self.registry)
-        let store = try SQLiteStore(path: path)
-        try store.prepareSeries(plant.series)
-        store.enableAggregation(AggregationPlan(plant: plant))
+        let (plant, store) = try filledStore()
         try store.close(
             scope: .workshop("ws-b"), frozen: [.workshop("ws-b")], devices: ["em-b"], start: ms("2026-11-02T00:00:00+08:00"),
             end: ms("2026-11-03T00:00:00+08:00"), label: "2026-11-02 workshop:ws-b", by: AuditActor(command: "test", user: "test"))
