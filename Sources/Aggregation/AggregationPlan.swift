@@ -33,6 +33,11 @@ public struct AggregationPlan: Sendable {
         /// States: after this long without any message from the device, the state is unknown;
         /// nil holds the state until the next value (Sparkplug: until a death certificate).
         public var staleAfterMs: Int64? = 8 * 3_600_000
+        /// What its use is multiplied by where it is booked into scope totals: the metric's
+        /// unit in its carrier's canonical unit (Wh → kWh: 0.001); 1 for counts.
+        public var unitFactor: Double = 1
+        /// The site (index in the registry) whose calendar its scope hours and days follow.
+        public var site: Int = 0
     }
 
     /// A key-process machine: producing time, and producing time under NC control, roll up.
@@ -42,11 +47,16 @@ public struct AggregationPlan: Sendable {
         public var modeSeries: SeriesIndex?
         public var ncCapable: Bool
         public var scopes: [Scope]
+        /// The site (index in the registry) whose calendar its scope hours and days follow.
+        public var site: Int = 0
     }
 
     public var series: [SeriesPlan]
     public var machines: [MachinePlan]
+    /// The first site's calendar (the one a plant with one site uses everywhere).
     public var calendar: WindowCalendar
+    /// Each site's calendar, in registry order: a scope's hours and days are its site's.
+    public var calendars: [WindowCalendar]
     /// The state series of each device (index in the registry): a message from the device
     /// may change how long their states were known.
     public var deviceStateSeries: [[SeriesIndex]]
@@ -77,7 +87,9 @@ public struct AggregationPlan: Sendable {
 
     public init(plant: Plant) {
         let site = plant.sites.first
-        calendar = WindowCalendar(timeZone: TimeZone(identifier: site?.timeZone ?? "Asia/Shanghai") ?? .current)
+        calendars = plant.sites.map { WindowCalendar(timeZone: TimeZone(identifier: $0.timeZone) ?? .current) }
+        calendar = calendars.first ?? WindowCalendar(timeZone: TimeZone(identifier: site?.timeZone ?? "Asia/Shanghai") ?? .current)
+        let siteIndex = Dictionary(plant.sites.enumerated().map { ($1.id, $0) }) { a, _ in a }
         let tree = MeteringTree(plant: plant)
         func meterTargets(_ di: Int, _ c: Carrier) -> [(scope: Scope, quantity: String, weight: Double)] {
             (tree.targets[MeteringTree.MeterKey(device: di, carrier: c)] ?? []).map { ($0.scope, $0.quantity, $0.weight) }
@@ -91,6 +103,8 @@ public struct AggregationPlan: Sendable {
             for m in d.metrics {
                 var p = SeriesPlan(kind: .gauge, targets: [], machine: nil)
                 p.device = di
+                p.site = siteIndex[d.site] ?? 0
+                if m.carrier != nil, m.measures == .energy { p.unitFactor = m.toCanonical }
                 p.gapMs = 2 * m.expectedIntervalMs
                 p.resetBelow = m.resetBelow
                 p.rolloverMargin = m.rolloverMargin
@@ -122,7 +136,7 @@ public struct AggregationPlan: Sendable {
                 machines.append(
                     MachinePlan(
                         device: d.id, stateSeries: state.series, modeSeries: mode?.series,
-                        ncCapable: d.ncCapable, scopes: place))
+                        ncCapable: d.ncCapable, scopes: place, site: siteIndex[d.site] ?? 0))
                 series[Int(state.series)].machine = index
                 if let mode { series[Int(mode.series)].machine = index }
             }

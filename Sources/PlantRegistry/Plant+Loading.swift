@@ -115,7 +115,7 @@ struct PlantBuilder {
             guard let s = YAMLFields(siteNode, file: f.file, log: log, context: "a site") else { continue }
             s.rejectUnknownKeys(allowed: [
                 "id", "name", "name_zh", "timezone", "control_rate_basis", "workshops", "energy_coefficients",
-                "grid_emission_factor", "fuel_emission_factors", "state_hold_s", "stale_after_s", "shifts",
+                "grid_emission_factor", "fuel_emission_factors", "scope2_emission_factors", "state_hold_s", "stale_after_s", "shifts",
                 "balance_tolerance",
             ])
             let id = s.identifier("id", required: true) ?? "?"
@@ -198,6 +198,13 @@ struct PlantBuilder {
         }
         site.energyCoefficients.merge(carrierMap("energy_coefficients")) { $1 }
         site.fuelFactors.merge(carrierMap("fuel_emission_factors")) { $1 }
+        site.purchasedFactors = carrierMap("scope2_emission_factors")
+        for c in site.purchasedFactors.keys where c != .heat && c != .steam {
+            log.add(
+                s.file, s.value("scope2_emission_factors"),
+                "`scope2_emission_factors.\(c.rawValue)` of site \(site.id): scope 2 factors here are for purchased heat and steam",
+                hint: "electricity's factor is `grid_emission_factor`; fuels burnt on site go in `fuel_emission_factors`")
+        }
         if let node = s.value("grid_emission_factor"),
             let g = YAMLFields(node, file: s.file, log: log, context: "`grid_emission_factor` of site \(site.id)")
         {
@@ -513,10 +520,25 @@ struct PlantBuilder {
             name: name, kind: kind, unit: unit, measures: measures, carrier: carrier,
             source: m.string("source"), scale: m.double("scale") ?? 1, offset: m.double("offset") ?? 0,
             rollover: rollover, states: states, series: 0)
+        if let carrier, let unit, kind != .state {
+            metric.toCanonical = checkedUnitFactor(m, unit: unit, carrier: carrier, kind: kind, ctx: ctx)
+        }
         if let v = fraction(m, "reset_below", ctx) { metric.resetBelow = v }
         if let v = fraction(m, "rollover_margin", ctx) { metric.rolloverMargin = v }
         if let v = positiveSeconds(m, "expected_interval_s", ctx) { metric.expectedIntervalMs = v }
         return metric
+    }
+
+    /// Canonical units per unit of a carrier metric; an unknown unit is a problem naming the
+    /// accepted ones (1 then, so the rest of the registry still loads for `devices validate`).
+    func checkedUnitFactor(_ m: YAMLFields, unit: String, carrier: Carrier, kind: MetricKind, ctx: String) -> Double {
+        if let f = CarrierUnit.factor(unit: unit, carrier: carrier, kind: kind) { return f }
+        let accepted = CarrierUnit.accepted(carrier, kind).map(\.unit)
+        m.log.add(
+            m.file, m.value("unit"),
+            "unit \"\(unit)\" of \(ctx) is not a \(carrier.rawValue) unit for a \(kind.rawValue)",
+            hint: "use one of \(accepted.joined(separator: ", ")) (converted to \(CarrierUnit.canonical(carrier)))")
+        return 1
     }
 
     /// Checks a device's line and process inside its workshop and copies the key-process flag.

@@ -58,6 +58,9 @@ public struct Site: Sendable {
     public var gridFactor = EmissionFactor.defaultGrid
     /// Scope 1 emission factors, kgCO2 per unit of each fuel.
     public var fuelFactors: [Carrier: Double] = Site.defaultFuelFactors
+    /// Scope 2 emission factors of purchased heat (kgCO2/MJ) and steam (kgCO2/t)
+    /// (`scope2_emission_factors`); no defaults: they depend on the supplier.
+    public var purchasedFactors: [Carrier: Double] = [:]
     /// The default staleness window of the site's devices (`stale_after_s`; 8 hours).
     public var staleAfterMs: Int64 = 8 * 3_600_000
     /// The shift calendar (local time, whole hours), repeated every day; empty = round the clock.
@@ -297,6 +300,9 @@ public struct Metric: Sendable {
     /// How often the metric is expected to be read (ms); an interval longer than twice this is
     /// a gap, whose use is spread over it and marked estimated.
     public var expectedIntervalMs: Int64 = 900_000
+    /// Canonical units of its carrier per unit of this metric (per unit·hour for a gauge
+    /// integrated over time): 0.001 for a Wh register, 1000 for MWh (see `CarrierUnit`).
+    public var toCanonical: Double = 1
     /// States: gateway code or word -> canonical word.
     public var states: [String: String]
     public var series: SeriesIndex

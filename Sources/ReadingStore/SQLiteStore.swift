@@ -267,6 +267,9 @@ public final class SQLiteStore: TelemetryStore {
                 }
                 progress(index + 1, seriesIDs.count)
             }
+            // Days of other sites' zones that straddle the cut: their totals again from their hours.
+            let cuts: [Int64] = (from == nil ? [] : [start]) + (to == nil ? [] : [end - 1])
+            if aggregator.plan.calendars.count > 1 { try Self.resumSiteDays(db, plan: aggregator.plan, around: cuts) }
             try Self.insertAudit(
                 db,
                 [

@@ -4,8 +4,11 @@ public import PlantRegistry
 import ReadingStore
 
 extension IndicatorTable {
-    /// The products the site's lines make (undeclared ones as `units`), for output sums.
-    public var products: [Product] {
+    /// The products the first site's lines make (undeclared ones as `units`), for output sums.
+    public var products: [Product] { products(of: site) }
+
+    /// The products a site's lines make (undeclared ones as `units`).
+    public func products(of site: Site) -> [Product] {
         site.workshops.flatMap(\.lines).map { AggregationPlan.product(of: $0) }
     }
 
@@ -16,7 +19,8 @@ extension IndicatorTable {
     /// whole-node meters plus the site's `balance_tolerance`.
     public func balanceViolations(scope: Scope, from: Int64, to: Int64) throws -> [BalanceCheck] {
         let hourly = try reader.scopeTotals(scope: scope, period: "hour", from: from, to: to)
-        return BalanceCheck.violations(scope: scope, hourly: hourly.map { ($0.start, $0.totals) }, tolerance: site.balanceTolerance)
+        return BalanceCheck.violations(
+            scope: scope, hourly: hourly.map { ($0.start, $0.totals) }, tolerance: site(of: scope).balanceTolerance)
     }
 
     /// One row per product a scope's lines make, over the whole window: each product's lines'

@@ -94,6 +94,19 @@ struct Localization: Sendable {
         {
             return "综合能耗缺失：\(carrier) 没有折标准煤系数(请为工厂 \(site) 设置 energy_coefficients.\(carrier))"
         }
+        if english.hasPrefix("value added is recorded per month: "), let month = between(english, "month: ", " is only partly") {
+            return "工业增加值按月录入：\(month) 只有部分在此窗口内，不计算单位工业增加值指标(请按整月查询，如从 1 日起 --every 1mo)"
+        }
+        if english.hasPrefix("minute rollups before "), let horizon = between(english, "before ", " were pruned"),
+            let edge = between(english, "edge at ", " is counted")
+        {
+            return "\(horizon) 之前的分钟汇总已按保留期删除：窗口在 \(edge) 的边界按最近的整点计"
+        }
+        if english.hasPrefix("CO2 leaves out "), let carrier = between(english, "leaves out ", ":"),
+            let site = between(english, "for site ", " if")
+        {
+            return "二氧化碳排放未计 \(carrier)：没有范围二排放因子(如为外购，请为工厂 \(site) 设置 scope2_emission_factors.\(carrier))"
+        }
         return english
     }
 
@@ -177,6 +190,7 @@ struct Localization: Sendable {
         "kWh/unit": "单位产品电耗 kWh/件",
         "kgce/unit": "单位产品综合能耗 千克标准煤/件",
         "kgCO2/unit": "单位产品二氧化碳排放 kgCO2/件",
+        "CO2 scopes": "二氧化碳排放范围",
         "water m3/unit": "单位产品取水量 m³/件",
         "water m³/unit": "单位产品取水量 m³/件",
         "static ctrl rate %": "关键工序数控化率(静态) %",

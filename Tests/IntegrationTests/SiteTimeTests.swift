@@ -73,7 +73,7 @@ struct SiteTimeTests {
         let csv = try ZhizaoBinary.run(["indicators", "--scope", "line:line-motor", "--format", "csv"] + args)
         #expect(csv.code == 0)
         let header = [
-            "scope,from (site time Asia/Shanghai),electricity kWh,energy kgce,good units,kWh/unit,kgce/unit,kgCO2/unit,water m3/unit,",
+            "scope,from (site time Asia/Shanghai),electricity kWh,energy kgce,good units,kWh/unit,kgce/unit,kgCO2/unit,CO2 scopes,water m3/unit,",
             "static ctrl rate %,operational ctrl rate %,availability %,effectiveness %,quality %,OEE %,",
             "kWh estimated %,kgce estimated %,key-process unknown %,pending adj. kWh,pending adj. kgce,pending adj. good units",
         ].joined()

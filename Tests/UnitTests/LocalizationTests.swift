@@ -104,6 +104,20 @@ struct LocalizationTests {
                 == "综合能耗缺失：steam 没有折标准煤系数(请为工厂 sz-baoan 设置 energy_coefficients.steam)")
         #expect(
             zh.note(
+                "value added is recorded per month: 2026-11 is only partly in this window, so it gives no per-10,000-yuan figure "
+                    + "(ask for whole months, e.g. --every 1mo from the 1st)")
+                == "工业增加值按月录入：2026-11 只有部分在此窗口内，不计算单位工业增加值指标(请按整月查询，如从 1 日起 --every 1mo)")
+        #expect(
+            zh.note(
+                "minute rollups before 2026-11-03T00:00+08:00 were pruned by retention: "
+                    + "this window's edge at 2026-11-02T12:30+08:00 is counted to the nearest hour")
+                == "2026-11-03T00:00+08:00 之前的分钟汇总已按保留期删除：窗口在 2026-11-02T12:30+08:00 的边界按最近的整点计")
+        #expect(
+            zh.note(
+                "CO2 leaves out steam: it has no scope 2 factor (set scope2_emission_factors.steam for site sz-baoan if it is purchased)")
+                == "二氧化碳排放未计 steam：没有范围二排放因子(如为外购，请为工厂 sz-baoan 设置 scope2_emission_factors.steam)")
+        #expect(
+            zh.note(
                 "closed period 2026-11 site:sz-baoan: figures as reported; late readings pending beside them: +15 kWh, +0 good units (zhizao reopen folds them in)"
             ) == "已关闭期间 2026-11 site:sz-baoan：指标为上报时的数值；其后到达的读数作为待计入调整列在旁：+15 kWh，+0 件合格品(zhizao reopen 计入)")
         #expect(zh.note("a sentence nobody translated") == "a sentence nobody translated")
