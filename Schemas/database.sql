@@ -150,3 +150,100 @@ CREATE TABLE retention_mark (
     tier    TEXT PRIMARY KEY,                 -- raw | minute
     before  INTEGER NOT NULL                  -- the tier holds nothing older (ms); raw keeps 2 guard reads per series
 ) WITHOUT ROWID;
+
+-- Migration "v8-periods": closed periods: reported figures frozen per scope and whole local days,
+-- and the late adjustments held beside them (keyed like scope_rollup) until the period is reopened.
+CREATE TABLE closed_period (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: (count, max id) versions the table
+    label      TEXT NOT NULL,                 -- as given: 2026-11, 2026-11-05, 2026-11-01..2026-11-16
+    scope      TEXT NOT NULL,                 -- the scope closed: site:<id>, workshop:<id>, line:<id>
+    frozen     TEXT NOT NULL,                 -- it and the scopes within it, space-separated
+    devices    TEXT NOT NULL,                 -- the devices in those scopes (their own rollups), space-separated
+    start      INTEGER NOT NULL,              -- local day start, ms since epoch
+    end        INTEGER NOT NULL,              -- exclusive, a local day start
+    closed_at  INTEGER NOT NULL,              -- ms since epoch (UTC)
+    user       TEXT NOT NULL
+);
+CREATE TABLE scope_adjustment (
+    scope     TEXT NOT NULL,                  -- a frozen scope
+    quantity  TEXT NOT NULL,                  -- as in scope_rollup
+    period    TEXT NOT NULL,                  -- hour | day
+    start     INTEGER NOT NULL,               -- inside a closed period
+    value     REAL NOT NULL,                  -- change held back from scope_rollup
+    PRIMARY KEY (scope, period, start, quantity)
+) WITHOUT ROWID;
+CREATE TABLE series_adjustment (              -- what late readings added to a frozen device's minutes
+    period_id    INTEGER NOT NULL,            -- closed_period.id
+    series_id    INTEGER NOT NULL,
+    minute       INTEGER NOT NULL,            -- inside the closed period
+    n            INTEGER NOT NULL,
+    sum          REAL NOT NULL,
+    consumption  REAL NOT NULL,
+    estimated    REAL NOT NULL,
+    PRIMARY KEY (period_id, series_id, minute)
+) WITHOUT ROWID;
+CREATE TABLE state_adjustment (               -- and to its state minutes
+    period_id  INTEGER NOT NULL,
+    series_id  INTEGER NOT NULL,
+    minute     INTEGER NOT NULL,
+    state      TEXT NOT NULL,
+    ms         INTEGER NOT NULL,
+    PRIMARY KEY (period_id, series_id, minute, state)
+) WITHOUT ROWID;
+
+-- Migration "v9-footprint": a smaller file at the same figures. Readings keyed (series_id, ts),
+-- so the per-series index that duplicated every key goes (time-ordered reads go series by
+-- series); state words stored once in state_word; a minute rollup of one reading keeps only sum
+-- (min = max = last = sum, NULL in the row), its last time as ms after the minute start, and a
+-- state held for the whole minute leaves ms NULL (60,000). Existing rows are converted.
+CREATE TABLE state_word (
+    code  INTEGER PRIMARY KEY,
+    word  TEXT NOT NULL UNIQUE                -- canonical state word
+);
+INSERT INTO state_word(word)
+    SELECT state FROM readings WHERE state IS NOT NULL UNION SELECT state FROM state_minute ORDER BY 1;
+CREATE TABLE readings_v9 (
+    series_id   INTEGER NOT NULL REFERENCES series(id),
+    ts          INTEGER NOT NULL,          -- event time, ms since epoch (UTC)
+    value       REAL,                      -- numeric readings (scaled)
+    state_code  INTEGER,                   -- state_word.code of a state reading
+    error_code  INTEGER,                   -- gateway error code instead of a value
+    seq         INTEGER,                   -- publisher sequence number, when sent
+    PRIMARY KEY (series_id, ts)
+) WITHOUT ROWID;
+INSERT INTO readings_v9(series_id, ts, value, state_code, error_code, seq)
+    SELECT r.series_id, r.ts, r.value, w.code, r.error_code, r.seq
+    FROM readings r LEFT JOIN state_word w ON w.word = r.state ORDER BY r.series_id, r.ts;
+DROP TABLE readings;
+ALTER TABLE readings_v9 RENAME TO readings;
+CREATE TABLE rollup_minute_v9 (
+    series_id    INTEGER NOT NULL,
+    minute       INTEGER NOT NULL,            -- UTC minute start, ms
+    n            INTEGER NOT NULL,            -- numeric readings in the minute
+    sum          REAL NOT NULL,
+    min          REAL,                        -- NULL when n = 1 (then min = max = last = sum)
+    max          REAL,
+    last_ms      INTEGER,                     -- the last numeric reading, ms after the minute start
+    last         REAL,
+    consumption  REAL NOT NULL,               -- counters: usage attributed to this minute
+    estimated    REAL NOT NULL,               -- use spread over a gap
+    PRIMARY KEY (series_id, minute)
+) WITHOUT ROWID;
+INSERT INTO rollup_minute_v9(series_id, minute, n, sum, min, max, last_ms, last, consumption, estimated)
+    SELECT series_id, minute, n, sum, iif(n = 1, NULL, min), iif(n = 1, NULL, max), last_ts - minute,
+        iif(n = 1, NULL, last), consumption, estimated
+    FROM rollup_minute ORDER BY series_id, minute;
+DROP TABLE rollup_minute;
+ALTER TABLE rollup_minute_v9 RENAME TO rollup_minute;
+CREATE TABLE state_minute_v9 (
+    series_id   INTEGER NOT NULL,
+    minute      INTEGER NOT NULL,
+    state_code  INTEGER NOT NULL,             -- state_word.code
+    ms          INTEGER,                      -- time in the state within the minute; NULL: all 60,000
+    PRIMARY KEY (series_id, minute, state_code)
+) WITHOUT ROWID;
+INSERT INTO state_minute_v9(series_id, minute, state_code, ms)
+    SELECT m.series_id, m.minute, w.code, nullif(m.ms, 60000)
+    FROM state_minute m JOIN state_word w ON w.word = m.state ORDER BY m.series_id, m.minute, w.code;
+DROP TABLE state_minute;
+ALTER TABLE state_minute_v9 RENAME TO state_minute;

@@ -11,6 +11,7 @@
 #   DEVICES        registry (default <repo>/Devices)
 #   DAYS=3         simulated days
 #   SEED=7         simulator seed
+#   KEEP_DB=FILE   copy the daemon's database there at the end (Benchmarks/footprint/month.sh)
 # Prints one line: readings, daemon CPU seconds, µs CPU per reading, readings/s (first to last commit).
 set -euo pipefail
 
@@ -59,6 +60,10 @@ done
 kill -TERM "$DAEMON_PID"
 wait "$DAEMON_PID" || true
 DAEMON_PID=""
+if [[ -n ${KEEP_DB:-} ]]; then
+    cp "$TMP/z.sqlite" "$KEEP_DB"
+    if [[ -f $TMP/z.sqlite-wal ]]; then cp "$TMP/z.sqlite-wal" "$KEEP_DB-wal"; fi
+fi
 line=$(grep "ingest stopped" "$TMP/daemon.log" | tail -1)
 python3 - "$line" <<'EOF'
 import re, sys

@@ -17,8 +17,9 @@ public struct AggregationPlan: Sendable {
 
     public struct SeriesPlan: Sendable {
         public var kind: Kind
-        /// Scope totals a counter's consumption adds to, e.g. (.line("l1"), "good").
-        public var targets: [(scope: Scope, quantity: String)]
+        /// Scope totals a counter's consumption adds to, e.g. (.line("l1"), "good", 1); a meter
+        /// below a node subtracts from the node's unmetered use (weight −1).
+        public var targets: [(scope: Scope, quantity: String, weight: Double)]
         /// The machine this state series describes (its machine state or control mode).
         public var machine: Int?
         /// The device (index in the registry) the series belongs to.
@@ -32,6 +33,11 @@ public struct AggregationPlan: Sendable {
         /// States: after this long without any message from the device, the state is unknown;
         /// nil holds the state until the next value (Sparkplug: until a death certificate).
         public var staleAfterMs: Int64? = 8 * 3_600_000
+        /// What its use is multiplied by where it is booked into scope totals: the metric's
+        /// unit in its carrier's canonical unit (Wh → kWh: 0.001); 1 for counts.
+        public var unitFactor: Double = 1
+        /// The site (index in the registry) whose calendar its scope hours and days follow.
+        public var site: Int = 0
     }
 
     /// A key-process machine: producing time, and producing time under NC control, roll up.
@@ -41,17 +47,33 @@ public struct AggregationPlan: Sendable {
         public var modeSeries: SeriesIndex?
         public var ncCapable: Bool
         public var scopes: [Scope]
+        /// The site (index in the registry) whose calendar its scope hours and days follow.
+        public var site: Int = 0
     }
 
     public var series: [SeriesPlan]
     public var machines: [MachinePlan]
+    /// The first site's calendar (the one a plant with one site uses everywhere).
     public var calendar: WindowCalendar
+    /// Each site's calendar, in registry order: a scope's hours and days are its site's.
+    public var calendars: [WindowCalendar]
     /// The state series of each device (index in the registry): a message from the device
     /// may change how long their states were known.
     public var deviceStateSeries: [[SeriesIndex]]
 
     /// Plant-level quantity names.
     public static func consumption(_ c: Carrier) -> String { "consumption.\(c.rawValue)" }
+    /// A medium made on site (`origin: on_site`): allocated to its users, never added to the
+    /// site's comprehensive energy a second time.
+    public static func onSite(_ c: Carrier) -> String { "on_site.\(c.rawValue)" }
+    /// A node's use its whole-node meters see and the meters below it do not.
+    public static func unmetered(_ quantity: String) -> String { "\(unmeteredPrefix)\(quantity)" }
+    public static let unmeteredPrefix = "unmetered."
+    /// Good and scrap output of one product, at workshops and sites (final products only).
+    public static func good(product: String) -> String { "\(goodPrefix)\(product)" }
+    public static func scrap(product: String) -> String { "\(scrapPrefix)\(product)" }
+    public static let goodPrefix = "good."
+    public static let scrapPrefix = "scrap."
     public static let good = "good"
     public static let scrap = "scrap"
     public static let producingMs = "producing_ms"
@@ -65,8 +87,13 @@ public struct AggregationPlan: Sendable {
 
     public init(plant: Plant) {
         let site = plant.sites.first
-        calendar = WindowCalendar(timeZone: TimeZone(identifier: site?.timeZone ?? "Asia/Shanghai") ?? .current)
-        let meterScopes = Self.meterScopes(plant)
+        calendars = plant.sites.map { WindowCalendar(timeZone: TimeZone(identifier: $0.timeZone) ?? .current) }
+        calendar = calendars.first ?? WindowCalendar(timeZone: TimeZone(identifier: site?.timeZone ?? "Asia/Shanghai") ?? .current)
+        let siteIndex = Dictionary(plant.sites.enumerated().map { ($1.id, $0) }) { a, _ in a }
+        let tree = MeteringTree(plant: plant)
+        func meterTargets(_ di: Int, _ c: Carrier) -> [(scope: Scope, quantity: String, weight: Double)] {
+            (tree.targets[MeteringTree.MeterKey(device: di, carrier: c)] ?? []).map { ($0.scope, $0.quantity, $0.weight) }
+        }
         series = plant.series.indices.map { _ in SeriesPlan(kind: .gauge, targets: [], machine: nil) }
         machines = []
         deviceStateSeries = Array(repeating: [], count: plant.devices.count)
@@ -76,6 +103,8 @@ public struct AggregationPlan: Sendable {
             for m in d.metrics {
                 var p = SeriesPlan(kind: .gauge, targets: [], machine: nil)
                 p.device = di
+                p.site = siteIndex[d.site] ?? 0
+                if m.carrier != nil, m.measures == .energy { p.unitFactor = m.toCanonical }
                 p.gapMs = 2 * m.expectedIntervalMs
                 p.resetBelow = m.resetBelow
                 p.rolloverMargin = m.rolloverMargin
@@ -87,17 +116,15 @@ public struct AggregationPlan: Sendable {
                     p.kind = .counter(rollover: m.rollover)
                     switch m.measures {
                     case .energy:
-                        if let c = m.carrier {
-                            p.targets = (meterScopes[MeterKey(device: di, carrier: c)] ?? []).map { ($0, Self.consumption(c)) }
-                        }
-                    case .goodCount: p.targets = place.map { ($0, Self.good) }
-                    case .scrapCount: p.targets = place.map { ($0, Self.scrap) }
+                        if let c = m.carrier { p.targets = meterTargets(di, c) }
+                    case .goodCount: p.targets = Self.outputTargets(plant, d, good: true)
+                    case .scrapCount: p.targets = Self.outputTargets(plant, d, good: false)
                     default: break
                     }
                 case .gauge:
                     if let c = m.carrier, m.measures == .energy, Self.integrates(d, c) {
                         p.kind = .integratedGauge
-                        p.targets = (meterScopes[MeterKey(device: di, carrier: c)] ?? []).map { ($0, Self.consumption(c)) }
+                        p.targets = meterTargets(di, c)
                     }
                 case .state: p.kind = .state
                 }
@@ -109,7 +136,7 @@ public struct AggregationPlan: Sendable {
                 machines.append(
                     MachinePlan(
                         device: d.id, stateSeries: state.series, modeSeries: mode?.series,
-                        ncCapable: d.ncCapable, scopes: place))
+                        ncCapable: d.ncCapable, scopes: place, site: siteIndex[d.site] ?? 0))
                 series[Int(state.series)].machine = index
                 if let mode { series[Int(mode.series)].machine = index }
             }
@@ -131,67 +158,13 @@ public struct AggregationPlan: Sendable {
         var carrier: Carrier
     }
 
-    /// Which scopes each meter's consumption counts in, without counting anything twice.
-    ///
-    /// A node's total for a carrier is measured by the main meters attached to it (role main,
-    /// or no role) where it has any. Otherwise a line is measured by its own sub-meters if it
-    /// has any (they see its machines), and a workshop or site by its sub-meters (feeders beside
-    /// its children, such as an office) plus its children's totals. So a line sub-meter under a
-    /// workshop main meter counts for its line but not again for the workshop or the site, a
-    /// machine's own register under a line meter does not add to the line, and a sub-meter
-    /// beside a main meter at the same node counts nowhere above it.
+    /// Which scopes each meter's consumption counts in (from `MeteringTree`), for tests and tools.
     static func meterScopes(_ plant: Plant) -> [MeterKey: [Scope]] {
+        let tree = MeteringTree(plant: plant)
         var out: [MeterKey: [Scope]] = [:]
-        for c in Carrier.allCases {
-            // Meters of this carrier by the node they attach to (a process counts inside its line).
-            var attached: [MeterNode: [(device: Int, main: Bool)]] = [:]
-            for (di, d) in plant.devices.enumerated() {
-                guard d.metrics.contains(where: { $0.carrier == c && ($0.kind == .counter || ($0.kind == .gauge && integrates(d, c))) })
-                else { continue }
-                let node =
-                    d.process.map { MeterNode.process(line: d.line ?? "", id: $0) } ?? d.line.map { .scope(.line($0)) }
-                    ?? d.workshop.map { .scope(.workshop($0)) } ?? .scope(.site(d.site))
-                attached[node, default: []].append((di, d.meterRole != .sub))
-            }
-            guard !attached.isEmpty else { continue }
-            var cache: [MeterNode: [Int]] = [:]
-            // The meters that measure a node's total.
-            func measuring(_ node: MeterNode, children: [MeterNode]) -> [Int] {
-                let here = attached[node] ?? []
-                let mains = here.filter(\.main).map(\.device)
-                if !mains.isEmpty { return mains }
-                let subs = here.map(\.device)
-                // A line's own meter already sees the machines of its processes; a workshop's or
-                // site's sub-meters are feeders beside its children.
-                if case .scope(.line) = node, !subs.isEmpty { return subs }
-                return subs + children.flatMap { child in cache[child] ?? [] }
-            }
-            for site in plant.sites {
-                var workshopNodes: [MeterNode] = []
-                for ws in site.workshops {
-                    var lineNodes: [MeterNode] = []
-                    for line in ws.lines {
-                        let processNodes = line.processes.map { MeterNode.process(line: line.id, id: $0.id) }
-                        for p in processNodes { cache[p] = measuring(p, children: []) }
-                        cache[.scope(.line(line.id))] = measuring(.scope(.line(line.id)), children: processNodes)
-                        lineNodes.append(.scope(.line(line.id)))
-                    }
-                    cache[.scope(.workshop(ws.id))] = measuring(.scope(.workshop(ws.id)), children: lineNodes)
-                    workshopNodes.append(.scope(.workshop(ws.id)))
-                }
-                cache[.scope(.site(site.id))] = measuring(.scope(.site(site.id)), children: workshopNodes)
-            }
-            for (node, meters) in cache {
-                guard case .scope(let scope) = node else { continue }
-                for m in meters { out[MeterKey(device: m, carrier: c), default: []].append(scope) }
-            }
+        for key in tree.targets.keys {
+            out[MeterKey(device: key.device, carrier: key.carrier)] = tree.scopes(device: key.device, carrier: key.carrier)
         }
-        return out.mapValues { $0.sorted() }
-    }
-
-    /// A node a meter can attach to: a reported scope, or a process inside a line (never reported).
-    enum MeterNode: Hashable {
-        case scope(Scope)
-        case process(line: String, id: String)
+        return out
     }
 }

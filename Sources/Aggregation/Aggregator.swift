@@ -253,17 +253,19 @@ public final class Aggregator: @unchecked Sendable {
         guard used != 0, to > from else { return }
         let length = Double(to - from)
         let perMinute = to - from <= Self.perMinuteLimitMs
+        // Scope totals are in the carrier's canonical unit, in the hours and days of the series' site.
+        let calendar = plan.calendar(series: sp)
         var t = from
         while t < to {
-            let hourEnd = Swift.min(to, plan.calendar.hourStart(t) + WindowCalendar.hourMs)
+            let hourEnd = Swift.min(to, calendar.hourStart(t) + WindowCalendar.hourMs)
             let hourShare = used * Double(hourEnd - t) / length
             if inWindow(plan.calendar.minuteStart(t)) {
+                let booked = hourShare * sp.unitFactor
                 for target in sp.targets {
-                    delta.addScope(target.scope, target.quantity, at: t, hourShare, calendar: plan.calendar)
+                    delta.addScope(target.scope, target.quantity, at: t, booked * target.weight, calendar: calendar)
                     if estimated {
                         delta.addScope(
-                            target.scope, AggregationPlan.estimated(target.quantity), at: t, hourShare,
-                            calendar: plan.calendar)
+                            target.scope, AggregationPlan.estimated(target.quantity), at: t, booked * target.weight, calendar: calendar)
                     }
                 }
             }
@@ -380,6 +382,7 @@ public final class Aggregator: @unchecked Sendable {
             } else {
                 nc = machine.ncCapable ? producing : []
             }
+            let calendar = plan.calendar(machine: machine)
             var fresh: [Int64: RollupDelta.MachineMinuteValue] = [:]
             func add(_ ranges: [Range<Int64>], _ apply: (inout RollupDelta.MachineMinuteValue, Int64) -> Void) {
                 for r in ranges {
@@ -404,13 +407,13 @@ public final class Aggregator: @unchecked Sendable {
                 for scope in machine.scopes {
                     delta.addScope(
                         scope, AggregationPlan.producingMs, at: minute, Double(new.producingMs - old.producingMs),
-                        calendar: plan.calendar)
+                        calendar: calendar)
                     delta.addScope(
                         scope, AggregationPlan.ncProducingMs, at: minute, new.ncProducingMs - old.ncProducingMs,
-                        calendar: plan.calendar)
+                        calendar: calendar)
                     delta.addScope(
                         scope, AggregationPlan.unknownMs, at: minute, Double(new.unknownMs - old.unknownMs),
-                        calendar: plan.calendar)
+                        calendar: calendar)
                 }
             }
         }

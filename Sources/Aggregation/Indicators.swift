@@ -14,8 +14,13 @@ public struct Indicators: Codable, Sendable, Equatable {
     public var scrapUnits: Double
     public var kwhPerGoodUnit: Double?
     public var kgcePerGoodUnit: Double?
+    /// Scope 2: purchased electricity (grid factor) and purchased heat and steam (their factors), kgCO2.
     public var co2Scope2Kg: Double?
+    /// Scope 1: fuels burnt in the scope, kgCO2.
     public var co2Scope1Kg: Double?
+    /// Which emission scopes the CO2 figures include, and the carriers counted in each
+    /// (`{"scope1": ["natural_gas"], "scope2": ["electricity"]}`).
+    public var co2Scopes: [String: [String]] = [:]
     public var co2KgPerGoodUnit: Double?
     /// New water intake, m³.
     public var waterM3: Double?
@@ -27,7 +32,10 @@ public struct Indicators: Codable, Sendable, Equatable {
     public var producingHours: Double
     /// Industrial value added recorded by the user for the window's months, yuan.
     public var valueAddedYuan: Double?
-    /// Comprehensive energy per 10,000 yuan of value added (kgce; divide by 1,000 for tce).
+    /// Comprehensive energy per 10,000 yuan of value added, tce (the programme's unit), over the
+    /// whole months whose value added was recorded, with the energy of exactly those months.
+    public var tcePer10kYuan: Double?
+    /// The same in kgce (1 tce = 1,000 kgce), kept for readers of earlier output.
     public var kgcePer10kYuan: Double?
     public var co2KgPer10kYuan: Double?
     /// ISO 22400-2 OEE, for lines with a planned run time per item.
@@ -38,6 +46,16 @@ public struct Indicators: Codable, Sendable, Equatable {
     public var unknownHours: Double = 0
     /// That time as a share of the key-process machines' time in the window.
     public var unknownShare: Double?
+    /// Metering tree (see `Indicators+Tree.swift`): the scope's unmetered use per carrier (what
+    /// its whole-node meters see and the meters below do not), in the carrier's unit.
+    public var unmetered: [String: Double]? = nil
+    /// Hours of the window failing the balance check (meters below > whole-node + tolerance).
+    public var balanceViolationHours: Int? = nil
+    /// Media made on site used in the scope, per carrier, and their kgce (allocated to lines).
+    public var onSiteMedia: [String: Double]? = nil
+    public var onSiteMediaKgce: Double? = nil
+    /// Good output of each final product of a workshop or site, in its own unit.
+    public var goodByProduct: [String: Double]? = nil
     public var notes: [String]
 
     enum CodingKeys: String, CodingKey {
@@ -49,6 +67,7 @@ public struct Indicators: Codable, Sendable, Equatable {
         case kgcePerGoodUnit = "kgce_per_good_unit"
         case co2Scope2Kg = "co2_scope2_kg"
         case co2Scope1Kg = "co2_scope1_kg"
+        case co2Scopes = "co2_scopes"
         case co2KgPerGoodUnit = "co2_kg_per_good_unit"
         case waterM3 = "water_m3"
         case waterM3PerGoodUnit = "water_m3_per_good_unit"
@@ -56,12 +75,18 @@ public struct Indicators: Codable, Sendable, Equatable {
         case operationalControlRate = "operational_control_rate"
         case producingHours = "key_process_producing_h"
         case valueAddedYuan = "value_added_yuan"
+        case tcePer10kYuan = "tce_per_10k_yuan"
         case kgcePer10kYuan = "kgce_per_10k_yuan"
         case co2KgPer10kYuan = "co2_kg_per_10k_yuan"
         case oee
         case estimatedPct = "estimated_pct"
         case unknownHours = "key_process_unknown_h"
         case unknownShare = "key_process_unknown_share"
+        case unmetered
+        case balanceViolationHours = "balance_violation_hours"
+        case onSiteMedia = "on_site_media"
+        case onSiteMediaKgce = "on_site_media_kgce"
+        case goodByProduct = "good_by_product"
         case notes
     }
 
@@ -76,6 +101,8 @@ public struct Indicators: Codable, Sendable, Equatable {
         let kwh = total(.electricity)
         var kgce: Double? = nil
         var scope1: Double? = nil
+        var scope2Purchased: Double? = nil
+        var scopes: [String: [String]] = [:]
         var uncounted: [Carrier] = []
         for c in Carrier.allCases {
             guard let used = total(c) else { continue }
@@ -84,7 +111,21 @@ public struct Indicators: Codable, Sendable, Equatable {
             } else {
                 uncounted.append(c)
             }
-            if let f = site.fuelFactors[c] { scope1 = (scope1 ?? 0) + used * f }
+            if let f = site.fuelFactors[c] {
+                scope1 = (scope1 ?? 0) + used * f
+                scopes["scope1", default: []].append(c.rawValue)
+            }
+            if c == .electricity { scopes["scope2", default: []].append(c.rawValue) }
+            if c == .heat || c == .steam {
+                if let f = site.purchasedFactors[c] {
+                    scope2Purchased = (scope2Purchased ?? 0) + used * f
+                    scopes["scope2", default: []].append(c.rawValue)
+                } else {
+                    notes.append(
+                        "CO2 leaves out \(c.rawValue): it has no scope 2 factor (set scope2_emission_factors.\(c.rawValue) for site \(site.id) if it is purchased)"
+                    )
+                }
+            }
         }
         // Never a partial sum: a metered carrier without a coefficient makes comprehensive
         // energy (and everything derived from it) absent, with the reason.
@@ -96,7 +137,8 @@ public struct Indicators: Codable, Sendable, Equatable {
         if !uncounted.isEmpty { kgce = nil }
         let good = totals[AggregationPlan.good] ?? 0
         let scrap = totals[AggregationPlan.scrap] ?? 0
-        let scope2 = kwh.map { $0 * site.gridFactor.kgCO2PerUnit }
+        let grid = kwh.map { $0 * site.gridFactor.kgCO2PerUnit }
+        let scope2: Double? = grid == nil && scope2Purchased == nil ? nil : (grid ?? 0) + (scope2Purchased ?? 0)
         let co2: Double? = scope1 == nil && scope2 == nil ? nil : (scope1 ?? 0) + (scope2 ?? 0)
         func perUnit(_ v: Double?) -> Double? { v.flatMap { good > 0 ? $0 / good : nil } }
         func per10k(_ v: Double?, _ yuan: Double?) -> Double? {
@@ -138,12 +180,34 @@ public struct Indicators: Codable, Sendable, Equatable {
             waterM3PerGoodUnit: perUnit(total(.water)), staticControlRate: staticRate,
             operationalControlRate: producing > 0 ? min(1, max(0, nc / producing)) : nil,
             producingHours: producing / 3_600_000, valueAddedYuan: valueAddedYuan,
+            tcePer10kYuan: per10k(kgce, valueAddedYuan).map { $0 / 1000 },
             kgcePer10kYuan: per10k(kgce, valueAddedYuan), co2KgPer10kYuan: per10k(co2, valueAddedYuan),
             oee: nil, notes: notes)
+        out.co2Scopes = scopes
         out.estimatedPct = estimatedPct
         out.unknownHours = unknown / 3_600_000
         out.unknownShare = unknownShare
         return out
+    }
+
+    /// Scope 1 plus scope 2, kgCO2; nil when neither applies.
+    public var co2Kg: Double? {
+        co2Scope1Kg == nil && co2Scope2Kg == nil ? nil : (co2Scope1Kg ?? 0) + (co2Scope2Kg ?? 0)
+    }
+
+    /// Sets the per-value-added figures from the value added of whole months and the energy
+    /// and CO2 of exactly those months (`over`: their indicators).
+    public mutating func setValueAdded(yuan: Double?, over months: Indicators?) {
+        valueAddedYuan = yuan
+        guard let yuan, yuan > 0, let months else {
+            tcePer10kYuan = nil
+            kgcePer10kYuan = nil
+            co2KgPer10kYuan = nil
+            return
+        }
+        kgcePer10kYuan = months.energyKgce.map { $0 / (yuan / 10_000) }
+        tcePer10kYuan = kgcePer10kYuan.map { $0 / 1000 }
+        co2KgPer10kYuan = months.co2Kg.map { $0 / (yuan / 10_000) }
     }
 
     /// Change of each per-unit figure against a baseline, in percent (negative is a fall: for
@@ -159,6 +223,7 @@ public struct Indicators: Codable, Sendable, Equatable {
         out["co2_kg_per_good_unit"] = pct(co2KgPerGoodUnit, base.co2KgPerGoodUnit)
         out["water_m3_per_good_unit"] = pct(waterM3PerGoodUnit, base.waterM3PerGoodUnit)
         out["kgce_per_10k_yuan"] = pct(kgcePer10kYuan, base.kgcePer10kYuan)
+        out["tce_per_10k_yuan"] = pct(tcePer10kYuan, base.tcePer10kYuan)
         out["operational_control_rate"] = pct(operationalControlRate, base.operationalControlRate)
         return out
     }

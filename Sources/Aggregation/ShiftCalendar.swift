@@ -17,8 +17,9 @@ public struct ShiftCalendar: Sendable {
         var day = calendar.dayStart(from - WindowCalendar.dayMs)
         while day < to {
             for s in shifts {
-                let start = day + Int64(s.startMinute) * 60_000
-                let end = start + Int64(s.lengthMinutes) * 60_000
+                // Wall-clock times of the site: on a daylight-saving day 06:00 is not midnight + 6 h.
+                let start = calendar.localTime(day: day, minutes: s.startMinute)
+                let end = calendar.localTime(day: day, minutes: s.startMinute + s.lengthMinutes)
                 if end > from && start < to { out.append((s, start, end)) }
             }
             day = calendar.dayStart(day + 25 * WindowCalendar.hourMs)

@@ -44,6 +44,14 @@ public final class WindowCalendar: @unchecked Sendable {
         return local - offsetMs(at: local - off)
     }
 
+    /// The instant the site's clock shows `minutes` after the local midnight `day` (may pass
+    /// into the next day): the offset of that instant, not of midnight, applies, so a shift
+    /// at 06:00 starts at 06:00 on the day clocks change too.
+    public func localTime(day: Int64, minutes: Int) -> Int64 {
+        let naive = day + Int64(minutes) * Self.minuteMs
+        return naive + offsetMs(at: day) - offsetMs(at: naive)
+    }
+
     /// Start of the local calendar month holding `ms`.
     public func monthStart(_ ms: Int64) -> Int64 {
         var cal = Calendar(identifier: .gregorian)

@@ -212,6 +212,8 @@ struct SimulatedPlant {
             case .electricity?: perHour = load
             case .water?: perHour = d.line != nil ? (lineOutput[d.line!] ?? 0 > 0 ? 0.6 : 0.05) : 0.8 + 2.0 * plantShare
             case .naturalGas?: perHour = 6 + 20 * plantShare
+            // A line's air inlet takes part of what its workshop's compressor delivers.
+            case .compressedAir? where d.line != nil: perHour = 0.4 + 1.6 * plantShare
             default: perHour = 1 + 4 * plantShare
             }
             return counter(m, adding: perHour * hours)

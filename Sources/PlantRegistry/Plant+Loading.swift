@@ -115,7 +115,8 @@ struct PlantBuilder {
             guard let s = YAMLFields(siteNode, file: f.file, log: log, context: "a site") else { continue }
             s.rejectUnknownKeys(allowed: [
                 "id", "name", "name_zh", "timezone", "control_rate_basis", "workshops", "energy_coefficients",
-                "grid_emission_factor", "fuel_emission_factors", "state_hold_s", "stale_after_s", "shifts",
+                "grid_emission_factor", "fuel_emission_factors", "scope2_emission_factors", "state_hold_s", "stale_after_s", "shifts",
+                "balance_tolerance",
             ])
             let id = s.identifier("id", required: true) ?? "?"
             let ctx = "site \(id)"
@@ -143,7 +144,7 @@ struct PlantBuilder {
                 workshop.nameZH = w.string("name_zh")
                 for lNode in w.sequence("lines") {
                     guard let l = YAMLFields(lNode, file: f.file, log: log, context: "a line of workshop \(wid)") else { continue }
-                    l.rejectUnknownKeys(allowed: ["id", "name", "name_zh", "processes", "planned_cycle_s"])
+                    l.rejectUnknownKeys(allowed: ["id", "name", "name_zh", "processes", "planned_cycle_s", "product"])
                     let lid = l.identifier("id", required: true) ?? "?"
                     if !lineIDs.insert(lid).inserted {
                         log.add(
@@ -152,6 +153,7 @@ struct PlantBuilder {
                     }
                     var line = Line(id: lid, name: l.string("name") ?? lid, processes: [])
                     line.nameZH = l.string("name_zh")
+                    line.product = readProduct(l, line: lid)
                     if let pri = l.double("planned_cycle_s") {
                         if pri <= 0 { log.add(f.file, l.value("planned_cycle_s"), "`planned_cycle_s` of line \(lid) must be above 0") }
                         line.plannedCycleSeconds = pri
@@ -196,6 +198,13 @@ struct PlantBuilder {
         }
         site.energyCoefficients.merge(carrierMap("energy_coefficients")) { $1 }
         site.fuelFactors.merge(carrierMap("fuel_emission_factors")) { $1 }
+        site.purchasedFactors = carrierMap("scope2_emission_factors")
+        for c in site.purchasedFactors.keys where c != .heat && c != .steam {
+            log.add(
+                s.file, s.value("scope2_emission_factors"),
+                "`scope2_emission_factors.\(c.rawValue)` of site \(site.id): scope 2 factors here are for purchased heat and steam",
+                hint: "electricity's factor is `grid_emission_factor`; fuels burnt on site go in `fuel_emission_factors`")
+        }
         if let node = s.value("grid_emission_factor"),
             let g = YAMLFields(node, file: s.file, log: log, context: "`grid_emission_factor` of site \(site.id)")
         {
@@ -239,6 +248,7 @@ struct PlantBuilder {
                 s.file, s.value("shifts"), "the shifts of site \(site.id) overlap (\(covered) minutes a day)",
                 hint: "give each hour of the day to one shift at most")
         }
+        if let v = fraction(s, "balance_tolerance", "site \(site.id)") { site.balanceTolerance = v }
         // `state_hold_s` is the older name of the site's staleness window.
         for key in ["state_hold_s", "stale_after_s"] {
             guard let seconds = s.double(key) else { continue }
@@ -352,8 +362,8 @@ struct PlantBuilder {
 
     mutating func readDevice(_ d: YAMLFields, gateway gIndex: Int, decoder: DecoderKind, staleAfterMs gatewayStale: Int64?) {
         d.rejectUnknownKeys(allowed: [
-            "id", "site", "workshop", "line", "process", "nc_capable", "meter_role", "neuron",
-            "sparkplug", "stale_after_s", "metrics",
+            "id", "site", "workshop", "line", "process", "nc_capable", "meter_role", "meter_scope", "parent",
+            "origin", "line_output", "neuron", "sparkplug", "stale_after_s", "metrics",
         ])
         let id = d.identifier("id", required: true) ?? "?"
         let ctx = "device \(id)"
@@ -419,8 +429,14 @@ struct PlantBuilder {
             meterRole: d.choice("meter_role", MeterRole.self), gateway: gIndex, neuron: neuron, sparkplug: sparkplug,
             metrics: metrics, metricBySource: bySource)
         device.staleAfterMs = positiveSeconds(d, "stale_after_s", ctx) ?? gatewayStale
+        device.meterScope = d.choice("meter_scope", MeterScope.self)
+        device.parentMeter = d.identifier("parent")
+        device.origin = d.choice("origin", MediumOrigin.self)
+        device.lineOutput = d.bool("line_output", default: false)
         var fields: [String: Node] = [:]
-        for k in ["site", "workshop", "line", "process", "id", "meter_role"] { fields[k] = d.value(k) }
+        for k in ["site", "workshop", "line", "process", "id", "meter_role", "meter_scope", "parent", "origin", "line_output"] {
+            fields[k] = d.value(k)
+        }
         pending.append(PendingDevice(device: device, file: d.file, node: d.node, fields: fields))
     }
 
@@ -504,10 +520,25 @@ struct PlantBuilder {
             name: name, kind: kind, unit: unit, measures: measures, carrier: carrier,
             source: m.string("source"), scale: m.double("scale") ?? 1, offset: m.double("offset") ?? 0,
             rollover: rollover, states: states, series: 0)
+        if let carrier, let unit, kind != .state {
+            metric.toCanonical = checkedUnitFactor(m, unit: unit, carrier: carrier, kind: kind, ctx: ctx)
+        }
         if let v = fraction(m, "reset_below", ctx) { metric.resetBelow = v }
         if let v = fraction(m, "rollover_margin", ctx) { metric.rolloverMargin = v }
         if let v = positiveSeconds(m, "expected_interval_s", ctx) { metric.expectedIntervalMs = v }
         return metric
+    }
+
+    /// Canonical units per unit of a carrier metric; an unknown unit is a problem naming the
+    /// accepted ones (1 then, so the rest of the registry still loads for `devices validate`).
+    func checkedUnitFactor(_ m: YAMLFields, unit: String, carrier: Carrier, kind: MetricKind, ctx: String) -> Double {
+        if let f = CarrierUnit.factor(unit: unit, carrier: carrier, kind: kind) { return f }
+        let accepted = CarrierUnit.accepted(carrier, kind).map(\.unit)
+        m.log.add(
+            m.file, m.value("unit"),
+            "unit \"\(unit)\" of \(ctx) is not a \(carrier.rawValue) unit for a \(kind.rawValue)",
+            hint: "use one of \(accepted.joined(separator: ", ")) (converted to \(CarrierUnit.canonical(carrier)))")
+        return 1
     }
 
     /// Checks a device's line and process inside its workshop and copies the key-process flag.
@@ -565,6 +596,7 @@ struct PlantBuilder {
         var devices: [Device] = []
         var byID: [String: Int] = [:]
         var series: [SeriesKey] = []
+        var places: [(file: String, node: Node, fields: [String: Node])] = []
         for p in pending {
             var d = p.device
             let log = self.log
@@ -665,9 +697,12 @@ struct PlantBuilder {
             gateways[d.gateway].deviceIndices.append(index)
             byID[d.id] = index
             devices.append(d)
+            places.append((p.file, p.node, p.fields))
         }
         checkOverlappingTopics()
+        checkOutputCounters(devices, places: places)
         var plant = Plant(sites: sites, gateways: gateways, devices: devices, series: series, deviceByID: byID)
+        checkMeteringTree(plant, places: places)
         plant.statusTopics = gateways.enumerated().compactMap { i, g in g.statusTopic.map { (i, Array($0.utf8)) } }
         plant.binding = GatewayBinding(devices: devices)
         return plant

@@ -58,10 +58,16 @@ public struct Site: Sendable {
     public var gridFactor = EmissionFactor.defaultGrid
     /// Scope 1 emission factors, kgCO2 per unit of each fuel.
     public var fuelFactors: [Carrier: Double] = Site.defaultFuelFactors
+    /// Scope 2 emission factors of purchased heat (kgCO2/MJ) and steam (kgCO2/t)
+    /// (`scope2_emission_factors`); no defaults: they depend on the supplier.
+    public var purchasedFactors: [Carrier: Double] = [:]
     /// The default staleness window of the site's devices (`stale_after_s`; 8 hours).
     public var staleAfterMs: Int64 = 8 * 3_600_000
     /// The shift calendar (local time, whole hours), repeated every day; empty = round the clock.
     public var shifts: [Shift] = []
+    /// The balance check's tolerance (`balance_tolerance`, a fraction): the meters below a
+    /// node may add up to its whole-node meters plus this share before an hour is flagged.
+    public var balanceTolerance: Double = 0.02
 
     /// GB/T 2589 annex values (2008 edition; check against the 2020 edition before a pilot
     /// relies on them). New water and compressed air are unconfirmed; steam depends on its
@@ -127,6 +133,8 @@ public struct Line: Sendable {
     public var processes: [Process]
     /// OEE's planned run time per item (PRI), seconds; without it the line has no OEE.
     public var plannedCycleSeconds: Double? = nil
+    /// What the line makes (`product`); nil: an undeclared final product counted in units.
+    public var product: Product? = nil
 }
 
 public struct Process: Sendable {
@@ -202,6 +210,10 @@ public enum Carrier: String, Sendable, CaseIterable {
     case lpg
     case rawCoal = "raw_coal"
     case heat
+    case chilledWater = "chilled_water"
+
+    /// Energy-consuming media (耗能工质) that may be made on site (`origin: on_site`).
+    public var isMedium: Bool { self == .compressedAir || self == .steam || self == .chilledWater }
 }
 
 /// Whether a meter is a main (incoming) meter or a sub-meter already counted in a main.
@@ -222,6 +234,16 @@ public struct Device: Sendable {
     /// Numerically controlled (CNC, robot cell, PLC/DCS-covered).
     public var ncCapable: Bool
     public var meterRole: MeterRole?
+    /// Whether its meter measures its node as a whole or part of it (`meter_scope`); nil: as
+    /// `meter_role` implies (see `MeteringLayout`).
+    public var meterScope: MeterScope? = nil
+    /// The id of the meter upstream of this one (`parent`), if declared.
+    public var parentMeter: String? = nil
+    /// Where the media it meters come from (`origin`); nil: purchased.
+    public var origin: MediumOrigin? = nil
+    /// A machine's good and scrap counters are the line's output only when declared so
+    /// (`line_output: true`); a device attached to the line itself is its output counter.
+    public var lineOutput: Bool = false
     public var gateway: Int
     public var neuron: NeuronGroup?
     public var sparkplug: SparkplugAddress? = nil
@@ -278,6 +300,9 @@ public struct Metric: Sendable {
     /// How often the metric is expected to be read (ms); an interval longer than twice this is
     /// a gap, whose use is spread over it and marked estimated.
     public var expectedIntervalMs: Int64 = 900_000
+    /// Canonical units of its carrier per unit of this metric (per unit·hour for a gauge
+    /// integrated over time): 0.001 for a Wh register, 1000 for MWh (see `CarrierUnit`).
+    public var toCanonical: Double = 1
     /// States: gateway code or word -> canonical word.
     public var states: [String: String]
     public var series: SeriesIndex

@@ -162,30 +162,40 @@ public final class StoreReader {
     }
 
     /// Readings in time order, optionally for one device (used by `zhizao readings` and tests).
+    /// Readings are keyed by series: the newest `limit` of each series are taken, then the
+    /// newest `limit` of those.
     public func readings(device: String? = nil, limit: Int = 1000) throws -> [StoredReading] {
         try db.read { db in
-            var sql = """
-                SELECT s.device, s.metric, r.ts, r.value, r.state, r.error_code, r.seq
-                FROM readings r JOIN series s ON s.id = r.series_id
-                """
+            var sql = "SELECT id, device, metric FROM series"
             var args: StatementArguments = []
             if let device {
-                sql += " WHERE s.device = ?"
+                sql += " WHERE device = ?"
                 args += [device]
             }
-            sql += " ORDER BY r.ts DESC, s.device DESC, s.metric DESC LIMIT ?"
-            args += [limit]
-            return try Row.fetchAll(db, sql: sql, arguments: args).reversed().map { row in
-                let value: ReadingValue
-                if let v: Double = row["value"] {
-                    value = .number(v)
-                } else if let s: String = row["state"] {
-                    value = .state(s)
-                } else {
-                    value = .error(row["error_code"] ?? 0)
+            let newest = try db.cachedStatement(
+                sql: """
+                    SELECT r.ts, r.value, w.word AS state, r.error_code, r.seq FROM readings r
+                    LEFT JOIN state_word w ON w.code = r.state_code WHERE r.series_id = ? ORDER BY r.ts DESC LIMIT ?
+                    """)
+            var out: [StoredReading] = []
+            for series in try Row.fetchAll(db, sql: sql, arguments: args) {
+                for row in try Row.fetchAll(newest, arguments: [series["id"], limit]) {
+                    let value: ReadingValue
+                    if let v: Double = row["value"] {
+                        value = .number(v)
+                    } else if let s: String = row["state"] {
+                        value = .state(s)
+                    } else {
+                        value = .error(row["error_code"] ?? 0)
+                    }
+                    out.append(
+                        StoredReading(
+                            device: series["device"], metric: series["metric"], timestampMs: row["ts"], value: value,
+                            seq: row["seq"]))
                 }
-                return StoredReading(device: row["device"], metric: row["metric"], timestampMs: row["ts"], value: value, seq: row["seq"])
             }
+            out.sort { ($0.timestampMs, $0.device, $0.metric) < ($1.timestampMs, $1.device, $1.metric) }
+            return Array(out.suffix(limit))
         }
     }
 
@@ -215,12 +225,20 @@ public final class StoreReader {
 extension StoreReader {
     /// A scope's stored totals per local hour or day in [from, to): `start` → quantity → value.
     public func scopeTotals(scope: Scope, period: String, from: Int64, to: Int64) throws -> [(start: Int64, totals: [String: Double])] {
+        try scopeRows(table: "scope_rollup", scope: scope, period: period, from: from, to: to)
+    }
+
+    /// Rows of `scope_rollup` or `scope_adjustment` (same keys) per start.
+    func scopeRows(table: String, scope: Scope, period: String, from: Int64, to: Int64) throws
+        -> [(start: Int64, totals: [String: Double])]
+    {
         try db.read { db in
             var out: [(start: Int64, totals: [String: Double])] = []
+            guard try db.tableExists(table) else { return out }
             for row in try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT start, quantity, value FROM scope_rollup
+                    SELECT start, quantity, value FROM \(table)
                     WHERE scope = ? AND period = ? AND start >= ? AND start < ? ORDER BY start
                     """, arguments: [scope.key, period, from, to])
             {
@@ -312,7 +330,7 @@ extension StoreReader {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT \(start) AS start, n, sum, min, max, last, consumption FROM \(table)
+                    SELECT \(start) AS start, \(hours ? "n, sum, min, max, last, consumption" : SQLiteStore.minuteStats) FROM \(table)
                     WHERE series_id = (SELECT id FROM series WHERE device = ? AND metric = ?) AND \(start) >= ? AND \(start) < ?
                     ORDER BY \(start)
                     """, arguments: [device, metric, from, to]
@@ -331,16 +349,21 @@ extension StoreReader {
 
     /// State time per minute, or per hour from `state_hour` (kept for minutes pruned by retention).
     func stateRows(device: String, metric: String, from: Int64, to: Int64, hours: Bool) throws -> [Int64: [String: Int64]] {
-        let (table, start) = hours ? ("state_hour", "hour") : ("state_minute", "minute")
+        let sql =
+            hours
+            ? """
+            SELECT hour AS start, state, ms FROM state_hour
+            WHERE series_id = (SELECT id FROM series WHERE device = ? AND metric = ?) AND hour >= ? AND hour < ? AND ms != 0
+            """
+            : """
+            SELECT m.minute AS start, w.word AS state, \(SQLiteStore.stateMs) AS ms FROM state_minute m
+            JOIN state_word w ON w.code = m.state_code
+            WHERE m.series_id = (SELECT id FROM series WHERE device = ? AND metric = ?) AND m.minute >= ? AND m.minute < ?
+            AND \(SQLiteStore.stateMs) != 0
+            """
         return try db.read { db in
             var out: [Int64: [String: Int64]] = [:]
-            for row in try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT \(start) AS start, state, ms FROM \(table)
-                    WHERE series_id = (SELECT id FROM series WHERE device = ? AND metric = ?) AND \(start) >= ? AND \(start) < ? AND ms != 0
-                    """, arguments: [device, metric, from, to])
-            {
+            for row in try Row.fetchAll(db, sql: sql, arguments: [device, metric, from, to]) {
                 out[row["start"], default: [:]][row["state"]] = row["ms"]
             }
             return out
@@ -402,7 +425,7 @@ extension StoreReader {
         try db.read { db in
             let (w, args) = filter.whereClause(time: "r.ts")
             return try Int.fetchOne(
-                db, sql: "SELECT count(*) FROM readings r JOIN series s ON s.id = r.series_id WHERE \(w)",
+                db, sql: "SELECT count(*) FROM series s JOIN readings r ON r.series_id = s.id WHERE \(w)",
                 arguments: args) ?? 0
         }
     }
@@ -414,8 +437,9 @@ extension StoreReader {
             let rows = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT s.device, s.metric, r.ts, r.value, r.state, r.error_code, r.seq
-                    FROM readings r JOIN series s ON s.id = r.series_id WHERE \(w) ORDER BY r.ts, s.device, s.metric
+                    SELECT s.device, s.metric, r.ts, r.value, w.word, r.error_code, r.seq
+                    FROM series s JOIN readings r ON r.series_id = s.id LEFT JOIN state_word w ON w.code = r.state_code
+                    WHERE \(w) ORDER BY r.ts, s.device, s.metric
                     """, arguments: args)
             while let row = try rows.next() {
                 try body(
@@ -433,7 +457,8 @@ extension StoreReader {
                     arguments: args) ?? 0
             let states =
                 try Int.fetchOne(
-                    db, sql: "SELECT count(*) FROM state_minute m JOIN series s ON s.id = m.series_id WHERE \(w) AND m.ms != 0",
+                    db,
+                    sql: "SELECT count(*) FROM state_minute m JOIN series s ON s.id = m.series_id WHERE \(w) AND ifnull(m.ms, 60000) != 0",
                     arguments: args) ?? 0
             return numeric + states
         }
@@ -446,7 +471,8 @@ extension StoreReader {
             let numeric = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT s.device, s.metric, m.minute, m.n, m.sum, m.min, m.max, m.last, m.consumption
+                    SELECT s.device, s.metric, m.minute, m.n, m.sum, iif(m.n = 1, m.sum, m.min), iif(m.n = 1, m.sum, m.max),
+                    iif(m.n = 1, m.sum, m.last), m.consumption
                     FROM rollup_minute m JOIN series s ON s.id = m.series_id WHERE \(w) ORDER BY m.minute, s.device, s.metric
                     """, arguments: args)
             while let row = try numeric.next() {
@@ -460,8 +486,9 @@ extension StoreReader {
             let states = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT s.device, s.metric, m.minute, m.state, m.ms
-                    FROM state_minute m JOIN series s ON s.id = m.series_id WHERE \(w) AND m.ms != 0 ORDER BY m.minute, s.device, s.metric, m.state
+                    SELECT s.device, s.metric, m.minute, w.word, ifnull(m.ms, 60000)
+                    FROM state_minute m JOIN series s ON s.id = m.series_id JOIN state_word w ON w.code = m.state_code
+                    WHERE \(w) AND ifnull(m.ms, 60000) != 0 ORDER BY m.minute, s.device, s.metric, w.word
                     """, arguments: args)
             while let row = try states.next() {
                 let ms: Int64 = row[4]

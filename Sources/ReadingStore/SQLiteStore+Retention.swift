@@ -56,11 +56,11 @@ extension SQLiteStore {
                     }
                     let guardRead = try db.cachedStatement(
                         sql: """
-                            SELECT ts FROM readings INDEXED BY readings_by_series WHERE series_id = ? AND ts < ? ORDER BY ts DESC LIMIT 1 OFFSET 1
+                            SELECT ts FROM readings WHERE series_id = ? AND ts < ? ORDER BY ts DESC LIMIT 1 OFFSET 1
                             """)
                     let delete = try db.cachedStatement(
                         sql: """
-                            DELETE FROM readings WHERE (ts, series_id) IN (SELECT ts, series_id FROM readings INDEXED BY readings_by_series
+                            DELETE FROM readings WHERE (series_id, ts) IN (SELECT series_id, ts FROM readings
                             WHERE series_id = ? AND ts < ? ORDER BY ts LIMIT ?)
                             """)
                     for sid in try Int64.fetchAll(db, sql: "SELECT id FROM series ORDER BY id") where budget > 0 {
@@ -110,7 +110,7 @@ extension SQLiteStore {
         let minutes = try Row.fetchAll(
             db.cachedStatement(
                 sql: """
-                    SELECT series_id, minute, n, sum, min, max, last_ts, last, consumption, estimated FROM rollup_minute
+                    SELECT series_id, minute, \(minuteStats) FROM rollup_minute
                     WHERE series_id = ? AND minute < ? ORDER BY minute LIMIT ?
                     """), arguments: [series, before, budget])
         let hour = try db.cachedStatement(
@@ -132,18 +132,20 @@ extension SQLiteStore {
         let states = try Row.fetchAll(
             db.cachedStatement(
                 sql: """
-                    SELECT series_id, minute, state, ms FROM state_minute WHERE series_id = ? AND minute < ? ORDER BY minute LIMIT ?
+                    SELECT m.series_id, m.minute, m.state_code, w.word AS state, \(stateMs) AS ms
+                    FROM state_minute m JOIN state_word w ON w.code = m.state_code
+                    WHERE m.series_id = ? AND m.minute < ? ORDER BY m.minute LIMIT ?
                     """), arguments: [series, before, max(0, budget - moved)])
         let stateHour = try db.cachedStatement(
             sql: """
                 INSERT INTO state_hour(series_id, hour, state, ms) VALUES (?, ?, ?, ?)
                 ON CONFLICT(series_id, hour, state) DO UPDATE SET ms = ms + excluded.ms
                 """)
-        let dropState = try db.cachedStatement(sql: "DELETE FROM state_minute WHERE series_id = ? AND minute = ? AND state = ?")
+        let dropState = try db.cachedStatement(sql: "DELETE FROM state_minute WHERE series_id = ? AND minute = ? AND state_code = ?")
         for s in states {
             let minute: Int64 = s["minute"]
             try stateHour.execute(arguments: [s["series_id"], calendar.hourStart(minute), s["state"], s["ms"]])
-            try dropState.execute(arguments: [s["series_id"], minute, s["state"]])
+            try dropState.execute(arguments: [s["series_id"], minute, s["state_code"]])
             moved += 1
         }
         return moved

@@ -18,29 +18,76 @@ extension SQLiteStore {
         estimated = estimated + excluded.estimated
         """
 
+    /// A minute rollup's columns as they mean (the row is stored compact, see `StoreSchema.v9`):
+    /// one reading's min, max and last are its sum, and `last_ts` is absolute again.
+    static let minuteStats = """
+        n, sum, iif(n = 1, sum, min) AS min, iif(n = 1, sum, max) AS max, minute + last_ms AS last_ts,
+        iif(n = 1, sum, last) AS last, consumption, estimated
+        """
+
+    /// A state minute's time in the state (NULL is stored for the whole minute).
+    static let stateMs = "ifnull(ms, 60000)"
+
+    /// How a compact minute row takes in another: as `statsMerge`, with one reading's min, max
+    /// and last read from (and left NULL for) its sum, and the last time in ms after the minute.
+    static let minuteMerge: String = {
+        let oldMin = "iif(n = 1, sum, min)"
+        let oldMax = "iif(n = 1, sum, max)"
+        let oldLast = "iif(n = 1, sum, last)"
+        let newMin = "iif(excluded.n = 1, excluded.sum, excluded.min)"
+        let newMax = "iif(excluded.n = 1, excluded.sum, excluded.max)"
+        let newLast = "iif(excluded.n = 1, excluded.sum, excluded.last)"
+        let one = "n + excluded.n = 1"
+        let later = "excluded.last_ms IS NOT NULL AND (last_ms IS NULL OR excluded.last_ms > last_ms)"
+        return """
+            n = n + excluded.n, sum = sum + excluded.sum,
+            min = CASE WHEN \(one) THEN NULL WHEN \(newMin) IS NOT NULL AND (\(oldMin) IS NULL OR \(newMin) < \(oldMin)) THEN \(newMin) ELSE \(oldMin) END,
+            max = CASE WHEN \(one) THEN NULL WHEN \(newMax) IS NOT NULL AND (\(oldMax) IS NULL OR \(newMax) > \(oldMax)) THEN \(newMax) ELSE \(oldMax) END,
+            last = CASE WHEN \(one) THEN NULL WHEN \(later) THEN \(newLast) ELSE \(oldLast) END,
+            last_ms = CASE WHEN \(later) THEN excluded.last_ms ELSE last_ms END,
+            consumption = consumption + excluded.consumption,
+            estimated = estimated + excluded.estimated
+            """
+    }()
+
+    /// The code of a state word in `state_word`, added on first use (inside `db`'s transaction).
+    func stateCode(_ word: String, db: Database) throws -> Int64 {
+        if let code = stateCodes[word] { return code }
+        var code = try Int64.fetchOne(db.cachedStatement(sql: "SELECT code FROM state_word WHERE word = ?"), arguments: [word])
+        if code == nil {
+            try db.cachedStatement(sql: "INSERT INTO state_word(word) VALUES (?)").execute(arguments: [word])
+            code = db.lastInsertedRowID
+        }
+        stateCodes[word] = code
+        return code ?? 0
+    }
+
     /// Writes one batch's rollup changes, computed by the aggregator.
-    static func apply(_ delta: RollupDelta, plan: AggregationPlan, seriesIDs: [Int64], db: Database) throws {
+    static func apply(
+        _ delta: RollupDelta, plan: AggregationPlan, seriesIDs: [Int64], db: Database, stateCode: (String) throws -> Int64
+    ) throws {
         let minute = try db.cachedStatement(
             sql: """
-                INSERT INTO rollup_minute(series_id, minute, n, sum, min, max, last_ts, last, consumption, estimated)
+                INSERT INTO rollup_minute(series_id, minute, n, sum, min, max, last_ms, last, consumption, estimated)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT(series_id, minute) DO UPDATE SET \(statsMerge)
+                ON CONFLICT(series_id, minute) DO UPDATE SET \(minuteMerge)
                 """)
         for (key, m) in delta.minutes {
             let has = m.count > 0
+            let full = m.count > 1  // one reading: min, max and last are its sum
             try minute.execute(arguments: [
                 seriesIDs[Int(key.series)], key.minute, m.count, m.sum,
-                has ? m.min : nil, has ? m.max : nil, has ? m.lastTs : nil,
-                has ? m.last : nil, m.consumption, m.estimated,
+                full ? m.min : nil, full ? m.max : nil, has ? m.lastTs - key.minute : nil,
+                full ? m.last : nil, m.consumption, m.estimated,
             ])
         }
         let state = try db.cachedStatement(
             sql: """
-                INSERT INTO state_minute(series_id, minute, state, ms) VALUES (?, ?, ?, ?)
-                ON CONFLICT(series_id, minute, state) DO UPDATE SET ms = ms + excluded.ms
+                INSERT INTO state_minute(series_id, minute, state_code, ms) VALUES (?, ?, ?, nullif(?, 60000))
+                ON CONFLICT(series_id, minute, state_code) DO UPDATE SET ms = nullif(ifnull(ms, 60000) + ifnull(excluded.ms, 60000), 60000)
                 """)
         for (key, ms) in delta.states where ms != 0 {
-            try state.execute(arguments: [seriesIDs[Int(key.series)], key.minute, key.state, ms])
+            try state.execute(arguments: [seriesIDs[Int(key.series)], key.minute, stateCode(key.state), ms])
         }
         let machine = try db.cachedStatement(
             sql: """
@@ -91,6 +138,11 @@ struct SQLiteHistory: ReadingHistory {
         SeriesPoint(ts: row["ts"], value: row["value"] ?? 0, state: row["state"])
     }
 
+    /// A series' readings with their state words, for the queries below.
+    private static let pointsFrom = """
+        SELECT r.ts, r.value, w.word AS state FROM readings r LEFT JOIN state_word w ON w.code = r.state_code
+        """
+
     func neighbours(_ series: SeriesIndex, around ts: Int64, before: Int, after: Int) throws
         -> (before: [SeriesPoint], after: [SeriesPoint])
     {
@@ -101,8 +153,8 @@ struct SQLiteHistory: ReadingHistory {
             b = try Row.fetchAll(
                 db.cachedStatement(
                     sql: """
-                        SELECT ts, value, state FROM readings INDEXED BY readings_by_series
-                        WHERE series_id = ? AND ts < ? AND error_code IS NULL ORDER BY ts DESC LIMIT ?
+                        \(Self.pointsFrom)
+                        WHERE r.series_id = ? AND r.ts < ? AND r.error_code IS NULL ORDER BY r.ts DESC LIMIT ?
                         """), arguments: [sid, ts, before]
             ).map(Self.point).reversed()
         }
@@ -110,8 +162,8 @@ struct SQLiteHistory: ReadingHistory {
             a = try Row.fetchAll(
                 db.cachedStatement(
                     sql: """
-                        SELECT ts, value, state FROM readings INDEXED BY readings_by_series
-                        WHERE series_id = ? AND ts > ? AND error_code IS NULL ORDER BY ts ASC LIMIT ?
+                        \(Self.pointsFrom)
+                        WHERE r.series_id = ? AND r.ts > ? AND r.error_code IS NULL ORDER BY r.ts ASC LIMIT ?
                         """), arguments: [sid, ts, after]
             ).map(Self.point)
         }
@@ -122,8 +174,8 @@ struct SQLiteHistory: ReadingHistory {
         try Row.fetchAll(
             db.cachedStatement(
                 sql: """
-                    SELECT ts, value, state FROM readings INDEXED BY readings_by_series
-                    WHERE series_id = ? AND ts >= ? AND ts < ? AND error_code IS NULL ORDER BY ts
+                    \(Self.pointsFrom)
+                    WHERE r.series_id = ? AND r.ts >= ? AND r.ts < ? AND r.error_code IS NULL ORDER BY r.ts
                     """), arguments: [seriesIDs[Int(series)], from, to]
         ).map(Self.point)
     }
@@ -131,7 +183,7 @@ struct SQLiteHistory: ReadingHistory {
     func messageTimes(device: Int, from: Int64, to: Int64) throws -> [Int64] {
         let statement = try db.cachedStatement(
             sql: """
-                SELECT ts FROM readings INDEXED BY readings_by_series WHERE series_id = ? AND ts >= ? AND ts <= ? ORDER BY ts
+                SELECT ts FROM readings WHERE series_id = ? AND ts >= ? AND ts <= ? ORDER BY ts
                 """)
         var times: [Int64] = []
         for sid in deviceSeriesIDs[device] { times += try Int64.fetchAll(statement, arguments: [sid, from, to]) }

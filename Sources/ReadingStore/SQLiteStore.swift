@@ -27,6 +27,12 @@ public final class SQLiteStore: TelemetryStore {
     /// Raw readings older than this were pruned (`retention_mark`): later ones older than it
     /// are refused, and the aggregator books nothing before it.
     public internal(set) var rawHorizonMs: Int64?
+    /// State words' codes in `state_word`, so a state reading costs no look-up; a code added by
+    /// a transaction that then fails is forgotten with it (all are, and read again).
+    var stateCodes: [String: Int64] = [:]
+    /// The closed periods as last loaded, and the version they were loaded at (see `refreshClosedPeriods`).
+    var closedPeriods = ClosedPeriods()
+    var closedVersion: [Int64]?
     public let path: String
 
     /// Opens (creating and migrating if needed) the database at `path`.
@@ -99,6 +105,7 @@ public final class SQLiteStore: TelemetryStore {
             // The transaction rolled back: forget what the aggregator learnt from it.
             aggregator?.resetCache()
             _ = aggregator?.takeDelta()
+            stateCodes.removeAll()
             throw StoreError(wrapping: error)
         }
     }
@@ -108,7 +115,7 @@ public final class SQLiteStore: TelemetryStore {
             var outcome = CommitOutcome()
             let insert = try db.cachedStatement(
                 sql: """
-                    INSERT OR IGNORE INTO readings(ts, series_id, value, state, error_code, seq) VALUES (?, ?, ?, ?, ?, ?)
+                    INSERT OR IGNORE INTO readings(series_id, ts, value, state_code, error_code, seq) VALUES (?, ?, ?, ?, ?, ?)
                     """)
             var newest: [String: Int64] = [:]
             let history = self.history(db)
@@ -126,9 +133,9 @@ public final class SQLiteStore: TelemetryStore {
                 }
                 let sid = seriesIDs[Int(r.series)]
                 switch r.value {
-                case .number(let v): insert.setUncheckedArguments([r.timestampMs, sid, v, nil, nil, r.seq])
-                case .state(let s): insert.setUncheckedArguments([r.timestampMs, sid, nil, s, nil, r.seq])
-                case .error(let code): insert.setUncheckedArguments([r.timestampMs, sid, nil, nil, code, r.seq])
+                case .number(let v): insert.setUncheckedArguments([sid, r.timestampMs, v, nil, nil, r.seq])
+                case .state(let s): insert.setUncheckedArguments([sid, r.timestampMs, nil, try stateCode(s, db: db), nil, r.seq])
+                case .error(let code): insert.setUncheckedArguments([sid, r.timestampMs, nil, nil, code, r.seq])
                 }
                 try insert.execute()
                 if db.changesCount > 0 {
@@ -160,7 +167,14 @@ public final class SQLiteStore: TelemetryStore {
             }
             if let aggregator {
                 try aggregator.finishMachines(history: history)
-                try Self.apply(aggregator.takeDelta(), plan: aggregator.plan, seriesIDs: seriesIDs, db: db)
+                var delta = aggregator.takeDelta()
+                // Changes to closed figures are held beside them, not folded in.
+                try refreshClosedPeriods(db)
+                let series = delta.heldSeries(by: closedPeriods) { self.seriesDevice[Int($0)] }
+                try Self.hold(delta.takeHeld(by: closedPeriods), series: series, seriesIDs: seriesIDs, db: db)
+                try Self.apply(delta, plan: aggregator.plan, seriesIDs: seriesIDs, db: db) {
+                    try self.stateCode($0, db: db)
+                }
             }
             if !batch.deviceStates.isEmpty {
                 let state = try db.cachedStatement(
@@ -204,8 +218,10 @@ public final class SQLiteStore: TelemetryStore {
     /// streaming ingest produced, whatever order the readings arrived in. With a range, only
     /// the local days it touches are recomputed (whole days, so hour and day totals stay whole).
     /// `actor` and `window` (the range as the user gave it) go into the audit trail, in the same transaction.
+    /// A range touching a closed period is refused (`PeriodClosedError`) unless `reopen`, which
+    /// reopens it first, in the same transaction.
     public func rebuildRollups(
-        from: Int64? = nil, to: Int64? = nil, by actor: AuditActor, window: String,
+        from: Int64? = nil, to: Int64? = nil, by actor: AuditActor, window: String, reopen: Bool = false,
         progress: (Int, Int) -> Void = { _, _ in }
     ) throws {
         guard let aggregator else { throw StoreError("rebuild needs the device registry (aggregation is not enabled)") }
@@ -225,7 +241,11 @@ public final class SQLiteStore: TelemetryStore {
             aggregator.window = horizonWindow
             aggregator.resetCache()
         }
+        // A failed rebuild rolls back the state codes it added.
+        var committed = false
+        defer { if !committed { stateCodes.removeAll() } }
         try db.write { db in
+            try Self.guardClosed(db, from: start, to: end, scopes: nil, reopen: reopen, action: .rebuild, by: actor)
             for table in ["rollup_minute", "state_minute", "machine_minute"] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE minute >= ? AND minute < ?", arguments: [start, end])
             }
@@ -242,9 +262,14 @@ public final class SQLiteStore: TelemetryStore {
                 if end < Int64.max / 4 { points += try history.neighbours(series, around: end - 1, before: 0, after: 1).after }
                 try aggregator.addSorted(series: series, points, history: history)
                 try aggregator.finishMachines(history: history)
-                try Self.apply(aggregator.takeDelta(), plan: aggregator.plan, seriesIDs: seriesIDs, db: db)
+                try Self.apply(aggregator.takeDelta(), plan: aggregator.plan, seriesIDs: seriesIDs, db: db) {
+                    try self.stateCode($0, db: db)
+                }
                 progress(index + 1, seriesIDs.count)
             }
+            // Days of other sites' zones that straddle the cut: their totals again from their hours.
+            let cuts: [Int64] = (from == nil ? [] : [start]) + (to == nil ? [] : [end - 1])
+            if aggregator.plan.calendars.count > 1 { try Self.resumSiteDays(db, plan: aggregator.plan, around: cuts) }
             try Self.insertAudit(
                 db,
                 [
@@ -253,12 +278,18 @@ public final class SQLiteStore: TelemetryStore {
                         after: "recomputed from raw readings (\(seriesIDs.count) series)")
                 ])
         }
+        committed = true
     }
 
     /// Records a month's industrial value added for a scope (replacing an earlier figure), and
     /// in the same transaction the change in the audit trail; `period` names the month there.
-    public func setValueAdded(scope: Scope, monthStart: Int64, period: String, yuan: Double, by actor: AuditActor) throws {
+    /// A month closed for the scope is refused (`PeriodClosedError`) unless `reopen`.
+    public func setValueAdded(
+        scope: Scope, monthStart: Int64, monthEnd: Int64, period: String, yuan: Double, by actor: AuditActor, reopen: Bool = false
+    ) throws {
         try db.write { db in
+            try Self.guardClosed(
+                db, from: monthStart, to: monthEnd, scopes: [scope], reopen: reopen, action: .valueAdded, by: actor)
             let before = try Double.fetchOne(
                 db, sql: "SELECT yuan FROM value_added WHERE scope = ? AND month = ?",
                 arguments: [scope.key, monthStart])

@@ -94,7 +94,9 @@ public struct StorageReport: Codable, Sendable, Equatable {
         var report = StorageReport(fileBytes: onDisk, freePageBytes: freePages * pageSize, readings: 0)
         report.tables = try? tableBytes(db)
         report.readings = try Int64.fetchOne(db, sql: "SELECT count(*) FROM readings") ?? 0
-        report.oldestReadingTs = try Int64.fetchOne(db, sql: "SELECT min(ts) FROM readings")
+        // Readings are keyed by series: each series' oldest is one look-up.
+        report.oldestReadingTs = try Int64.fetchOne(
+            db, sql: "SELECT min((SELECT min(ts) FROM readings WHERE series_id = s.id)) FROM series s")
         report.oldestMinute = try Int64.fetchOne(db, sql: "SELECT min(minute) FROM rollup_minute")
         let space = FileSystemSpace.of(path)
         report.fileSystemFreeBytes = space?.freeBytes
@@ -103,7 +105,7 @@ public struct StorageReport: Codable, Sendable, Equatable {
             let since = max(oldest, nowMs - dayMs)
             let recent =
                 try Int64.fetchOne(
-                    db, sql: "SELECT count(*) FROM readings WHERE ts >= ? AND ts <= ?",
+                    db, sql: "SELECT count(*) FROM readings WHERE series_id IN (SELECT id FROM series) AND ts >= ? AND ts <= ?",
                     arguments: [since, nowMs]) ?? 0
             if nowMs - since >= dayMs / 24, report.readings > 0 {
                 let perDay = Double(recent) * Double(dayMs) / Double(nowMs - since)

@@ -6,8 +6,10 @@ public import ReadingStore
 /// Indicator rows for scopes and windows, as `zhizao indicators` prints them and
 /// `zhizao report` draws them (see Schemas/indicators.schema.json).
 ///
-/// Everything is read from the stored scope totals, never from raw readings, so a year of
-/// daily rows costs one indexed read per scope. Printing the rows is the caller's business.
+/// Everything is read from stored rollups, never from raw readings: the scope totals of the
+/// whole days and hours of each row, and per-series minutes at a window's ragged edges (see
+/// `WindowTotals`), so a row costs a few indexed reads. Each scope is reckoned in its own
+/// site's calendar, shifts and factors. Printing the rows is the caller's business.
 public struct IndicatorTable {
     /// How a window is cut into rows.
     public enum Every: String, CaseIterable, Sendable {
@@ -25,19 +27,24 @@ public struct IndicatorTable {
     /// The indicators of one scope over one window, with the baseline's if one was asked for.
     public struct Row: Sendable {
         public var scope: Scope
-        /// The window start in epoch milliseconds (a shift occurrence's start for shift rows).
+        /// The row's start in epoch milliseconds: its hour, shift, day or month, cut at the
+        /// window's start for the first row.
         public var start: Int64
         /// The shift's name, for rows per shift.
         public var shift: String?
+        /// The product, for rows per product (`--by product`).
+        public var product: String?
         public var indicators: Indicators
         /// The same scope over the whole baseline window.
         public var baseline: Indicators?
         /// Change of each per-unit figure against the baseline, in percent.
         public var changePct: [String: Double]?
+        /// Late readings held beside the figures of a closed period the window touches.
+        public var pending: PendingAdjustment?
 
         public init(
             scope: Scope, start: Int64, shift: String? = nil, indicators: Indicators,
-            baseline: Indicators? = nil, changePct: [String: Double]? = nil
+            baseline: Indicators? = nil, changePct: [String: Double]? = nil, pending: PendingAdjustment? = nil
         ) {
             self.scope = scope
             self.start = start
@@ -45,33 +52,54 @@ public struct IndicatorTable {
             self.indicators = indicators
             self.baseline = baseline
             self.changePct = changePct
+            self.pending = pending
         }
     }
 
     public let plant: Plant
     public let plan: AggregationPlan
-    /// The site reported on: the registry's first.
+    /// The registry's first site: the one `site` names on the command line.
     public let site: Site
     public let reader: StoreReader
+    /// The first site's shift calendar.
     public let shifts: ShiftCalendar
+    /// The scopes with an unmetered figure (a whole-node meter with meters below it), whose
+    /// hourly balance is checked.
+    public let balancedScopes: Set<Scope>
+    /// Exact-window totals read from the store.
+    public let windows: WindowTotals
 
-    public init(plant: Plant, reader: StoreReader) throws(ReportingError) {
-        guard let site = plant.sites.first else { throw .noSite }
+    public init(plant: Plant, reader: StoreReader) throws {
+        guard let site = plant.sites.first else { throw ReportingError.noSite }
         self.plant = plant
         self.plan = AggregationPlan(plant: plant)
         self.site = site
         self.reader = reader
         self.shifts = ShiftCalendar(site: site, calendar: plan.calendar)
+        self.balancedScopes = Set(MeteringTree(plant: plant).unmeteredScopes.values.joined())
+        self.windows = try WindowTotals(reader: reader, plan: plan, plant: plant)
     }
 
-    /// The site, its workshops and its lines, in registry order.
-    public var knownScopes: [Scope] { site.scopes }
+    /// Every site, its workshops and its lines, in registry order.
+    public var knownScopes: [Scope] { plant.sites.flatMap(\.scopes) }
 
     /// The known scopes of one level, e.g. every workshop.
     public func scopes(_ kind: Scope.Kind) -> [Scope] { knownScopes.filter { $0.kind == kind } }
 
-    /// `site`, `workshop:ID` or `line:ID` (nil: the site), checked against the registry; an
-    /// unknown one is an error naming the nearest known ones.
+    /// The index of the site a scope belongs to (the first site for a scope the registry lacks).
+    func siteIndex(of scope: Scope) -> Int { plant.sites.firstIndex { $0.scopes.contains(scope) } ?? 0 }
+
+    /// The site a scope belongs to: its time zone, shifts, coefficients and factors apply.
+    public func site(of scope: Scope) -> Site { plant.sites[siteIndex(of: scope)] }
+
+    /// The calendar (time zone) of a scope's site.
+    public func calendar(of scope: Scope) -> WindowCalendar { plan.calendars[siteIndex(of: scope)] }
+
+    /// The shift calendar of a scope's site.
+    public func shifts(of scope: Scope) -> ShiftCalendar { ShiftCalendar(site: site(of: scope), calendar: calendar(of: scope)) }
+
+    /// `site` (the first site), `site:ID`, `workshop:ID` or `line:ID` (nil: the first site),
+    /// checked against the registry; an unknown one is an error naming the nearest known ones.
     public func resolve(scope text: String?) throws(ReportingError) -> Scope {
         guard let text else { return .site(site.id) }
         if let scope = site.scope(named: text), knownScopes.contains(scope) { return scope }
@@ -81,104 +109,154 @@ public struct IndicatorTable {
 
     /// The lines a scope holds (a line holds itself), in registry order.
     public func lines(within scope: Scope) -> [Scope] {
-        site.workshops.flatMap { ws in
-            ws.lines.filter { scope == .site(site.id) || scope == .workshop(ws.id) || scope == .line($0.id) }.map { .line($0.id) }
+        plant.sites.flatMap { s in
+            s.workshops.flatMap { ws in
+                ws.lines.filter { scope == .site(s.id) || scope == .workshop(ws.id) || scope == .line($0.id) }.map { .line($0.id) }
+            }
         }
     }
 
-    /// OEE of a line with a planned run time per item; other scopes have none.
+    /// OEE of a line with a planned run time per item; other scopes have none. Its planned busy
+    /// time is that of exactly `[from, to)` in the line's site's shift calendar.
     public func oee(scope: Scope, totals: [String: Double], from: Int64, to: Int64) -> OEE? {
-        guard case .line(let id) = scope, let line = site.workshops.flatMap(\.lines).first(where: { $0.id == id }),
+        guard case .line(let id) = scope,
+            let line = plant.sites.flatMap(\.workshops).flatMap(\.lines).first(where: { $0.id == id }),
             let pri = line.plannedCycleSeconds
         else { return nil }
-        let machines = plan.machines.filter { $0.scopes.contains(scope) }.count
         return OEE.compute(
-            producingMs: totals[AggregationPlan.producingMs] ?? 0, machines: machines,
-            plannedBusyMs: shifts.plannedBusyMs(from: from, to: to), priSeconds: pri,
+            producingMs: totals[AggregationPlan.producingMs] ?? 0, machines: plan.machines(in: scope).count,
+            plannedBusyMs: shifts(of: scope).plannedBusyMs(from: from, to: to), priSeconds: pri,
             good: totals[AggregationPlan.good] ?? 0, scrap: totals[AggregationPlan.scrap] ?? 0)
     }
 
-    /// Rows for each scope and window of [fromMs, toMs), with a baseline comparison if asked.
+    /// The windows a row each: `[start, end)` cut from `[from, to)` by `every` in the scope's
+    /// site calendar (the first and last clipped to the window), with the shift's name.
+    func buckets(_ scope: Scope, from: Int64, to: Int64, every: Every) -> [(start: Int64, end: Int64, shift: String?)] {
+        let calendar = calendar(of: scope)
+        var out: [(start: Int64, end: Int64, shift: String?)] = []
+        func cut(first: Int64, next: (Int64) -> Int64) {
+            var t = first
+            while t < to {
+                let n = next(t)
+                out.append((max(t, from), min(n, to), nil))
+                t = n
+            }
+        }
+        switch every {
+        case .all: out = [(from, to, nil)]
+        case .hour: cut(first: calendar.hourStart(from)) { $0 + WindowCalendar.hourMs }
+        case .day: cut(first: calendar.dayStart(from)) { calendar.dayStart($0 + 25 * WindowCalendar.hourMs) }
+        case .month: cut(first: calendar.monthStart(from)) { calendar.nextMonth($0) }
+        case .shift:
+            out = shifts(of: scope).occurrences(from: from, to: to).map { (max($0.start, from), min($0.end, to), $0.shift.name) }
+        }
+        return out
+    }
+
+    /// Rows for each scope and window of exactly [fromMs, toMs), with a baseline comparison if
+    /// asked. Each scope is reckoned in its own site's time zone, shifts and factors.
     ///
-    /// Value added counts only for the whole months a window covers, since finance reports it
-    /// per month; a window holding part of a month has no per-10,000-yuan figures.
+    /// Value added counts only for the whole months a row covers, since finance reports it per
+    /// month, and is divided into the energy of exactly those months; a month the row holds
+    /// only part of gets no per-10,000-yuan figure, and a note says so.
     public func rows(
         scopes: [Scope], from fromMs: Int64, to toMs: Int64, every: Every,
         baseline baseWindow: (from: Int64, to: Int64)?
     ) throws -> [Row] {
-        if every == .shift && site.shifts.isEmpty { throw ReportingError.noShiftCalendar(site: site.id) }
-        var valueAddedByScope: [Scope: [Int64: Double]] = [:]
-        /// Indicators of one scope over [start, end), with the value added of the whole months it covers.
-        func indicators(_ scope: Scope, _ totals: [String: Double], _ start: Int64, _ end: Int64, rate: Double?) throws -> Indicators {
-            if valueAddedByScope[scope] == nil {
-                // One read per scope: the months that may fall in any window asked for.
-                valueAddedByScope[scope] = try reader.valueAdded(
-                    scope: scope, from: min(fromMs, baseWindow?.from ?? fromMs) - 32 * WindowCalendar.dayMs,
-                    to: max(toMs, baseWindow?.to ?? toMs))
-            }
-            let months = valueAddedByScope[scope]!.filter { $0.key >= start && $0.key < end }
-            let covered = months.filter { plan.calendar.nextMonth($0.key) <= end }
-            let machines = plan.machines.filter { $0.scopes.contains(scope) }.count
-            return Indicators.compute(
-                totals: totals, site: site, staticRate: rate,
-                valueAddedYuan: covered.isEmpty ? nil : covered.values.reduce(0, +),
-                keyProcessMs: Double(machines) * Double(end - start))
-        }
+        let balanced = balancedScopes
         var rows: [Row] = []
         for s in scopes {
-            let period = every == .hour || every == .shift ? "hour" : "day"
-            var buckets: [(Int64, [String: Double])] = []
-            var shiftEnds: [Int64: (String, Int64)] = [:]
-            for (start, totals) in try reader.scopeTotals(scope: s, period: period, from: fromMs, to: toMs) {
-                let key: Int64
-                switch every {
-                case .hour, .day: key = start
-                case .month: key = plan.calendar.monthStart(start)
-                case .all: key = fromMs
-                case .shift:
-                    guard let occurrence = shifts.occurrenceStart(containing: start) else { continue }
-                    key = occurrence.start
-                    shiftEnds[key] = (occurrence.shift.name, key + Int64(occurrence.shift.lengthMinutes) * 60_000)
-                }
-                if buckets.last?.0 == key {
-                    buckets[buckets.count - 1].1.merge(totals, uniquingKeysWith: +)
-                } else {
-                    buckets.append((key, totals))
-                }
-            }
+            let site = site(of: s)
+            if every == .shift && site.shifts.isEmpty { throw ReportingError.noShiftCalendar(site: site.id) }
+            let calendar = calendar(of: s)
+            let valueAdded = try reader.valueAdded(
+                scope: s, from: min(fromMs, baseWindow?.from ?? fromMs) - 32 * WindowCalendar.dayMs,
+                to: max(toMs, baseWindow?.to ?? toMs))
             let rate = Indicators.staticControlRate(plant: plant, scope: s)
+            let machines = plan.machines(in: s).count
+            let closed = try closedView(scope: s, period: "hour", from: fromMs, to: toMs)
             let keyMachines = plant.devices.filter { $0.keyProcess && $0.meterRole == nil && AggregationPlan.scopes(of: $0).contains(s) }
                 .count
-            let unobserved = keyMachines - plan.machines.filter { $0.scopes.contains(s) }.count
+            /// The indicators of [start, end) from its totals, with value added over its whole months.
+            func indicators(_ totals: WindowTotals.Totals, _ start: Int64, _ end: Int64) throws -> Indicators {
+                var i = Indicators.compute(
+                    totals: totals.values, site: site, scope: s, products: products(of: site), staticRate: rate,
+                    keyProcessMs: Double(machines) * Double(end - start))
+                i.oee = oee(scope: s, totals: totals.values, from: start, to: end)
+                try applyValueAdded(&i, scope: s, site: site, totals: totals, from: start, to: end, recorded: valueAdded, rate: rate)
+                for edge in totals.roundedEdges {
+                    let horizon = windows.minuteHorizon.map { TimeArgument.format($0, calendar: calendar) } ?? "?"
+                    i.notes.append(
+                        "minute rollups before \(horizon) were pruned by retention: "
+                            + "this window's edge at \(TimeArgument.format(edge, calendar: calendar)) is counted to the nearest hour")
+                }
+                if balanced.contains(s) {
+                    let hours = Set(try balanceViolations(scope: s, from: start, to: end).map(\.hour))
+                    i.balanceViolationHours = hours.count
+                    if !hours.isEmpty {
+                        i.notes.append(
+                            "\(s): \(hours.count) hour(s) fail the balance check (meters below > whole-node meters + \(site.balanceTolerance * 100)%): zhizao quality --scope \(s) lists them"
+                        )
+                    }
+                }
+                if keyMachines > machines {
+                    i.notes.append(
+                        "\(keyMachines - machines) key-process machine(s) in \(s) report no machine state: the operational rate covers the others"
+                    )
+                }
+                return i
+            }
             var base: Indicators?
             if let (bf, bt) = baseWindow {
-                var totals: [String: Double] = [:]
-                for (_, t) in try reader.scopeTotals(scope: s, period: "day", from: bf, to: bt) { totals.merge(t, uniquingKeysWith: +) }
-                base = try indicators(s, totals, bf, bt, rate: rate)
-                base?.oee = oee(scope: s, totals: totals, from: bf, to: bt)
+                base = try indicators(windows.totals(s, from: bf, to: bt, calendar: calendar), bf, bt)
             }
-            for (start, totals) in buckets {
-                let end: Int64 =
-                    switch every {
-                    case .hour: start + WindowCalendar.hourMs
-                    case .shift: shiftEnds[start]?.1 ?? start
-                    case .day: plan.calendar.dayStart(start + 25 * WindowCalendar.hourMs)
-                    case .month: plan.calendar.nextMonth(start)
-                    case .all: toMs
-                    }
-                var i = try indicators(s, totals, start, end, rate: rate)
-                i.oee = oee(scope: s, totals: totals, from: max(start, fromMs), to: min(end, toMs))
-                if unobserved > 0 {
-                    i.notes.append(
-                        "\(unobserved) key-process machine(s) in \(s) report no machine state: the operational rate covers the others")
-                }
+            for b in buckets(s, from: fromMs, to: toMs, every: every) {
+                let totals = try windows.totals(s, from: b.start, to: b.end, calendar: calendar)
+                guard !totals.values.isEmpty else { continue }
+                var i = try indicators(totals, b.start, b.end)
+                let pending = pendingAdjustment(closed, from: b.start, to: b.end)
+                if let pending { i.notes.append(pending.note) }
                 rows.append(
                     Row(
-                        scope: s, start: start, shift: shiftEnds[start]?.0, indicators: i,
-                        baseline: base, changePct: base.map { i.changePercent(against: $0) }))
+                        scope: s, start: b.start, shift: b.shift, indicators: i,
+                        baseline: base, changePct: base.map { i.changePercent(against: $0) }, pending: pending))
             }
         }
         return rows
+    }
+
+    /// Value added of the whole months in [start, end) with a recorded figure, divided into the
+    /// energy and CO2 of exactly those months; a note for each recorded month cut by the window.
+    func applyValueAdded(
+        _ i: inout Indicators, scope: Scope, site: Site, totals: WindowTotals.Totals, from start: Int64, to end: Int64,
+        recorded: [Int64: Double], rate: Double?
+    ) throws {
+        let calendar = calendar(of: scope)
+        var whole: [(start: Int64, end: Int64, yuan: Double)] = []
+        var month = calendar.monthStart(start)
+        while month < end {
+            let next = calendar.nextMonth(month)
+            if let yuan = recorded[month] {
+                if month >= start && next <= end {
+                    whole.append((month, next, yuan))
+                } else {
+                    i.notes.append(
+                        "value added is recorded per month: \(TimeArgument.formatMonth(month, calendar: calendar)) is only partly in this window, "
+                            + "so it gives no per-10,000-yuan figure (ask for whole months, e.g. --every 1mo from the 1st)")
+                }
+            }
+            month = next
+        }
+        guard !whole.isEmpty else { return i.setValueAdded(yuan: nil, over: nil) }
+        let yuan = whole.map(\.yuan).reduce(0, +)
+        // The energy of exactly those months: the row's own when they are the whole row.
+        var monthTotals = WindowTotals.Totals()
+        if whole.count == 1 && whole[0].start == start && whole[0].end == end {
+            monthTotals = totals
+        } else {
+            for m in whole { monthTotals.add(try windows.totals(scope, from: m.start, to: m.end, calendar: calendar).values) }
+        }
+        i.setValueAdded(yuan: yuan, over: Indicators.compute(totals: monthTotals.values, site: site, staticRate: rate))
     }
 }
 

@@ -11,6 +11,12 @@ public enum TimeArgument {
     /// Epoch milliseconds of `text`, or nil when it is none of the accepted forms.
     public static func parse(_ text: String, calendar: WindowCalendar, now: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) -> Int64? {
         if let ms = Timestamp.parseRFC3339(text) { return ms }
+        // To the minute with an offset, as people type it: 2026-11-02T12:00+08:00.
+        if text.count > 16, Array(text)[13] == ":", "Zz+-".contains(Array(text)[16]),
+            let ms = Timestamp.parseRFC3339(String(text.prefix(16)) + ":00" + text.dropFirst(16))
+        {
+            return ms
+        }
         switch text {
         case "now": return now
         case "today": return calendar.dayStart(now)
@@ -49,5 +55,23 @@ public enum TimeArgument {
         return Double(text).flatMap { $0 > 0 ? Int64($0 * 1000) : nil }
     }
 
-    public static let help = "RFC 3339, a date (2026-11-28), a month (2026-11), today, yesterday, now, -24h or -7d (site time)"
+    /// `ms` as a user would type it back, to the minute in the calendar's zone with its offset
+    /// (`2026-11-02T12:00+08:00`).
+    public static func format(_ ms: Int64, calendar: WindowCalendar) -> String {
+        formatted(ms, calendar, "yyyy-MM-dd'T'HH:mmxxx")
+    }
+
+    /// The local month holding `ms`, as `--period` takes it (`2026-11`).
+    public static func formatMonth(_ ms: Int64, calendar: WindowCalendar) -> String { formatted(ms, calendar, "yyyy-MM") }
+
+    private static func formatted(_ ms: Int64, _ calendar: WindowCalendar, _ format: String) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = calendar.timeZone
+        f.dateFormat = format
+        return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
+    }
+
+    public static let help =
+        "RFC 3339 (seconds optional: 2026-11-02T12:00+08:00), a date (2026-11-28), a month (2026-11), today, yesterday, now, -24h or -7d (site time)"
 }

@@ -23,8 +23,8 @@ extension IndicatorTable {
     }
 
     /// `--baseline FROM..TO` as a window; exit 2 unless FROM is before TO.
-    func baselineOrFail(_ text: String) throws -> (from: Int64, to: Int64) {
-        guard let window = TimeArgument.parseRange(text, calendar: plan.calendar) else {
+    func baselineOrFail(_ text: String, calendar: WindowCalendar? = nil) throws -> (from: Int64, to: Int64) {
+        guard let window = TimeArgument.parseRange(text, calendar: calendar ?? plan.calendar) else {
             throw fail("--baseline \(text) is not FROM..TO with FROM before TO (each \(TimeArgument.help))", code: 2)
         }
         return window
@@ -38,23 +38,26 @@ extension IndicatorTable {
     /// Whether a scope has OEE figures: a line that declares `planned_cycle_s`.
     func hasOEE(_ scope: Scope) -> Bool {
         guard case .line(let id) = scope else { return false }
-        return site.workshops.flatMap(\.lines).contains { $0.id == id && $0.plannedCycleSeconds != nil }
+        return plant.sites.flatMap(\.workshops).flatMap(\.lines).contains { $0.id == id && $0.plannedCycleSeconds != nil }
     }
 
     /// The zone times print in: the site's, or UTC with `--utc`.
     func zone(_ time: TimeOptions) -> TimeZone { time.utc ? SiteClock.utcZone : plan.calendar.timeZone }
+
+    /// The zone a scope's times print in: its site's, or UTC with `--utc`.
+    func zone(_ time: TimeOptions, scope: Scope) -> TimeZone { time.utc ? SiteClock.utcZone : calendar(of: scope).timeZone }
 
     /// A row's window start in `zone` (site time unless `--utc`), with the shift's name for rows per shift.
     func label(_ row: Row, zone: TimeZone) -> String {
         localTime(row.start, zone) + (row.shift.map { " shift \($0)" } ?? "")
     }
 
-    /// The rows as `indicators --format json` prints them.
-    func json(_ rows: [Row], zone: TimeZone) -> [IndicatorRowJSON] {
+    /// The rows as `indicators --format json` prints them, each start in its scope's site time.
+    func json(_ rows: [Row], time: TimeOptions) -> [IndicatorRowJSON] {
         rows.map {
             IndicatorRowJSON(
-                scope: $0.scope.key, start: label($0, zone: zone), indicators: $0.indicators,
-                baseline: $0.baseline, changePct: $0.changePct)
+                scope: $0.scope.key, start: label($0, zone: zone(time, scope: $0.scope)), product: $0.product, indicators: $0.indicators,
+                baseline: $0.baseline, changePct: $0.changePct, pendingAdjustment: $0.pending)
         }
     }
 }
@@ -77,12 +80,17 @@ private func failing<T>(_ body: () throws -> T) throws -> T {
 struct IndicatorRowJSON: Encodable {
     var scope: String
     var start: String
+    /// The product, for rows of `--by product`.
+    var product: String?
     var indicators: Indicators
     var baseline: Indicators?
     var changePct: [String: Double]?
+    /// Present when the window touches a closed period: the late readings held beside its figures.
+    var pendingAdjustment: PendingAdjustment?
 
     enum CodingKeys: String, CodingKey {
-        case scope, start, indicators, baseline
+        case scope, start, product, indicators, baseline
         case changePct = "change_pct"
+        case pendingAdjustment = "pending_adjustment"
     }
 }

@@ -14,9 +14,19 @@ struct IndicatorsCommand: ParsableCommand {
             The static control rate comes from the registry (NC-capable share of key-process \
             machines, or of key processes, as the site chooses); the operational rate from \
             telemetry (key-process producing time under NC control over producing time). \
-            Figures come from stored rollups: reading them never rescans raw readings. Windows \
-            start in site time (printed with the offset, or in UTC with --utc). An empty window \
-            prints the header row (CSV) or [] (JSON) with the reason on stderr, and exits 0.
+            Figures come from stored rollups: reading them never rescans raw readings. \
+            Resolution: a window covers exactly [--from, --to) to the minute: whole days and \
+            hours from the stored day and hour totals, the ragged edges from per-series minute \
+            rollups (where retention has pruned those minutes, an edge counts to the nearest \
+            hour and a note says so); the first and last rows are cut at --from and --to, and \
+            OEE's planned busy time is that of the same window. Times are read and printed in \
+            the time zone of the scope's site (with the offset, or in UTC with --utc); each \
+            site's shifts, coefficients and emission factors apply to its own scopes. Energy per \
+            value added is in tce per 10,000 yuan, over the whole months in a row that have a \
+            recorded value added, with the energy of exactly those months. The CO2 scopes \
+            column says what CO2 includes: 1 = fuels burnt (scope 1), 2 = purchased \
+            electricity, heat and steam (scope 2). An empty window prints the header row (CSV) \
+            or [] (JSON) with the reason on stderr, and exits 0.
 
             Examples:
               zhizao indicators --scope site --from -7d --to now --every 1d
@@ -24,11 +34,27 @@ struct IndicatorsCommand: ParsableCommand {
               zhizao indicators --scope line:line-shaft --from yesterday --to today --every 1h --format json
               zhizao indicators --scope line:line-motor --from=-2d --every shift      # per shift, with OEE
               zhizao indicators --by line --from=-7d --format csv > lines.csv         # header row even when empty
+              zhizao indicators --scope site --by product --from=-7d                  # per product, each in its unit
+              zhizao indicators --every all --from 2026-11-02T12:00+08:00 --to 2026-11-03T12:00+08:00   # exactly 24 h
+              zhizao indicators --scope site:de-berlin --from 2026-10 --to 2026-11 --every 1mo   # another site, its own zone
+
+            A window touching a closed period (`zhizao close`, listed by `zhizao periods`) shows \
+            the figures as they were closed, with the late readings held since then beside them \
+            (pending adj. columns, `pending_adjustment` in JSON, and a note); `zhizao reopen` folds them in.
+
+            A workshop's or site's output is its lines' final products (intermediate ones, \
+            components of another line's product, stay with their line), converted by each \
+            product's `factor`; over unlike products without factors there is no per-unit figure \
+            (use --by product). "unmetered kWh" is what a scope's whole-node meter sees and the \
+            meters below it do not; "balance fails h" counts the hours in which the meters below \
+            exceed it by more than the site's balance_tolerance (zhizao quality lists them).
             """)
 
     enum By: String, ExpressibleByArgument, CaseIterable {
         case workshop
         case line
+        /// One row per product the scope's lines make, each in its own unit.
+        case product
     }
 
     enum Window: TimeWindowDefaults {
@@ -40,8 +66,8 @@ struct IndicatorsCommand: ParsableCommand {
 
     @OptionGroup var store: StoreOptions
     @OptionGroup var registry: RegistryOptions
-    @Option(help: "site, workshop:ID or line:ID (default: the site).") var scope: String?
-    @Option(help: "One row per workshop or line over the whole window (instead of --scope).") var by: By?
+    @Option(help: "site (the first site), site:ID, workshop:ID or line:ID (default: the first site).") var scope: String?
+    @Option(help: "One row per workshop, line or product over the whole window (product: within --scope).") var by: By?
     @OptionGroup var window: TimeWindowOptions<Window>
     @Option(help: "1h, shift, 1d, 1mo or all (one row for the window).") var every: IndicatorTable.Every = .day
     @Option(
@@ -54,23 +80,33 @@ struct IndicatorsCommand: ParsableCommand {
 
     func run() throws {
         let table = try IndicatorTable.open(registry: registry, store: store)
-        let site = table.site
-        let (fromMs, toMs) = try window.window(calendar: table.plan.calendar)
         let scopes: [Scope]
         var every = self.every
-        if let by {
+        let rows: [IndicatorTable.Row]
+        if by == .product {
+            scopes = [try table.resolveOrFail(scope: scope)]
+            every = .all
+        } else if let by {
             scopes = table.scopes(by == .workshop ? .workshop : .line)
             every = .all
         } else {
             scopes = [try table.resolveOrFail(scope: scope)]
         }
-        let baseWindow = try baseline.map { try table.baselineOrFail($0) }
-        let rows = try table.rowsOrFail(scopes: scopes, from: fromMs, to: toMs, every: every, baseline: baseWindow)
-        let zone = table.zone(time)
+        // Times are typed and printed in the time zone of the (first) scope's site.
+        let site = table.site(of: scopes.first ?? .site(table.site.id))
+        let calendar = table.calendar(of: scopes.first ?? .site(site.id))
+        let (fromMs, toMs) = try window.window(calendar: calendar)
+        let baseWindow = try baseline.map { try table.baselineOrFail($0, calendar: calendar) }
+        if by == .product {
+            rows = try table.productRows(scope: scopes[0], from: fromMs, to: toMs)
+        } else {
+            rows = try table.rowsOrFail(scopes: scopes, from: fromMs, to: toMs, every: every, baseline: baseWindow)
+        }
+        let zone = time.utc ? SiteClock.utcZone : calendar.timeZone
         let empty = "no figures stored for \(scopes.map(\.key).joined(separator: ", ")) between \(window.from) and \(window.to)"
         if format == .json {
             if rows.isEmpty { return printEmpty(empty, header: [], format: .json) }
-            return try printJSON(table.json(rows, zone: zone))
+            return try printJSON(table.json(rows, time: time))
         }
         // Tables speak the reader's language; CSV stays English, whatever the language.
         let l = format == .table ? language.localization : Localization(.en)
@@ -78,14 +114,15 @@ struct IndicatorsCommand: ParsableCommand {
         func pct(_ v: Double?) -> String { v.map { String(format: "%.1f", $0 * 100) } ?? "-" }
         var header = [
             "scope", "from", "electricity kWh", "energy kgce", "good units", "kWh/unit", "kgce/unit",
-            "kgCO2/unit", "water m3/unit", "static ctrl rate %", "operational ctrl rate %",
+            "kgCO2/unit", "CO2 scopes", "water m3/unit", "static ctrl rate %", "operational ctrl rate %",
         ].map { l($0) }
-        header[1] += " (\(l.clock(SiteClock.heading(zone))))"
+        let zones = Set(scopes.map { table.zone(time, scope: $0).identifier })
+        header[1] += " (\(l.clock(zones.count > 1 ? "site time of each scope's site" : SiteClock.heading(zone))))"
         // CSV columns follow from the arguments alone, so files of different windows append;
         // a table shows only the columns that hold figures.
-        let anyValueAdded = format == .csv ? every == .month || every == .all : rows.contains { $0.indicators.kgcePer10kYuan != nil }
-        // The programme's unit is tce per 10,000 yuan; the English table keeps kgce.
-        if anyValueAdded { header += l.language == .zh ? [l("tce/10k yuan"), l("kgCO2/10k yuan")] : ["kgce/10k yuan", "kgCO2/10k yuan"] }
+        let anyValueAdded = format == .csv ? every == .month || every == .all : rows.contains { $0.indicators.tcePer10kYuan != nil }
+        // The programme's unit: tce per 10,000 yuan.
+        if anyValueAdded { header += [l("tce/10k yuan"), l("kgCO2/10k yuan")] }
         let anyOEE = format == .csv ? scopes.contains { table.hasOEE($0) } : rows.contains { $0.indicators.oee != nil }
         if anyOEE { header += ["availability %", "effectiveness %", "quality %", "OEE %"].map { l($0) } }
         if baseWindow != nil { header += ["kWh/unit vs base %", "kgce/unit vs base %", "kgCO2/unit vs base %"].map { l($0) } }
@@ -94,36 +131,59 @@ struct IndicatorsCommand: ParsableCommand {
         if anyEstimated { header += ["kWh estimated %", "kgce estimated %"].map { l($0) } }
         let anyUnknown = format == .csv || rows.contains { $0.indicators.unknownHours > 0 }
         if anyUnknown { header += [l("key-process unknown %")] }
+        // Closed figures stay as reported; late readings held beside them (always in CSV).
+        let anyPending = format == .csv || rows.contains { $0.pending != nil }
+        if anyPending { header += ["pending adj. kWh", "pending adj. kgce", "pending adj. good units"].map { l($0) } }
+        // The metering tree: in CSV whenever a scope asked for has an unmetered figure.
+        let anyUnmetered = format == .csv ? scopes.contains { table.hasBalance($0) } : rows.contains { $0.indicators.unmetered != nil }
+        if anyUnmetered { header += ["unmetered kWh", "balance fails h"].map { l($0) } }
+        let anyMedia = rows.contains { $0.indicators.onSiteMediaKgce != nil }
+        if anyMedia { header += [l("on-site media kgce")] }
+        if by == .product { header.insert(l("product"), at: 1) }
         if rows.isEmpty { return printEmpty(empty, header: header, format: format) }
         let cells = rows.map { r in
             let i = r.indicators
-            let start = localTime(r.start, zone) + (r.shift.map { " \(l("shift")) \($0)" } ?? "")
+            let start = localTime(r.start, table.zone(time, scope: r.scope)) + (r.shift.map { " \(l("shift")) \($0)" } ?? "")
             var cells = [
-                l.scope(r.scope, in: site), start, f(i.electricityKWh, 1), f(i.energyKgce, 1), f(i.goodUnits, 0), f(i.kwhPerGoodUnit, 3),
-                f(i.kgcePerGoodUnit, 4), f(i.co2KgPerGoodUnit, 3), f(i.waterM3PerGoodUnit, 4),
+                l.scope(r.scope, in: table.site(of: r.scope)), start, f(i.electricityKWh, 1), f(i.energyKgce, 1),
+                i.goodByProduct != nil && i.kwhPerGoodUnit == nil && i.goodUnits == 0 ? "-" : f(i.goodUnits, 0), f(i.kwhPerGoodUnit, 3),
+                f(i.kgcePerGoodUnit, 4), f(i.co2KgPerGoodUnit, 3), Self.scopesCell(i), f(i.waterM3PerGoodUnit, 4),
                 pct(i.staticControlRate), pct(i.operationalControlRate),
             ]
-            if anyValueAdded {
-                cells +=
-                    l.language == .zh
-                    ? [f(i.kgcePer10kYuan.map { $0 / 1000 }, 4), f(i.co2KgPer10kYuan, 2)]
-                    : [f(i.kgcePer10kYuan, 2), f(i.co2KgPer10kYuan, 2)]
-            }
+            if anyValueAdded { cells += [f(i.tcePer10kYuan, 4), f(i.co2KgPer10kYuan, 2)] }
             if anyOEE { cells += [pct(i.oee?.availability), pct(i.oee?.effectiveness), pct(i.oee?.quality), pct(i.oee?.oee)] }
             if let c = r.changePct {
                 cells += [f(c["kwh_per_good_unit"], 1), f(c["kgce_per_good_unit"], 1), f(c["co2_kg_per_good_unit"], 1)]
             }
             if anyEstimated { cells += [f(i.estimatedPct["electricity_kwh"] ?? 0, 1), f(i.estimatedPct["energy_kgce"] ?? 0, 1)] }
             if anyUnknown { cells += [pct(i.unknownShare)] }
+            if anyPending, let p = r.pending {
+                cells += [f(p.electricityKWh, 1), f(p.energyKgce, 1), f(p.goodUnits, 0)]
+            } else if anyPending {
+                cells += ["", "", ""]
+            }
+            if anyUnmetered { cells += [f(i.unmetered?["electricity"], 1), i.balanceViolationHours.map(String.init) ?? "-"] }
+            if anyMedia { cells += [f(i.onSiteMediaKgce, 1)] }
+            if by == .product { cells.insert(r.product ?? "-", at: 1) }
             return cells
         }
         printTable(header, format: format, cells)
         // Notes are for people: on stdout under a table, on stderr beside CSV so the file stays data.
         func say(_ text: String) { if format == .table { print(text) } else { note(text) } }
-        say(
-            "\n\(l("grid factor")) \(site.gridFactor.kgCO2PerUnit) kgCO2/kWh (\(site.gridFactor.series), \(site.gridFactor.vintage)); "
-                + l("static = from the registry, operational = from telemetry (key processes only)"))
+        let sites = Set(scopes.map { table.site(of: $0).id })
+        for s in table.plant.sites where sites.contains(s.id) {
+            let named = sites.count > 1 ? " (\(s.id))" : ""
+            say(
+                "\n\(l("grid factor"))\(named) \(s.gridFactor.kgCO2PerUnit) kgCO2/kWh (\(s.gridFactor.series), \(s.gridFactor.vintage)); "
+                    + l("static = from the registry, operational = from telemetry (key processes only)"))
+        }
         let notes = Set(rows.flatMap { $0.indicators.notes })
         for n in notes.sorted() { say("\(l("note: "))\(l.note(n))") }
+    }
+
+    /// The CO2 scopes a row includes: `1+2`, `2`, or `-` when it has no CO2 figure.
+    static func scopesCell(_ i: Indicators) -> String {
+        let scopes = i.co2Scopes.keys.sorted().map { $0.replacingOccurrences(of: "scope", with: "") }
+        return scopes.isEmpty ? "-" : scopes.joined(separator: "+")
     }
 }

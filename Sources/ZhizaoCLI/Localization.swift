@@ -69,15 +69,52 @@ struct Localization: Sendable {
         {
             return "\(scope) 中有 \(count) 台关键工序设备未上报设备状态：运行数控化率只计其余设备"
         }
+        if english.hasPrefix("closed period "), let periods = between(english, "closed period ", ": figures as reported"),
+            let kwh = between(english, "beside them: ", " kWh, "), let good = between(english, " kWh, ", " good units")
+        {
+            return "已关闭期间 \(periods)：指标为上报时的数值；其后到达的读数作为待计入调整列在旁：\(kwh) kWh，\(good) 件合格品(zhizao reopen 计入)"
+        }
+        // The metering tree and products (Indicators+Tree.swift, IndicatorTable+Tree.swift).
+        if english.hasPrefix("no final product output in "), let scope = between(english, "output in ", " in this window") {
+            return "\(scope) 本期无最终产品产出(中间产品只计入其生产线)：单位产品指标缺失"
+        }
+        if english.hasSuffix("(see --by product)"), let scope = english.split(separator: " ").first,
+            let list = between(english, "final products (", ")")
+        {
+            return "\(scope) 生产多种最终产品(\(list))，计量单位不同且缺少折标系数 `factor`：不对其合计计算单位产品指标(见 --by product)"
+        }
+        if english.contains(" fail the balance check "), let colon = english.range(of: ": "),
+            let hours = between(english, ": ", " hour(s)")
+        {
+            let scope = english[..<colon.lowerBound]
+            return "\(scope)：\(hours) 小时平衡校验不通过(下级表之和超过整体表加容差)：zhizao quality --scope \(scope) 可列出"
+        }
         if english.hasPrefix("comprehensive energy is absent: "), let carrier = between(english, ": ", " has no kgce coefficient"),
             let site = between(english, "for site ", ")")
         {
             return "综合能耗缺失：\(carrier) 没有折标准煤系数(请为工厂 \(site) 设置 energy_coefficients.\(carrier))"
         }
+        if english.hasPrefix("value added is recorded per month: "), let month = between(english, "month: ", " is only partly") {
+            return "工业增加值按月录入：\(month) 只有部分在此窗口内，不计算单位工业增加值指标(请按整月查询，如从 1 日起 --every 1mo)"
+        }
+        if english.hasPrefix("minute rollups before "), let horizon = between(english, "before ", " were pruned"),
+            let edge = between(english, "edge at ", " is counted")
+        {
+            return "\(horizon) 之前的分钟汇总已按保留期删除：窗口在 \(edge) 的边界按最近的整点计"
+        }
+        if english.hasPrefix("CO2 leaves out "), let carrier = between(english, "leaves out ", ":"),
+            let site = between(english, "for site ", " if")
+        {
+            return "二氧化碳排放未计 \(carrier)：没有范围二排放因子(如为外购，请为工厂 \(site) 设置 scope2_emission_factors.\(carrier))"
+        }
         return english
     }
 
     static let chineseNotes: [String: String] = [
+        "media made on site are allocated to the lines that use them (on-site media kgce, in their comprehensive energy)":
+            "现场自产耗能工质分摊到使用它的生产线(自产耗能工质 千克标准煤，计入其综合能耗)",
+        "media made on site are shown apart (on-site media kgce), not in comprehensive energy: the electricity and fuel that made them are already counted":
+            "现场自产耗能工质单列(自产耗能工质 千克标准煤)，不计入综合能耗：生产它的电力与燃料已经计入",
         "no good output in this window: per-unit figures are absent": "本期无合格品产出：单位产品指标缺失",
         "no electricity meter covers this scope": "该范围没有电表计量",
         "no key-process producing time: the operational control rate is absent": "关键工序无生产时间：运行数控化率缺失",
@@ -153,6 +190,7 @@ struct Localization: Sendable {
         "kWh/unit": "单位产品电耗 kWh/件",
         "kgce/unit": "单位产品综合能耗 千克标准煤/件",
         "kgCO2/unit": "单位产品二氧化碳排放 kgCO2/件",
+        "CO2 scopes": "二氧化碳排放范围",
         "water m3/unit": "单位产品取水量 m³/件",
         "water m³/unit": "单位产品取水量 m³/件",
         "static ctrl rate %": "关键工序数控化率(静态) %",
@@ -173,8 +211,15 @@ struct Localization: Sendable {
         "operational rate vs base %": "数控化率(运行)较基期 %",
         "OEE vs base %": "设备综合效率较基期 %",
         "kWh estimated %": "用电量估算占比 %",
+        "unmetered kWh": "未计量用电量 kWh",
+        "balance fails h": "平衡校验不通过 h",
+        "on-site media kgce": "自产耗能工质 千克标准煤",
+        "product": "产品",
         "kgce estimated %": "综合能耗估算占比 %",
         "key-process unknown %": "关键工序状态未知 %",
+        "pending adj. kWh": "待计入调整 电量 kWh",
+        "pending adj. kgce": "待计入调整 综合能耗 千克标准煤",
+        "pending adj. good units": "待计入调整 合格品 件",
         "shift": "班次",
         // Headings of the other tables (status, devices, readings, quarantine, quality, audit, query).
         "device": "设备", "workshop": "车间", "line": "生产线", "process": "工序", "key": "关键工序", "nc": "数控",

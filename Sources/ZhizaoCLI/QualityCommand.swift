@@ -18,6 +18,9 @@ struct QualityCommand: ParsableCommand {
               estimated  a gap longer than twice `expected_interval_s`: its use spread over it, marked estimated
               stale      the device was silent past `stale_after_s`: its state unknown
               offline    the device was declared dead (Sparkplug): its state unknown
+              balance    in that hour the meters below a scope added up to more than its whole-node
+                         meter plus the site's `balance_tolerance` (device: the scope, metric: the
+                         carrier, amount: the excess)
             Amounts are the use booked in the metric's unit, or hours unknown.
 
             Examples:
@@ -83,11 +86,28 @@ struct QualityCommand: ParsableCommand {
         let units = Dictionary(
             plant.devices.flatMap { d in d.metrics.map { ("\(d.id)/\($0.name)", $0.unit ?? "") } },
             uniquingKeysWith: { a, _ in a })
-        let rows = events.map { e -> Row in
+        var rows = events.map { e -> Row in
             let timed = e.kind == "stale" || e.kind == "offline"
             return Row(
                 device: e.device, metric: e.metric, kind: e.kind, start: localTime(e.startMs, zone), end: localTime(e.endMs, zone),
                 amount: timed ? e.amount / 3_600_000 : e.amount, unit: timed ? "h" : units["\(e.device)/\(e.metric)"] ?? "")
+        }
+        // The metering tree's hourly balance check, per scope that has one.
+        if device == nil {
+            do {
+                let table = try IndicatorTable(plant: plant, reader: try StoreReader(path: store.db))
+                let within = try scope.map { [try table.resolve(scope: $0)] } ?? table.knownScopes
+                let limit = Set(within.flatMap { s in table.knownScopes.filter { table.contains(s, $0) } })
+                for s in table.knownScopes where limit.contains(s) && table.hasBalance(s) {
+                    for v in try table.balanceViolations(scope: s, from: from, to: to) {
+                        let unit = plant.devices.flatMap(\.metrics).first { $0.carrier == v.carrier && $0.measures == .energy }?.unit ?? ""
+                        rows.append(
+                            Row(
+                                device: s.key, metric: v.carrier.rawValue, kind: "balance", start: localTime(v.hour, zone),
+                                end: localTime(v.hour + WindowCalendar.hourMs, zone), amount: v.excess, unit: unit))
+                    }
+                }
+            } catch { throw fail("\(error)") }
         }
         switch format {
         case .json:

@@ -10,9 +10,13 @@ struct Query: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "One device metric per window: counters as consumption, gauges as min/mean/max, states as seconds per state.",
         discussion: """
-            Windows are composed from the stored one-minute rollups, aligned to the site's time \
-            zone (days and months are local calendar days and months); their starts print in site \
-            time with the offset, or in UTC with --utc. Units are in the column headings.
+            Windows are composed from the stored one-minute rollups, aligned to the time zone of \
+            the device's site (days and months are local calendar days and months); their starts \
+            print in site time with the offset, or in UTC with --utc. Units are in the column \
+            headings. Resolution: the query covers exactly [--from, --to) to the minute; the \
+            first and last windows are cut there and start at --from. Where retention has folded \
+            minutes into hours, only whole hours remain: an edge inside such an hour counts the \
+            hours starting in the window, and a note on stderr says so.
 
             Examples:
               zhizao query --device pm-mach-main --metric energy --from yesterday --to today --every 1h
@@ -62,22 +66,36 @@ struct Query: ParsableCommand {
         guard let m = dev.metrics.first(where: { $0.name == metric }) else {
             throw fail("device \(device) has no metric \(metric); its metrics: \(dev.metrics.map(\.name).joined(separator: ", "))", code: 2)
         }
-        let (fromMs, toMs) = try window.window(calendar: plan.calendar)
+        let calendar = plan.calendars[plant.sites.firstIndex { $0.id == dev.site } ?? 0]
+        let (fromMs, toMs) = try window.window(calendar: calendar)
         let reader: StoreReader
         do { reader = try StoreReader(path: store.db) } catch { throw fail("\(error)") }
-        let zone = time.utc ? SiteClock.utcZone : plan.calendar.timeZone
+        let zone = time.utc ? SiteClock.utcZone : calendar.timeZone
+        // A window's start, cut at --from: the first window holds only what follows it.
+        func label(_ ms: Int64) -> String { localTime(max(ms, fromMs), zone) }
+        if let horizon = try? reader.minuteHorizon(), [fromMs, toMs].contains(where: { $0 < horizon && calendar.hourStart($0) != $0 }) {
+            note(
+                "zhizao: minute rollups before \(localTime(horizon, zone)) were pruned by retention: "
+                    + "before then only whole hours remain, so the window's edges there count to the hour")
+        }
+        for n in closedPeriodNotes(device: dev, reader: reader, from: fromMs, to: toMs) { note(n) }
         let from = "from (\(SiteClock.heading(zone)))"
         let unit = m.unit.map { " \($0)" } ?? ""
         var rows: [Row] = []
         var header: [String]
         switch plan.series[Int(m.series)].kind {
         case .state:
-            let windows = try reader.stateWindows(
-                device: device, metric: metric, from: fromMs, to: toMs, every: every, calendar: plan.calendar)
+            var windows = try reader.stateWindows(
+                device: device, metric: metric, from: fromMs, to: toMs, every: every, calendar: calendar)
+            // Time late readings added inside closed periods is taken out: those read as closed.
+            for (minute, states) in try reader.heldStateMinutes(device: device, metric: metric, from: fromMs, to: toMs) {
+                let start = calendar.windowStart(minute, every)
+                for (state, ms) in states { windows[start, default: [:]][state, default: 0] -= ms }
+            }
             let states = Array(Set(windows.values.flatMap(\.keys))).sorted()
             header = [from] + states.map { "\($0) s" }
             for start in windows.keys.sorted() {
-                rows.append(Row(start: localTime(start, zone), seconds: windows[start]!.mapValues { Double($0) / 1000 }))
+                rows.append(Row(start: label(start), seconds: windows[start]!.mapValues { Double($0) / 1000 }))
             }
             if format != .json {
                 try emit(header, rows.map { r in [r.start] + states.map { String(format: "%.0f", r.seconds?[$0] ?? 0) } })
@@ -85,10 +103,12 @@ struct Query: ParsableCommand {
             }
         case .counter, .integratedGauge, .gauge:
             let counter = plan.series[Int(m.series)].kind != .gauge
-            for w in try reader.rollups(device: device, metric: metric, from: fromMs, to: toMs, every: every, calendar: plan.calendar) {
+            let live = try reader.rollups(device: device, metric: metric, from: fromMs, to: toMs, every: every, calendar: calendar)
+            let held = try reader.heldMinutes(device: device, metric: metric, from: fromMs, to: toMs)
+            for w in Self.asClosed(live, held: held, every: every, calendar: calendar) {
                 rows.append(
                     Row(
-                        start: localTime(w.minute, zone), readings: w.count,
+                        start: label(w.minute), readings: w.count,
                         consumption: counter ? w.consumption : nil, min: w.min,
                         mean: w.count > 0 ? w.sum / Double(w.count) : nil, max: w.max, last: w.last))
             }

@@ -17,7 +17,10 @@ struct Report: ParsableCommand {
             CSV download. The file is self-contained (inline CSS, SVG and a data: link; no \
             scripts, nothing fetched): it opens in any browser and can be mailed or archived as \
             evidence. Times are in site time with the offset, or UTC with --utc. The audit trail \
-            (value added entered, rebuilds, registry reloads) closes the report.
+            (value added entered, rebuilds, registry reloads) closes the report. Resolution: the \
+            report covers exactly [--from, --to) to the minute, as `zhizao indicators` does \
+            (stored days and hours inside, per-series minute rollups at the ragged edges, the \
+            nearest hour where retention pruned those minutes).
 
             Examples:
               zhizao report --from=-30d --to today --out report.html
@@ -53,20 +56,21 @@ struct Report: ParsableCommand {
     func run() throws {
         let table = try IndicatorTable.open(registry: registry, store: store)
         let scope = try table.resolveOrFail(scope: self.scope)
-        let (fromMs, toMs) = try window.window(calendar: table.plan.calendar)
-        let base = try baseline.map { try table.baselineOrFail($0) }
+        let calendar = table.calendar(of: scope)
+        let (fromMs, toMs) = try window.window(calendar: calendar)
+        let base = try baseline.map { try table.baselineOrFail($0, calendar: calendar) }
         // The first page: the scope and, for the site, its workshops; then every line within.
         let headline = [scope] + (scope.kind == .site ? table.scopes(.workshop) : [])
         let lines = table.lines(within: scope).filter { !headline.contains($0) }
         let charted = headline + lines
         let series = try table.rowsOrFail(scopes: charted, from: fromMs, to: toMs, every: every, baseline: base)
         let totals = try table.rowsOrFail(scopes: charted, from: fromMs, to: toMs, every: .all, baseline: base)
-        let zone = table.zone(time)
+        let zone = table.zone(time, scope: scope)
         func at(_ ms: Int64) -> String { localTime(ms, zone) }
         let audit: [AuditEntry]
         do { audit = try table.reader.audit() } catch { throw fail("\(error)") }
         let page = ReportPage(
-            site: table.site, scope: scope, headline: headline, lines: lines,
+            site: table.site(of: scope), scope: scope, headline: headline, lines: lines,
             series: series, totals: totals,
             audit: audit.map { [at($0.atMs), $0.command, $0.user, $0.subject, $0.before ?? "–", $0.after ?? "–"] },
             label: { String(table.label($0, zone: zone).prefix(every == .hour ? 16 : 10)) },

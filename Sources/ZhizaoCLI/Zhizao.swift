@@ -14,7 +14,8 @@ public struct Zhizao: AsyncParsableCommand {
             """,
         subcommands: [
             Run.self, Simulate.self, Status.self, Query.self, IndicatorsCommand.self, Export.self, Report.self, ValueAdded.self,
-            Rebuild.self, Prune.self, Backup.self, Audit.self, Devices.self, Readings.self, Quarantine.self, QualityCommand.self,
+            Rebuild.self, Prune.self, Backup.self, Audit.self, Close.self, Reopen.self, Periods.self, Devices.self, Readings.self,
+            Quarantine.self, QualityCommand.self,
         ]
     )
 

@@ -1,6 +1,7 @@
 import Foundation
 import GatewaySimulator
 import Glibc
+import PlantRegistry
 import ReadingStore
 import Telemetry
 import Testing
@@ -68,11 +69,13 @@ struct FaultTests {
         for (d, n) in zip(devices, published) { try daemon.expectEverySequenceOnce(device: d, count: n, since: from + 86_400_000) }
         // The counter less the Sparkplug rows, read in one statement (one snapshot): Sparkplug data
         // comes on the host's own session and may still be committing.
+        let sparkplug = try Plant.load(directory: ZhizaoBinary.shippedDevices).devices.filter { $0.sparkplug != nil }
+            .map { "'\($0.id)'" }.joined(separator: ", ")
         let stored = try sqliteInteger(
             daemon.database,
             """
             SELECT (SELECT value FROM ingest_counters WHERE name = 'readings_stored')
-                 - (SELECT count(*) FROM readings JOIN series ON series.id = readings.series_id WHERE series.device LIKE 'cmp-%')
+                 - (SELECT count(*) FROM readings JOIN series ON series.id = readings.series_id WHERE series.device IN (\(sparkplug)))
             """)
         #expect(
             stored == Int64(expected + 1),

@@ -63,7 +63,7 @@ struct IndicatorCommandTests {
         #expect(abs(try #require(change["kgce_per_good_unit"])) < 1e-9)
     }
 
-    @Test func valueAddedGivesPer10kYuanFiguresForWholeMonths() throws {
+    @Test func valueAddedOfAMonthInProgressGivesNoFigureAndSaysWhy() throws {
         let db = try Self.filledDatabase()
         let f = DateFormatter()
         f.dateFormat = "yyyy-MM"
@@ -77,9 +77,11 @@ struct IndicatorCommandTests {
         let rows = try json(["--db", db, "--scope", "site", "--from", month, "--to", "now", "--every", "1mo"])
         let monthRow = try #require(rows.first)
         let i = try #require(monthRow["indicators"] as? [String: Any])
-        // The month is not over yet, so its row ends at the next month: value added applies.
-        let kgce = try #require(i["energy_kgce"] as? Double)
-        #expect(abs(try #require(i["kgce_per_10k_yuan"] as? Double) - kgce / 2000) < 1e-9)
+        // The month is not over yet: the window holds part of it, so its value added divides
+        // nothing (whole months are in ExactWindowEndToEndTests), and a note says so.
+        #expect(i["energy_kgce"] as? Double != nil)
+        #expect(i["tce_per_10k_yuan"] == nil && i["kgce_per_10k_yuan"] == nil)
+        #expect((i["notes"] as? [String])?.contains { $0.contains("\(month) is only partly in this window") } == true)
         let bad = try ZhizaoBinary.run([
             "value-added", "--db", db, "--devices", ZhizaoBinary.shippedDevices,
             "--period", "November", "--yuan", "1",

@@ -192,11 +192,13 @@ struct PostgresIngestTests {
 
     // MARK: - Comparing a SQLite and a PostgreSQL database
 
-    /// Per table: rows as `key|value` in SQLite and PostgreSQL (ids differ, so series are named).
+    /// Per table: rows as `key|value` in SQLite and PostgreSQL (ids differ, so series are named;
+    /// SQLite's compact encoding, migration v9, is decoded: state words by code, a whole minute
+    /// in one state as a NULL duration).
     static let comparisons: [(String, String, String)] = [
         (
             "readings",
-            "SELECT s.device||'/'||s.metric||'/'||r.ts||'/'||coalesce(r.state,'')||'/'||coalesce(r.error_code,'')||'|'||CASE WHEN r.value IS NULL THEN 'null' ELSE printf('%.17g', r.value) END FROM readings r JOIN series s ON s.id = r.series_id",
+            "SELECT s.device||'/'||s.metric||'/'||r.ts||'/'||coalesce(w.word,'')||'/'||coalesce(r.error_code,'')||'|'||CASE WHEN r.value IS NULL THEN 'null' ELSE printf('%.17g', r.value) END FROM readings r JOIN series s ON s.id = r.series_id LEFT JOIN state_word w ON w.code = r.state_code",
             "SELECT s.device||'/'||s.metric||'/'||r.ts||'/'||coalesce(r.state,'')||'/'||coalesce(r.error_code::text,'')||'|'||coalesce(r.value::text,'null') FROM readings r JOIN series s ON s.id = r.series_id"
         ),
         (
@@ -216,7 +218,7 @@ struct PostgresIngestTests {
         ),
         (
             "state_minute",
-            "SELECT s.device||'/'||s.metric||'/'||m.minute||'/'||m.state||'|'||m.ms FROM state_minute m JOIN series s ON s.id = m.series_id",
+            "SELECT s.device||'/'||s.metric||'/'||m.minute||'/'||w.word||'|'||ifnull(m.ms, 60000) FROM state_minute m JOIN series s ON s.id = m.series_id JOIN state_word w ON w.code = m.state_code",
             "SELECT s.device||'/'||s.metric||'/'||m.minute||'/'||m.state||'|'||m.ms FROM state_minute m JOIN series s ON s.id = m.series_id"
         ),
         (

@@ -168,7 +168,9 @@ struct AggregationTests {
             }.reversed())
         #expect(abs(use(totals, e) - 0.5) < 1e-9)
         #expect(totals.quality.keys.map(\.kind) == [.anomaly])
-        let line = totals.scopes.filter { $0.key.scope == .line("l1") && $0.key.period == .day }.values.reduce(0, +)
+        let line = totals.scopes.filter {
+            $0.key.scope == .line("l1") && $0.key.period == .day && $0.key.quantity == "consumption.electricity"
+        }.values.reduce(0, +)
         #expect(abs(line - 0.5) < 1e-9)
     }
 

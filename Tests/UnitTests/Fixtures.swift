@@ -45,6 +45,7 @@ enum Fixtures {
             workshop: ws1
             line: l1
             process: wash
+            line_output: true            # the washer's part counter is the line's output counter
             neuron: {node: s7, group: g1}
             metrics:
               - {name: state, source: RUN, kind: state, measures: machine_state, states: {"1": producing, "3": idle}}

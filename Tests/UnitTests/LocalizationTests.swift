@@ -102,6 +102,24 @@ struct LocalizationTests {
         #expect(
             zh.note("comprehensive energy is absent: steam has no kgce coefficient (set energy_coefficients.steam for site sz-baoan)")
                 == "综合能耗缺失：steam 没有折标准煤系数(请为工厂 sz-baoan 设置 energy_coefficients.steam)")
+        #expect(
+            zh.note(
+                "value added is recorded per month: 2026-11 is only partly in this window, so it gives no per-10,000-yuan figure "
+                    + "(ask for whole months, e.g. --every 1mo from the 1st)")
+                == "工业增加值按月录入：2026-11 只有部分在此窗口内，不计算单位工业增加值指标(请按整月查询，如从 1 日起 --every 1mo)")
+        #expect(
+            zh.note(
+                "minute rollups before 2026-11-03T00:00+08:00 were pruned by retention: "
+                    + "this window's edge at 2026-11-02T12:30+08:00 is counted to the nearest hour")
+                == "2026-11-03T00:00+08:00 之前的分钟汇总已按保留期删除：窗口在 2026-11-02T12:30+08:00 的边界按最近的整点计")
+        #expect(
+            zh.note(
+                "CO2 leaves out steam: it has no scope 2 factor (set scope2_emission_factors.steam for site sz-baoan if it is purchased)")
+                == "二氧化碳排放未计 steam：没有范围二排放因子(如为外购，请为工厂 sz-baoan 设置 scope2_emission_factors.steam)")
+        #expect(
+            zh.note(
+                "closed period 2026-11 site:sz-baoan: figures as reported; late readings pending beside them: +15 kWh, +0 good units (zhizao reopen folds them in)"
+            ) == "已关闭期间 2026-11 site:sz-baoan：指标为上报时的数值；其后到达的读数作为待计入调整列在旁：+15 kWh，+0 件合格品(zhizao reopen 计入)")
         #expect(zh.note("a sentence nobody translated") == "a sentence nobody translated")
         #expect(Localization(.en).note("no electricity meter covers this scope") == "no electricity meter covers this scope")
     }
@@ -159,5 +177,22 @@ struct LocalizationTests {
             page.range(of: "href=\"data:text/csv;charset=utf-8,").map { page[$0.upperBound...].prefix { $0 != "\"" } }
         }
         #expect(csvLink(zh) != nil && csvLink(zh) == csvLink(en))
+    }
+
+    /// The metering tree's notes name their scope and numbers in Chinese too.
+    @Test func meteringTreeNotesInChinese() {
+        let zh = Localization(.zh)
+        let balance = zh.note(
+            "workshop:ws1: 3 hour(s) fail the balance check (meters below > whole-node meters + 2.0%): zhizao quality --scope workshop:ws1 lists them"
+        )
+        #expect(balance.hasPrefix("workshop:ws1：3 小时平衡校验不通过") && balance.hasSuffix("--scope workshop:ws1 可列出"), "\(balance)")
+        let unlike = zh.note(
+            "site:s1 makes 2 final products (motor, pump) in unlike units and pump has no `factor` to the site's standard product: no per-unit figure over their sum (see --by product)"
+        )
+        #expect(unlike.hasPrefix("site:s1 生产多种最终产品(motor, pump)"), "\(unlike)")
+        let none = zh.note(
+            "no final product output in workshop:ws1 in this window (intermediate products count with their lines only): per-unit figures are absent"
+        )
+        #expect(none.hasPrefix("workshop:ws1 本期无最终产品产出"), "\(none)")
     }
 }

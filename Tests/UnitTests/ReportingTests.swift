@@ -59,7 +59,10 @@ struct TimeArgumentTests {
         #expect(parse("2025-11-28") == ms("2025-11-28T00:00:00+08:00"))
         #expect(parse("2025-11") == ms("2025-11-01T00:00:00+08:00"))
         #expect(parse("2025-11-28T08:00:00Z") == ms("2025-11-28T16:00:00+08:00"))
-        for bad in ["", "tomorrow", "-", "-0h", "-xd", "2025-13", "2025-11-28T08:00", "28.11.2025"] {
+        // To the minute, with an offset or Z.
+        #expect(parse("2025-11-28T08:00+08:00") == ms("2025-11-28T08:00:00+08:00"))
+        #expect(parse("2025-11-28T08:00Z") == ms("2025-11-28T16:00:00+08:00"))
+        for bad in ["", "tomorrow", "-", "-0h", "-xd", "2025-13", "2025-11-28T08:00", "2025-11-28T08:00+0800", "28.11.2025"] {
             #expect(parse(bad) == nil, "\(bad)")
         }
     }
@@ -125,8 +128,9 @@ struct IndicatorTableTests {
         }
         _ = try store.commit(batch, committedAtMs: ms("2025-11-12T00:00:00+08:00"))
         for (scope, month, yuan) in valueAdded {
+            let start = TimeArgument.parse(month, calendar: plan.calendar)!
             try store.setValueAdded(
-                scope: scope, monthStart: TimeArgument.parse(month, calendar: plan.calendar)!, period: month, yuan: yuan,
+                scope: scope, monthStart: start, monthEnd: plan.calendar.nextMonth(start), period: month, yuan: yuan,
                 by: AuditActor(command: "test", user: "test"))
         }
         return try IndicatorTable(plant: plant, reader: StoreReader(path: path))

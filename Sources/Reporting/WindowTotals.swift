@@ -1,0 +1,101 @@
+public import Aggregation
+public import PlantRegistry
+public import ReadingStore
+import Telemetry
+
+/// A scope's totals over exactly `[from, to)`, to the minute: stored day totals for the whole
+/// local days inside, hour totals for the whole hours left, and at the ragged edges the
+/// per-series minute rollups of the series that feed the scope (as the aggregation plan books
+/// them) and the machine minutes of its key-process machines.
+///
+/// Where retention has pruned the minute rollups at an edge, only hours remain: the edge is
+/// counted to the nearest hour, and `roundedEdges` says which.
+public struct WindowTotals {
+    public let reader: StoreReader
+    public let plan: AggregationPlan
+    public let plant: Plant
+    /// Minute rollups and machine minutes hold nothing before this (retention); nil: all kept.
+    public let minuteHorizon: Int64?
+
+    public init(reader: StoreReader, plan: AggregationPlan, plant: Plant) throws {
+        self.reader = reader
+        self.plan = plan
+        self.plant = plant
+        minuteHorizon = try reader.minuteHorizon()
+    }
+
+    /// What a window adds up to, and the edges that could only be counted to the hour.
+    public struct Totals: Sendable {
+        /// Quantity → value, as the stored scope totals name them (empty: nothing stored).
+        public var values: [String: Double] = [:]
+        /// Window edges (ms) counted to the nearest hour because their minutes were pruned.
+        public var roundedEdges: [Int64] = []
+
+        mutating func add(_ other: [String: Double]) {
+            for (k, v) in other where v != 0 { values[k, default: 0] += v }
+        }
+    }
+
+    /// The totals of `scope` over `[from, to)`, its hours and days in `calendar` (its site's).
+    public func totals(_ scope: Scope, from: Int64, to: Int64, calendar: WindowCalendar) throws -> Totals {
+        var out = Totals()
+        guard from < to else { return out }
+        let startHour = calendar.hourStart(from)
+        let firstHour = startHour == from ? from : startHour + WindowCalendar.hourMs
+        let lastHour = calendar.hourStart(to)
+        if firstHour > lastHour {
+            try edge(scope, from, to, calendar, &out)
+            return out
+        }
+        try edge(scope, from, firstHour, calendar, &out)
+        try inner(scope, firstHour, lastHour, calendar, &out)
+        try edge(scope, lastHour, to, calendar, &out)
+        return out
+    }
+
+    /// Whole hours `[h0, h1)`: the stored days inside, then the stored hours outside them.
+    private func inner(_ scope: Scope, _ h0: Int64, _ h1: Int64, _ calendar: WindowCalendar, _ out: inout Totals) throws {
+        guard h0 < h1 else { return }
+        var days: [Range<Int64>] = []
+        for (start, totals) in try reader.scopeTotals(scope: scope, period: "day", from: h0, to: h1) {
+            let end = calendar.dayStart(start + 25 * WindowCalendar.hourMs)
+            guard end <= h1 else { continue }
+            days.append(start..<end)
+            out.add(totals)
+        }
+        for (start, totals) in try reader.scopeTotals(scope: scope, period: "hour", from: h0, to: h1)
+        where !days.contains(where: { $0.contains(start) }) {
+            out.add(totals)
+        }
+    }
+
+    /// A part of one hour, `[lo, hi)`: per-series minutes, or the whole hour (if the window
+    /// covers at least half of it) where retention pruned the minutes.
+    private func edge(_ scope: Scope, _ lo: Int64, _ hi: Int64, _ calendar: WindowCalendar, _ out: inout Totals) throws {
+        guard lo < hi else { return }
+        if let horizon = minuteHorizon, lo < horizon {
+            let hour = calendar.hourStart(lo)
+            if 2 * (hi - lo) >= WindowCalendar.hourMs {
+                for (_, totals) in try reader.scopeTotals(scope: scope, period: "hour", from: hour, to: hour + 1) { out.add(totals) }
+            }
+            out.roundedEdges.append(hour == lo ? hi : lo)
+            return
+        }
+        let feeds = plan.feeds(scope)
+        let uses = try reader.minuteUse(feeds.map { plant.series[Int($0.series)] }, from: lo, to: hi)
+        var values: [String: Double] = [:]
+        for feed in feeds {
+            let key = plant.series[Int(feed.series)]
+            guard let use = uses[key] else { continue }
+            // What late readings added inside a closed period is held beside its figures, not in them.
+            let held = try reader.heldMinutes(device: key.device, metric: key.metric, from: lo, to: hi).map(\.consumption).reduce(0, +)
+            values[feed.quantity, default: 0] += (use.consumption - held) * feed.factor
+            values[AggregationPlan.estimated(feed.quantity), default: 0] += use.estimated * feed.factor
+        }
+        let time = try reader.machineTime(devices: plan.machines(in: scope).map(\.device), from: lo, to: hi)
+        values[AggregationPlan.producingMs] = time.producingMs
+        values[AggregationPlan.ncProducingMs] = time.ncProducingMs
+        values[AggregationPlan.unknownMs] = time.unknownMs
+        out.add(values)
+    }
+}
