@@ -5,7 +5,8 @@
 # stored reading of the daemons plus, for PostgreSQL, the server's processes.
 #
 # Usage: Benchmarks/postgres/pg-vs-sqlite.sh          (after `swift build -c release`)
-# Environment: ZHIZAO_BIN (default <repo>/.build/release/zhizao), DAYS=2, SEED=7.
+# Environment: ZHIZAO_BIN (default <repo>/.build/release/zhizao), DEVICES (default <repo>/Devices),
+# DAYS=2, SEED=7.
 # Needs Debian's postgresql package (.ci/install-deps installs it); as root the server runs as
 # the `postgres` user.
 set -euo pipefail
@@ -15,6 +16,7 @@ REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
 ZHIZAO_BIN=${ZHIZAO_BIN:-$REPO/.build/release/zhizao}
 DAYS=${DAYS:-2}
 SEED=${SEED:-7}
+DEVICES=${DEVICES:-$REPO/Devices}
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 
 die() { echo "pg-vs-sqlite.sh: $*" >&2; exit 1; }
@@ -45,10 +47,11 @@ as_pg "$PGBIN/initdb" -D "$TMP/pg" -U zhizao --auth=trust >/dev/null
 printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\n" "$PGPORT" "$TMP/pg" >> "$TMP/pg/postgresql.conf"
 as_pg "$PGBIN/pg_ctl" -D "$TMP/pg" -l "$TMP/pg/server.log" -w start >/dev/null
 PGURL="postgresql://zhizao@127.0.0.1:$PGPORT"
-pg_cpu() {  # CPU seconds of every server process (utime + stime of all postgres processes)
+for db in one two; do psql -q "$PGURL/postgres" -c "CREATE DATABASE $db" >/dev/null; done
+pg_cpu() {  # CPU seconds of the server: every postgres process's own, plus what the postmaster reaped from exited backends
     local t=0
-    for p in $(pgrep -u postgres -f "postgres"); do
-        [[ -r /proc/$p/stat ]] && t=$((t + $(awk '{print $14 + $15}' /proc/$p/stat)))
+    for p in $(pgrep -u postgres); do
+        [[ -r /proc/$p/stat ]] && t=$((t + $(sed 's/.*) //' /proc/$p/stat | awk '{print $12 + $13 + $14 + $15}')))
     done
     python3 -c "print($t / $(getconf CLK_TCK))"
 }
@@ -60,14 +63,14 @@ run() {
     PIDS=()
     local logs=()
     for i in $(seq "$count"); do
-        "$ZHIZAO_BIN" run --broker "mqtt://127.0.0.1:$PORT" --db "$db" --devices "$REPO/Devices" \
+        "$ZHIZAO_BIN" run --broker "mqtt://127.0.0.1:$PORT" --db "$db" --devices "$DEVICES" \
             --client-id "bench-$name-$i" "$@" > "$TMP/$name-$i.log" 2>&1 &
         PIDS+=($!)
         logs+=("$TMP/$name-$i.log")
         for _ in $(seq 200); do grep -q "subscribed" "$TMP/$name-$i.log" && break; sleep 0.05; done
     done
     local pg0; pg0=$(pg_cpu)
-    "$ZHIZAO_BIN" simulate --broker "mqtt://127.0.0.1:$PORT" --devices "$REPO/Devices" --duration "${DAYS}d" --speed max \
+    "$ZHIZAO_BIN" simulate --broker "mqtt://127.0.0.1:$PORT" --devices "$DEVICES" --duration "${DAYS}d" --speed max \
         --seed "$SEED" --format json --client-id "bench-sim-$name" > "$TMP/sim-$name.json"
     local expected; expected=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["readings_expected"])' "$TMP/sim-$name.json")
     # Settled: every reading the simulator sent is stored (the quarantined ones are not readings).
@@ -100,4 +103,6 @@ PY
 }
 
 run sqlite "$TMP/z.sqlite" 1
-run pg1 "$PGURL/zhizao" 1 || true
+run pg1 "$PGURL/one" 1
+run pg2 "$PGURL/two" 2 --shared-group bench
+exit 0
