@@ -5,15 +5,15 @@ import Testing
 /// `zhizao indicators` over a database the real daemon filled from the simulated plant.
 @Suite("Indicators end to end", .serialized)
 struct IndicatorCommandTests {
-    /// A database with two days of the example plant, ingested by the daemon.
-    static func filledDatabase() throws -> String {
+    /// A database with `duration` (two days) of the example plant up to now, ingested by the daemon.
+    static func filledDatabase(duration: String = "2d") throws -> String {
         let broker = try TestBroker()
         let dir = try temporaryDirectory("indicators")
         let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite")
         try daemon.start()
         let r = try ZhizaoBinary.run([
             "simulate", "--broker", broker.url, "--devices", ZhizaoBinary.shippedDevices,
-            "--duration", "2d", "--speed", "max", "--seed", "21", "--format", "json",
+            "--duration", duration, "--speed", "max", "--seed", "21", "--format", "json",
         ])
         #expect(r.code == 0, "\(r.stderr)")
         let report = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
