@@ -217,6 +217,9 @@ struct SimulatedPlant {
             default: perHour = 1 + 4 * plantShare
             }
             return counter(m, adding: perHour * hours)
+        case (.counter, .energyTariff):
+            // A day-tariff register counts the same electricity as the total register, by day only.
+            return counter(m, adding: night ? 0 : load * hours)
         case (.counter, _):
             if var machine = machines[di] {
                 let whole = machine.partsCarry.rounded(.down)
