@@ -125,7 +125,7 @@ best=""
 for _ in 1 2 3 4 5; do
     t0=$(date +%s%N)
     "$ZHIZAO_BIN" indicators --db "$TMP/z.sqlite" --devices "$DEVICES" --by line --every 1d --from "$FROM" --to "$TO" \
-        --format csv > "$TMP/ind.csv"
+        --format csv > "$TMP/ind.csv" 2> "$TMP/ind.err" || die "indicators failed: $(cat "$TMP/ind.err")"
     ms=$(( ($(date +%s%N) - t0) / 1000000 ))
     [[ -z $best || $ms -lt $best ]] && best=$ms
 done
