@@ -140,7 +140,7 @@ struct SimulatedPlant {
         var out: [(device: Int, values: [SimulatedValue?])] = []
         out.reserveCapacity(plant.devices.count)
         for (di, d) in plant.devices.enumerated() {
-            let load = electricLoad(of: d, now: t)
+            let load = electricLoad(of: di, d, now: t)
             var values: [SimulatedValue?] = []
             for m in d.metrics {
                 values.append(
@@ -154,8 +154,8 @@ struct SimulatedPlant {
     }
 
     /// kW drawn below a meter: its line's machines, or its workshop's, plus a base load.
-    private func electricLoad(of d: Device, now: Int64) -> Double {
-        if let m = machines.first(where: { plant.devices[$0.key].id == d.id })?.value { return power(of: m) }
+    private func electricLoad(of di: Int, _ d: Device, now: Int64) -> Double {
+        if let m = machines[di] { return power(of: m) }
         var sum = 0.0
         for (k, m) in machines {
             let md = plant.devices[k]

@@ -23,12 +23,27 @@ struct Simulate: ParsableCommand {
             replays the same plant exactly. \
             At the end it prints what it published per device and format.
 
+            --scale N plays a plant N times the registry's: copy 1 keeps every id, copy k adds \
+            -xKK to workshop, line and device ids (ws-machining-x02, cnc-101-x02), to the parent \
+            a meter names, to Neuron node names (s7-shaft-x02) and to Sparkplug edge node ids \
+            (air-station-x02), so every copy's topics differ: plain topics name the device, \
+            Neuron topics the node, Sparkplug topics the edge node; a gateway whose topic names \
+            its workshop (zhizao/v1/ws-assembly/#) is copied with it (gw-assembly-native-x02 on \
+            zhizao/v1/ws-assembly-x02/#). Sites, processes and products are shared; a site-level \
+            main meter (gas, water intake) becomes one of N part meters (meter_scope: part) whose \
+            sum is the site. The daemon \
+            needs the same registry: --write-devices DIR writes it (plant.yaml and \
+            gateways/*.yaml) and exits; --scale 1 writes the registry itself.
+
             Examples:
               zhizao simulate                                   # real time, until Ctrl-C
               zhizao simulate --duration 7d --speed 10080       # a week of plant time in a minute
               zhizao simulate --duration 7d --speed max         # a week as fast as the broker takes it
               zhizao simulate --rate 20000 --duration 60s       # a steady 20,000 msg/s for a minute
               zhizao simulate --count 1000 --seed 7 --format json
+              zhizao simulate --scale 40 --write-devices /tmp/plant-x40     # the registry of 40 plants
+              zhizao run --devices /tmp/plant-x40 &
+              zhizao simulate --scale 40 --duration 1d --speed max          # a day of them
             """)
 
     @Option(help: ArgumentHelp("Broker URL (env ZHIZAO_BROKER).", valueName: "URL"))
@@ -66,6 +81,14 @@ struct Simulate: ParsableCommand {
     @Option(help: "table or json.")
     var format: OutputFormat = .table
 
+    @Option(help: ArgumentHelp("Play the registry's workshops, lines and devices N times (copy k's ids end in -xKK).", valueName: "N"))
+    var scale: Int = 1
+
+    @Option(
+        name: .customLong("write-devices"),
+        help: ArgumentHelp("Write the registry of --scale N copies to DIR (for zhizao run --devices DIR) and exit.", valueName: "DIR"))
+    var writeDevices: String?
+
     @Option(name: .customLong("client-id"), help: "MQTT client id of the simulator.")
     var clientID: String = "zhizao-simulate-\(getpid())"
 
@@ -83,12 +106,41 @@ struct Simulate: ParsableCommand {
         }
         if qos != 0 && qos != 1 { throw ValidationError("--qos must be 0 or 1") }
         if let count, count <= 0 { throw ValidationError("--count must be above 0") }
+        if !(1...99).contains(scale) { throw ValidationError("--scale \(scale) is out of range: use 1 to 99 copies of the plant") }
+    }
+
+    /// The registry in `--devices`, replicated `--scale` times (loaded from a scratch folder).
+    func loadPlant() throws -> Plant {
+        let scaled: ScaledRegistry
+        do { scaled = try ScaledRegistry(directory: registry.devices, copies: scale) } catch {
+            throw fail("\(error)\nrun `zhizao devices validate --devices \(registry.devices)` for details")
+        }
+        if let dir = writeDevices {
+            do { try scaled.write(to: dir) } catch {
+                throw fail(
+                    "cannot write the scaled registry to --write-devices \(dir): \(error.localizedDescription); pass a writable folder")
+            }
+            return try Plant.load(directory: dir)
+        }
+        let scratch = NSTemporaryDirectory() + "zhizao-scale-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        do { try scaled.write(to: scratch) } catch {
+            throw fail("cannot write the scaled registry to \(scratch): \(error.localizedDescription); set TMPDIR to a writable folder")
+        }
+        return try Plant.load(directory: scratch)
     }
 
     func run() throws {
         let plant: Plant
-        do { plant = try Plant.load(directory: registry.devices) } catch {
-            throw fail("\(error)\nrun `zhizao devices validate --devices \(registry.devices)` for details")
+        do { plant = try loadPlant() } catch let error as RegistryError {
+            throw fail("\(error)\nrun `zhizao devices validate --devices \(writeDevices ?? registry.devices)` for details")
+        }
+        if let dir = writeDevices {
+            let series = plant.devices.reduce(0) { $0 + $1.metrics.count }
+            print(
+                "wrote \(dir): \(plant.devices.count) devices, \(series) series, \(plant.gateways.count) gateways (\(scale) × \(registry.devices))"
+            )
+            return
         }
         var config: DaemonConfig
         do {
