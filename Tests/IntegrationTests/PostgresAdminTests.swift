@@ -120,6 +120,17 @@ struct PostgresAdminTests {
             WHERE s.device = 'em-asm-main' AND s.metric = 'energy'
             """)
         #expect(held.int(0, 0) == 1 && near(held.double(0, 1) ?? .nan, 15), "\(held.rows)")
+        // The store side of `zhizao periods`: the closure, and the workshop's 15 kWh pending on the 30th.
+        let plant = try Plant.load(directory: ZhizaoBinary.shippedDevices)
+        let store = try PostgresStore(url: server.url)
+        try store.prepareSeries(plant.series)
+        store.useSites(of: plant)
+        #expect(try store.closedPeriods().map(\.name) == ["2026-11 site:sz-baoan"])
+        let pending = try store.scopeAdjustments(
+            scope: try #require(Scope("workshop:ws-assembly")), period: "day", from: Timestamp.parseRFC3339(nov)!,
+            to: Timestamp.parseRFC3339(dec)!)
+        #expect(pending.count == 1 && near(pending.first?.totals["consumption.electricity"] ?? .nan, 15), "\(pending)")
+        #expect(pending.first?.start == Timestamp.parseRFC3339("2026-11-30T00:00:00+08:00"))
 
         // Changes to the closed month are refused, naming the period and the flag.
         let va = try zhizao(["value-added", "--period", "2026-11", "--scope", "workshop:ws-assembly", "--yuan", "5000000"], server)
@@ -291,6 +302,66 @@ struct PostgresAdminTests {
         // A rebuild cannot recompute what is gone: refused, naming the flag.
         let all = try zhizao(["rebuild"], server)
         #expect(all.code != 0 && all.stderr.contains("dropped") && all.stderr.contains("--from"), "\(all.stderr)")
+    }
+
+    /// `zhizao rebuild` while two daemons on a shared group store a simulated plant's stream and
+    /// a paced one:
+    /// it waits for their device locks and they for its, so afterwards every rollup equals what
+    /// one SQLite daemon fed the same messages booked, and a second rebuild changes nothing.
+    @Test func aRebuildWhileDaemonsWriteLeavesWhatTheyBook() throws {
+        let broker = try TestBroker()
+        let server = try TestPostgres()
+        let devices = try PostgresIngestTests().registryWithoutSparkplug()
+        let dir = try temporaryDirectory("pg-rebuild")
+        let reference = try DaemonProcess(broker: broker, database: dir + "/ref.sqlite", devices: devices, clientID: "zhizao-it-rref")
+        try reference.start()
+        let group = try (0..<2).map { i in
+            try DaemonProcess(
+                broker: broker, database: server.url, devices: devices, clientID: "zhizao-it-rpg-\(i)",
+                extra: ["--shared-group", "zhizao"], logPath: dir + "/pg-\(i).log")
+        }
+        for d in group { try d.start() }
+        let simulation = Process()
+        simulation.executableURL = URL(fileURLWithPath: try ZhizaoBinary.path)
+        simulation.arguments = [
+            "simulate", "--broker", broker.url, "--devices", devices, "--duration", "3h", "--from", "2026-11-02T00:00:00Z",
+            "--speed", "max", "--seed", "7", "--format", "json", "--client-id", "zhizao-it-rsim",
+        ]
+        simulation.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(dir + "/sim.json")))
+        simulation.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(dir + "/sim.err")))
+        try simulation.run()
+        let db = try PostgresConnection(target: server.url)
+        try waitUntil(timeout: 120, "the daemons to store the first readings") {
+            try db.execute("SELECT count(*) FROM readings").int(0, 0) ?? 0 >= 500
+        }
+        // A paced stream whose tail is held back until the rebuild returned: it runs while the
+        // daemons write, by construction.
+        let count = 6_000
+        let paced = try PacedPublisher(broker, device: "tst-421", count: count, holdingBack: 1_000, perSecond: 2_000)
+        defer { paced.abort() }
+        let during = try zhizao(["rebuild"], server, devices: devices)
+        #expect(during.code == 0, "\(during.stderr)")
+        #expect(paced.isStreaming, "the rebuild ran while the stream was being stored")
+        #expect(try paced.finish() == count)
+        simulation.waitUntilExit()
+        #expect(simulation.terminationStatus == 0, "\((try? String(contentsOfFile: dir + "/sim.err", encoding: .utf8)) ?? "")")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/sim.json"))) as? [String: Any]
+        let expected = Int64(report?["readings_expected"] as? Int ?? -1) + Int64(count)
+        let published = Int64(report?["messages_published"] as? Int ?? -1) + Int64(count)
+        try waitUntil(timeout: 240, "the two daemons to receive all \(published) messages") {
+            try db.execute("SELECT value FROM ingest_counters WHERE name = 'messages_received'").int(0, 0) == published
+        }
+        try reference.waitForSettled(expected)
+        #expect(try db.execute("SELECT count(*) FROM readings").int(0, 0) == expected)
+        try PostgresIngestTests.expectSameTables(reference.database, db, " after a rebuild")
+        let booked = try figures(db)
+        _ = try ok(["rebuild"], server, devices: devices)
+        let again = PostgresIngestTests.differences(booked, try figures(db))
+        #expect(again.isEmpty, "\(again.prefix(5))")
+        let audit = try db.execute("SELECT count(*) FROM audit WHERE command = 'rebuild' AND subject = 'rollups all'")
+        #expect(audit.int(0, 0) == 2, "both rebuilds are audited")
+        for d in group { #expect(d.terminate() == 0) }
+        #expect(reference.terminate() == 0)
     }
 
     @Test func backupRefersToPostgresToolsNamingTheFlag() throws {

@@ -132,7 +132,9 @@ extension PostgresStore {
         }
         var progress = PruneProgress()
         var minuteHorizon = minuteBefore
-        if let rawBefore {
+        if let rawBefore, (rawHorizonMs ?? .min) < Self.monthStart(rawBefore) {
+            // Partitions are never made before the horizon, so once it reached the cut (as every
+            // commit reads it) there is nothing to drop until the next month.
             let cut = Self.monthStart(rawBefore)
             let dropped = try administer(exclusive: true, context: "pruning failed in \(redactedTarget)") { db in
                 // After the writers' lock, as every holder of both takes them: no partition is made meanwhile.
@@ -143,7 +145,6 @@ extension PostgresStore {
                     ON CONFLICT (tier) DO UPDATE SET before = greatest(retention_mark.before, excluded.before)
                     """, [.int(cut)])
                 let horizon = try readRawHorizon(db) ?? cut
-                minuteHorizon = minuteHorizon.map { min($0, horizon) }
                 let names = try db.execute(
                     """
                     SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -162,6 +163,7 @@ extension PostgresStore {
             partitions.subtract(dropped.map(\.start))
             progress.readings = dropped.reduce(0) { $0 + $1.rows }
         }
+        if let rawBefore { minuteHorizon = minuteHorizon.map { min($0, rawHorizonMs ?? Self.monthStart(rawBefore)) } }
         var budget = maxRows
         if let minuteHorizon {
             let plan = aggregator.plan

@@ -36,7 +36,7 @@ public final class PostgresStore: TelemetryStore {
     /// The closed periods of `sites` as last loaded, and the version they were loaded at; the
     /// version is read again in every batch transaction (another process may have closed or
     /// reopened one), the periods only when it changed.
-    var closedPeriods = ClosedPeriods()
+    var knownClosures = ClosedPeriods()
     var closedVersion: [Int64]?
     /// Raw readings before this are gone (whole month partitions dropped): later readings older
     /// than it are quarantined, and the aggregator books nothing before it. Read in every batch
@@ -299,8 +299,8 @@ public final class PostgresStore: TelemetryStore {
             try aggregator.finishMachines(history: history)
             var delta = aggregator.takeDelta()
             try refreshClosedPeriods(db)
-            let series = delta.heldSeries(by: closedPeriods) { self.keys[Int($0)].device }
-            try hold(delta.takeHeld(by: closedPeriods), series: series, db: db)
+            let series = delta.heldSeries(by: knownClosures) { self.keys[Int($0)].device }
+            try hold(delta.takeHeld(by: knownClosures), series: series, db: db)
             try apply(delta, plan: aggregator.plan, db: db)
         }
 
