@@ -302,6 +302,25 @@ struct PostgresAdminTests {
         // A rebuild cannot recompute what is gone: refused, naming the flag.
         let all = try zhizao(["rebuild"], server)
         #expect(all.code != 0 && all.stderr.contains("dropped") && all.stderr.contains("--from"), "\(all.stderr)")
+
+        // The daemon's pacer does the same with `retention.raw_days`: asked to keep from the 15th
+        // of C, it drops B whole and keeps C whole; every figure stays.
+        let kept = try retainedFigures(db)
+        let broker = try TestBroker()
+        let dir = try temporaryDirectory("pg-pacer")
+        let daysC = Int((now - (c + 14 * 24 * hour)) / (24 * hour))
+        try "retention:\n  raw_days: \(daysC)\n".write(toFile: dir + "/z.yaml", atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(
+            broker: broker, database: server.url, clientID: "zhizao-it-pacer", extra: ["--config", dir + "/z.yaml"], logPath: dir + "/d.log"
+        )
+        try daemon.start()
+        try waitUntil(timeout: 60, "the daemon's retention pass (log: \(daemon.logPath))") { daemon.log.contains("retention pass done") }
+        #expect(try partitions() == [PostgresStoreNames.partition(c)], "B dropped, C kept whole")
+        #expect(try count(.min, c) == 0 && count(c, m) == inC)
+        #expect(try db.execute("SELECT before FROM retention_mark WHERE tier = 'raw'").int(0, 0) == c)
+        let paced = PostgresIngestTests.differences(kept, try retainedFigures(db))
+        #expect(paced.isEmpty, "\(paced.prefix(5))")
+        #expect(daemon.terminate() == 0)
     }
 
     /// `zhizao rebuild` while two daemons on a shared group store a simulated plant's stream and
@@ -378,5 +397,16 @@ extension PostgresStore {
         try prepareSeries(plant.series)
         enableAggregation(AggregationPlan(plant: plant))
         return try commit(batch, committedAtMs: ms)
+    }
+}
+
+/// Names the store gives its objects, spelled out for assertions.
+enum PostgresStoreNames {
+    /// `readings_YYYYMM` of the UTC month starting at `ms`.
+    static func partition(_ ms: Int64) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let d = calendar.dateComponents([.year, .month], from: Date(timeIntervalSince1970: Double(ms) / 1000))
+        return String(format: "readings_%04d%02d", d.year ?? 0, d.month ?? 0)
     }
 }
