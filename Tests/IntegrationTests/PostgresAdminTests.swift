@@ -2,9 +2,10 @@ import Aggregation
 import Foundation
 import PlantRegistry
 import PostgresClient
-import ReadingStore
 import Telemetry
 import Testing
+
+@testable import ReadingStore
 
 /// The commands that change figures (close, reopen, value-added, rebuild, prune, backup) with
 /// `--db postgresql://…`, while the real daemon writes the same database through the real
@@ -381,6 +382,52 @@ struct PostgresAdminTests {
         #expect(audit.int(0, 0) == 2, "both rebuilds are audited")
         for d in group { #expect(d.terminate() == 0) }
         #expect(reference.terminate() == 0)
+    }
+
+    /// Runs `zhizao <arguments>` while another session holds the advisory lock `lock` (shared
+    /// or not) in an open transaction: the command must wait for it (seen in `pg_locks`, not
+    /// guessed from time), and succeed once it is released.
+    func expectWaits(_ arguments: [String], for lock: Int64, heldShared: Bool, _ what: String) throws {
+        let server = try TestPostgres()
+        _ = try PostgresStore(url: server.url)
+        let holder = try PostgresConnection(target: server.url)
+        try holder.execute("BEGIN")
+        try holder.execute(heldShared ? "SELECT pg_advisory_xact_lock_shared($1)" : "SELECT pg_advisory_xact_lock($1)", [.int(lock)])
+        let command = Process()
+        command.executableURL = URL(fileURLWithPath: try ZhizaoBinary.path)
+        command.arguments = arguments + ["--db", server.url, "--devices", ZhizaoBinary.shippedDevices]
+        let dir = try temporaryDirectory("pg-lock")
+        command.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(dir + "/err")))
+        command.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(dir + "/out")))
+        try command.run()
+        // A bigint advisory lock shows as classid (high 32 bits) and objid (low 32 bits).
+        let key = UInt64(bitPattern: lock)
+        let watcher = try PostgresConnection(target: server.url)
+        try waitUntil(timeout: 60, "zhizao \(arguments[0]) to wait for \(what)") {
+            try watcher.execute(
+                """
+                SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid::text = $1 AND objid::text = $2
+                """, [.text(String(key >> 32)), .text(String(key & 0xFFFF_FFFF))]
+            ).int(0, 0) == 1
+        }
+        #expect(command.isRunning, "still waiting")
+        try holder.execute("COMMIT")
+        command.waitUntilExit()
+        #expect(command.terminationStatus == 0, "\((try? String(contentsOfFile: dir + "/err", encoding: .utf8)) ?? "")")
+    }
+
+    /// A rebuild takes the device locks a daemon's batch takes: it waits while another session
+    /// holds em-asm-main's.
+    @Test func aRebuildWaitsForTheDeviceLocksOfTheDaemons() throws {
+        try expectWaits(
+            ["rebuild"], for: PostgresStore.lockKey(site: "sz-baoan", device: "em-asm-main"), heldShared: false,
+            "em-asm-main's device lock")
+    }
+
+    /// A close waits for the batch transactions in flight (each holds the writers' lock shared),
+    /// so no batch books into a period closed after it looked at the closures.
+    @Test func aCloseWaitsForTheCommitsInFlight() throws {
+        try expectWaits(["close", "--period", "2026-11"], for: PostgresSchema.writersLockKey, heldShared: true, "the writers' lock")
     }
 
     @Test func backupRefersToPostgresToolsNamingTheFlag() throws {
