@@ -272,6 +272,15 @@ struct PostgresAdminTests {
         // The raw horizon asked for falls on the 15th of B (give or take the local day): A goes
         // whole, B stays whole although half of it is older than asked.
         let days = Int((now - (b + 14 * 24 * hour)) / (24 * hour))
+        // A long read of the readings holds the drop back: the prune gives up (the daemons it
+        // would stall) and says why; nothing is dropped.
+        let reader = try PostgresConnection(target: server.url)
+        try reader.execute("BEGIN")
+        try reader.execute("SELECT count(*) FROM readings")
+        let held = try zhizao(["prune", "--raw-days", "\(days)", "--minute-days", "\(days)"], server)
+        #expect(held.code == 1 && held.stderr.contains("lock timeout"), "\(held.stderr)")
+        #expect(try partitions().count == 3)
+        try reader.execute("COMMIT")
         let pruned = try ok(["prune", "--raw-days", "\(days)", "--minute-days", "\(days)"], server)
         #expect(pruned.contains("whole months dropped"), "\(pruned)")
         #expect(try partitions().count == 2, "A dropped, B and C kept")

@@ -124,7 +124,8 @@ extension PostgresStore {
     /// whole until its last day has passed the horizon), and the raw horizon moves to that
     /// month's start. Minute rollups before `minuteBefore` (never past the raw horizon) are
     /// folded into `rollup_hour`/`state_hour` and deleted, at most `maxRows` per step, each step
-    /// a short transaction.
+    /// a short transaction. A drop that cannot lock `readings` within 5 s (a long read holds it)
+    /// fails the step; the daemon's pacer tries again a minute later.
     public func pruneStep(rawBefore: Int64?, minuteBefore: Int64?, maxRows: Int) throws -> PruneProgress {
         guard let aggregator else { throw StoreError("pruning needs the device registry (aggregation is not enabled)") }
         if let r = rawBefore, let m = minuteBefore, m > r {
@@ -139,6 +140,9 @@ extension PostgresStore {
             let dropped = try administer(exclusive: true, context: "pruning failed in \(redactedTarget)") { db in
                 // After the writers' lock, as every holder of both takes them: no partition is made meanwhile.
                 try db.execute("SELECT pg_advisory_xact_lock($1)", [.int(PostgresSchema.schemaLockKey)])
+                // Dropping a partition waits for readers of `readings` (a long export) while the
+                // daemons wait for this: give up after a few seconds and try again later instead.
+                try db.execute("SET LOCAL lock_timeout = '5s'")
                 try db.execute(
                     """
                     INSERT INTO retention_mark (tier, before) VALUES ('raw', $1)
