@@ -12,7 +12,9 @@ public import Telemetry
 /// transaction-scoped advisory lock per device it touches, in sorted order (no deadlock
 /// between daemons), and only then reads neighbours; the aggregator's in-memory "newest point"
 /// is forgotten at the start of each transaction, since another daemon may have moved it.
-/// Rollup rows are written in sorted key order with additive upserts. A lost connection or a
+/// Rollup rows are written in sorted key order with additive upserts. Closed periods, the raw
+/// retention horizon and a rebuild are coordinated through a writers' advisory lock that every
+/// batch holds shared (`PostgresStore+Periods`, `PostgresStore+Maintenance`). A lost connection or a
 /// restarted server makes `commit` throw `.unavailable` (the loop retries without
 /// acknowledging, and the next attempt reconnects); a serialisation failure or deadlock throws
 /// `.conflict`, and the loop retries the batch.
