@@ -120,3 +120,70 @@ CREATE TABLE audit (
     after    text
 );
 CREATE INDEX audit_by_time ON audit (at);
+
+-- Migration "pg3-periods": closed periods (site-keyed; late changes held beside closed figures)
+-- and retention (whole monthly partitions of raw readings, minute rollups folded into hours)
+CREATE TABLE closed_period (
+    id         bigserial PRIMARY KEY,           -- never reused: (count, max id) versions a site's closures
+    site       text NOT NULL,                   -- the site whose scope was closed
+    label      text NOT NULL,                   -- as given: 2026-11, 2026-11-05, 2026-11-01..2026-11-16
+    scope      text NOT NULL,                   -- the scope closed: site:<id>, workshop:<id>, line:<id>
+    frozen     text NOT NULL,                   -- it and the scopes within it, space-separated
+    devices    text NOT NULL,                   -- the devices in those scopes (their own rollups), space-separated
+    start      bigint NOT NULL,                 -- local day start, ms since epoch
+    "end"      bigint NOT NULL,                 -- exclusive, a local day start
+    closed_at  bigint NOT NULL,                 -- ms since epoch (UTC)
+    "user"     text NOT NULL
+);
+CREATE INDEX closed_period_by_site ON closed_period (site, start);
+CREATE TABLE scope_adjustment (
+    site      text NOT NULL,
+    scope     text NOT NULL,                    -- a frozen scope
+    quantity  text NOT NULL,                    -- as in scope_rollup
+    period    text NOT NULL,                    -- hour | day
+    start     bigint NOT NULL,                  -- inside a closed period
+    value     double precision NOT NULL,        -- change held back from scope_rollup
+    PRIMARY KEY (site, scope, period, start, quantity)
+);
+CREATE TABLE series_adjustment (                -- what late readings added to a frozen device's minutes
+    period_id    bigint NOT NULL,               -- closed_period.id
+    series_id    bigint NOT NULL,
+    minute       bigint NOT NULL,               -- inside the closed period
+    n            integer NOT NULL,
+    sum          double precision NOT NULL,
+    consumption  double precision NOT NULL,
+    estimated    double precision NOT NULL,
+    PRIMARY KEY (period_id, series_id, minute)
+);
+CREATE TABLE state_adjustment (                 -- and to its state minutes
+    period_id  bigint NOT NULL,
+    series_id  bigint NOT NULL,
+    minute     bigint NOT NULL,
+    state      text NOT NULL,
+    ms         bigint NOT NULL,
+    PRIMARY KEY (period_id, series_id, minute, state)
+);
+CREATE TABLE retention_mark (                   -- what retention removed: nothing older is stored again
+    tier    text PRIMARY KEY,                   -- raw (a UTC month start: whole partitions go) | minute
+    before  bigint NOT NULL
+);
+CREATE TABLE rollup_hour (                      -- minute rollups older than the minute horizon, per site hour
+    series_id    bigint NOT NULL,
+    hour         bigint NOT NULL,
+    n            integer NOT NULL,
+    sum          double precision NOT NULL,
+    min          double precision,
+    max          double precision,
+    last_ts      bigint,
+    last         double precision,
+    consumption  double precision NOT NULL,
+    estimated    double precision NOT NULL,
+    PRIMARY KEY (series_id, hour)
+);
+CREATE TABLE state_hour (
+    series_id  bigint NOT NULL,
+    hour       bigint NOT NULL,
+    state      text NOT NULL,
+    ms         bigint NOT NULL,
+    PRIMARY KEY (series_id, hour, state)
+);

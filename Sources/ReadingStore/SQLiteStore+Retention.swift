@@ -162,12 +162,17 @@ extension SQLiteStore {
             let key = plantSeriesKey(r.series)
             try q.execute(arguments: [
                 receivedAtMs, key, QuarantineReason.beyondRetention.rawValue,
-                "reading of \(key) at \(Timestamp.formatRFC3339UTC(r.timestampMs)) is older than the raw "
-                    + "retention horizon \(Timestamp.formatRFC3339UTC(horizon)): the neighbours it would be booked "
-                    + "against were pruned (retention.raw_days)", Data(),
+                Self.beyondRetentionDetail(key, r.timestampMs, horizon: horizon), Data(),
             ])
         }
         try Self.bump(db, [("quarantined.\(QuarantineReason.beyondRetention.rawValue)", readings.count)])
+    }
+
+    /// Why a reading of `key` at `ts` was quarantined as older than the raw horizon.
+    static func beyondRetentionDetail(_ key: String, _ ts: Int64, horizon: Int64) -> String {
+        "reading of \(key) at \(Timestamp.formatRFC3339UTC(ts)) is older than the raw "
+            + "retention horizon \(Timestamp.formatRFC3339UTC(horizon)): the neighbours it would be booked "
+            + "against were pruned (retention.raw_days)"
     }
 
     /// Rewrites the file with incremental auto-vacuum on (an older database was created

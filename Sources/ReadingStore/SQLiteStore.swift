@@ -255,12 +255,7 @@ public final class SQLiteStore: TelemetryStore {
             let history = self.history(db)
             for index in seriesIDs.indices {
                 let series = SeriesIndex(index)
-                // The window's readings, with two before it (a register's high-water look-back)
-                // and one after, so the pairs across its edges are whole.
-                var points = try history.neighbours(series, around: start, before: 2, after: 0).before
-                points += try history.points(series, from: start, to: end)
-                if end < Int64.max / 4 { points += try history.neighbours(series, around: end - 1, before: 0, after: 1).after }
-                try aggregator.addSorted(series: series, points, history: history)
+                try aggregator.addSorted(series: series, history.rebuildPoints(series, from: start, to: end), history: history)
                 try aggregator.finishMachines(history: history)
                 try Self.apply(aggregator.takeDelta(), plan: aggregator.plan, seriesIDs: seriesIDs, db: db) {
                     try self.stateCode($0, db: db)

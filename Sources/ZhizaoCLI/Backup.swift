@@ -25,6 +25,14 @@ struct Backup: ParsableCommand {
     @Flag(help: "Replace --out if it exists (the old copy stays until the new one is verified).") var force = false
 
     func run() throws {
+        if StoreTarget.isPostgres(store.db) {
+            throw fail(
+                "--db \(StoreTarget.redacted(store.db)) is PostgreSQL: zhizao backup copies a SQLite file only. Back up "
+                    + "PostgreSQL with its own tools: pg_dump (a consistent logical copy while the daemons write, e.g. "
+                    + "pg_dump -Fc -f zhizao.dump '\(StoreTarget.redacted(store.db))'; restore with pg_restore) or "
+                    + "pg_basebackup (a physical copy of the whole server, with WAL archiving for point-in-time recovery)",
+                code: 2)
+        }
         let source = URL(fileURLWithPath: store.db).standardizedFileURL.path
         let target = URL(fileURLWithPath: out).standardizedFileURL.path
         guard source != target else { throw fail("--out is the database itself: choose another file", code: 2) }

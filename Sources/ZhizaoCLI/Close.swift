@@ -34,14 +34,14 @@ struct Close: ParsableCommand {
         let (plant, site, calendar) = try loadRegistry(registry)
         let range = try period.range(calendar: calendar)
         let scopes = try period.scopes(site: site, plant: plant)
-        let s = try openStore(store)
+        let s = try openAdminStore(store, plant: plant, aggregating: false)
         for scope in scopes {
             let frozen = plant.sites.first { $0.id == scope.id && scope.kind == .site }?.scopes ?? site.scopes(within: scope)
             let devices = plant.devices.filter { !Set(Scope.containing($0)).isDisjoint(with: frozen) }.map(\.id)
             do {
                 let closed = try s.close(
                     scope: scope, frozen: frozen, devices: devices, start: range.from, end: range.to, label: range.label,
-                    by: .current(command: "close"))
+                    by: .current(command: "close"), nowMs: Int64(Date().timeIntervalSince1970 * 1000))
                 print(
                     "closed \(closed.name): \(localTime(closed.start, calendar.timeZone)) to \(localTime(closed.end, calendar.timeZone)) "
                         + "(\(frozen.count) scope(s) frozen)")
@@ -77,8 +77,9 @@ struct Reopen: ParsableCommand {
         let range = try period.range(calendar: calendar)
         let scopes = period.scope == nil ? nil : Set(try period.scopes(site: site, plant: plant).flatMap { site.scopes(within: $0) })
         let reopened: [ReopenedPeriod]
+        let s = try openAdminStore(store, plant: plant, aggregating: false)
         do {
-            reopened = try openStore(store).reopen(from: range.from, to: range.to, scopes: scopes, by: .current(command: "reopen"))
+            reopened = try s.reopen(from: range.from, to: range.to, scopes: scopes, by: .current(command: "reopen"))
         } catch { throw fail("cannot reopen \(range.label): \(error)") }
         if reopened.isEmpty {
             note("nothing closed overlaps \(range.label)\(period.scope.map { " for \($0)" } ?? ""): `zhizao periods` lists closed periods")
@@ -211,12 +212,6 @@ private func loadRegistry(_ registry: RegistryOptions) throws -> (Plant, Site, W
     do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
     guard let site = plant.sites.first else { throw fail("the registry has no site") }
     return (plant, site, AggregationPlan(plant: plant).calendar)
-}
-
-/// The database for writing; it must exist already.
-private func openStore(_ store: StoreOptions) throws -> SQLiteStore {
-    guard FileManager.default.fileExists(atPath: store.db) else { throw fail("no database at \(store.db): pass --db PATH") }
-    do { return try SQLiteStore(path: store.db) } catch { throw fail("\(error)") }
 }
 
 /// Runs a change that a closed period refuses, turning the refusal into a message that names

@@ -19,6 +19,15 @@ struct Prune: ParsableCommand {
             refuses ranges before it. --vacuum rewrites the whole file once (stop the daemon first)
             so that an older database returns freed pages to the file system from then on.
 
+            On PostgreSQL (--db postgresql://…) raw readings leave a whole month at a time: the
+            monthly partitions (UTC months) that end on or before the raw horizon are dropped, a
+            month partly inside the horizon stays whole until its last day has passed it, and the
+            raw horizon becomes the first kept month's start. Minute rollups are folded into hours in
+            small steps as on SQLite (never past the raw horizon). Running daemons wait for a
+            partition drop, then go on. The readings table is shared by every site in the database,
+            so a drop removes that month for all of them. --vacuum is for SQLite files only
+            (PostgreSQL's autovacuum reclaims space; a dropped partition frees its files at once).
+
             Examples:
               zhizao prune --raw-days 90 --minute-days 400
               zhizao prune --raw-days 30 --db /var/lib/zhizao/zhizao.sqlite --devices /etc/zhizao/devices
@@ -43,25 +52,31 @@ struct Prune: ParsableCommand {
         }
         let plant: Plant
         do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
-        guard FileManager.default.fileExists(atPath: store.db) else { throw fail("no database at \(store.db): pass --db PATH") }
+        if vacuum && StoreTarget.isPostgres(store.db) {
+            throw fail(
+                "--vacuum rewrites a SQLite file; \(StoreTarget.redacted(store.db)) is PostgreSQL, whose autovacuum reclaims space "
+                    + "(dropped partitions free their files at once): leave out --vacuum", code: 2)
+        }
         let plan = AggregationPlan(plant: plant)
         // Minutes are never kept for less time than raw readings (the daemon's aggregator books into them).
         let (rawBefore, minuteBefore) = RetentionPolicy(rawDays: rawDays, minuteDays: minuteDays)
             .horizons(nowMs: Int64(Date().timeIntervalSince1970 * 1000), calendar: plan.calendar)
         do {
-            let s = try SQLiteStore(path: store.db)
-            try s.prepareSeries(plant.series)
-            s.enableAggregation(plan)
+            let s = try openAdminStore(store, plant: plant, aggregating: true)
             var total = PruneProgress()
             if rawBefore != nil || minuteBefore != nil {
                 repeat {
-                    let step = try s.pruneStep(rawBefore: rawBefore, minuteBefore: minuteBefore)
+                    let step = try s.pruneStep(rawBefore: rawBefore, minuteBefore: minuteBefore, maxRows: 2000)
                     total.readings += step.readings
                     total.minutes += step.minutes
                     total.done = step.done
                 } while !total.done
+                // PostgreSQL drops whole months: its horizon is the first kept month's start.
+                let pgHorizon = (s as? PostgresStore)?.rawHorizonMs
                 let horizons = [
-                    rawBefore.map { "raw before \(Timestamp.formatRFC3339UTC($0))" },
+                    (pgHorizon ?? rawBefore).map {
+                        "raw before \(Timestamp.formatRFC3339UTC($0))\(pgHorizon == nil ? "" : " (whole months dropped)")"
+                    },
                     minuteBefore.map { "minutes before \(Timestamp.formatRFC3339UTC($0))" },
                 ].compactMap { $0 }
                 try s.recordAudit([
@@ -71,7 +86,7 @@ struct Prune: ParsableCommand {
                 ])
                 print("pruned \(total.readings) readings and \(total.minutes) minute rollups (\(horizons.joined(separator: "; ")))")
             }
-            if vacuum {
+            if vacuum, let s = s as? SQLiteStore {
                 try s.vacuum()
                 print("vacuumed \(store.db): freed pages now return to the file system as pruning frees them")
             }

@@ -10,7 +10,10 @@ struct Rebuild: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Recompute all rollups and indicator totals from the raw readings.",
         discussion: """
-            Stop the daemon first: the rebuild takes the database's write lock. The result is \
+            On SQLite, stop the daemon first: the rebuild takes the database's write lock. On \
+            PostgreSQL (--db postgresql://…) daemons may keep running: the rebuild takes the locks \
+            of every device of the registry, as a daemon's batch does, so they wait for it and then \
+            book against what it wrote; only this registry's sites are recomputed. The result is \
             identical to what streaming ingest stored, whatever order readings arrived in. With \
             --from/--to only the local days they touch are recomputed. The rebuild is recorded in \
             the audit trail (`zhizao audit`). A range touching a closed period (`zhizao close`) is \
@@ -37,12 +40,9 @@ struct Rebuild: ParsableCommand {
     func run() throws {
         let plant: Plant
         do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
-        guard FileManager.default.fileExists(atPath: store.db) else { throw fail("no database at \(store.db)") }
         let plan = AggregationPlan(plant: plant)
         let range = try window.openWindow(calendar: plan.calendar)
-        let s = try SQLiteStore(path: store.db)
-        try s.prepareSeries(plant.series)
-        s.enableAggregation(plan)
+        let s = try openAdminStore(store, plant: plant, aggregating: true)
         let terminal = isatty(STDERR_FILENO) == 1
         let described =
             window.from.isEmpty && window.to.isEmpty
@@ -55,6 +55,6 @@ struct Rebuild: ParsableCommand {
             }
         }
         if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-        print("rebuilt the rollups of \(plant.series.count) series in \(store.db)")
+        print("rebuilt the rollups of \(plant.series.count) series in \(StoreTarget.redacted(store.db))")
     }
 }

@@ -49,9 +49,9 @@ struct ValueAdded: ParsableCommand {
             throw fail("--period \(period) is not a month: use YYYY-MM, e.g. 2026-11", code: 2)
         }
         guard yuan >= 0, yuan.isFinite else { throw fail("--yuan must be a non-negative amount", code: 2) }
-        guard FileManager.default.fileExists(atPath: store.db) else { throw fail("no database at \(store.db)") }
+        let writer = try openAdminStore(store, plant: plant, aggregating: false)
         try refusingClosed("--period \(period)") {
-            try SQLiteStore(path: store.db).setValueAdded(
+            try writer.setValueAdded(
                 scope: s, monthStart: month, monthEnd: calendar.nextMonth(month), period: period, yuan: yuan,
                 by: .current(command: "value-added"), reopen: reopen)
         }

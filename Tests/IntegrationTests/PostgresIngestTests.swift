@@ -70,14 +70,7 @@ struct PostgresIngestTests {
         let shares = group.map { d in d.log.components(separatedBy: "] subscribed").count }
         #expect(shares.allSatisfy { $0 >= 2 }, "all three daemons subscribed")
 
-        for (table, sqlite, postgres) in Self.comparisons {
-            let a = try Self.rows(sqliteShell(reference.database, sqlite).split(separator: "\n").map(String.init))
-            let b = try Self.rows(db.execute(postgres).rows.compactMap { $0[0] })
-            // A 4-hour stream has no register drop or long gap, so only quality_event may be empty.
-            #expect(!a.isEmpty || table == "quality_event", "\(table): the reference has rows")
-            let differences = Self.differences(a, b)
-            #expect(differences.isEmpty, "\(table) differs from one SQLite daemon's: \(differences.prefix(5))")
-        }
+        try Self.expectSameTables(reference.database, db)
         for d in group { #expect(d.terminate() == 0) }
         #expect(reference.terminate() == 0)
     }
@@ -232,6 +225,19 @@ struct PostgresIngestTests {
             "SELECT s.device||'/'||s.metric||'/'||q.kind||'/'||q.start_ts||'/'||q.end_ts||'/'||q.n||'|'||q.amount::text FROM quality_event q JOIN series s ON s.id = q.series_id"
         ),
     ]
+
+    /// Every table of `comparisons` holds the same rows in the SQLite file and the PostgreSQL
+    /// database. A few hours' stream has no register drop or long gap, so only quality_event may
+    /// be empty.
+    static func expectSameTables(_ sqlitePath: String, _ db: PostgresConnection, _ context: String = "") throws {
+        for (table, sqlite, postgres) in comparisons {
+            let a = try rows(sqliteShell(sqlitePath, sqlite).split(separator: "\n").map(String.init))
+            let b = try rows(db.execute(postgres).rows.compactMap { $0[0] })
+            #expect(!a.isEmpty || table == "quality_event", "\(table): the reference has rows")
+            let found = differences(a, b)
+            #expect(found.isEmpty, "\(table) differs from one SQLite daemon's\(context): \(found.prefix(5))")
+        }
+    }
 
     /// `key|value` lines as a map. A `null` value becomes part of the key; rows whose value is
     /// below 1e-9 are dropped (an additive row that went back to zero, give or take rounding

@@ -125,12 +125,87 @@ public enum PostgresSchema {
             );
             CREATE INDEX audit_by_time ON audit (at);
             """
-        )
+        ),
+        (
+            "pg3-periods",
+            """
+            CREATE TABLE closed_period (
+                id         bigserial PRIMARY KEY,           -- never reused: (count, max id) versions a site's closures
+                site       text NOT NULL,                   -- the site whose scope was closed
+                label      text NOT NULL,                   -- as given: 2026-11, 2026-11-05, 2026-11-01..2026-11-16
+                scope      text NOT NULL,                   -- the scope closed: site:<id>, workshop:<id>, line:<id>
+                frozen     text NOT NULL,                   -- it and the scopes within it, space-separated
+                devices    text NOT NULL,                   -- the devices in those scopes (their own rollups), space-separated
+                start      bigint NOT NULL,                 -- local day start, ms since epoch
+                "end"      bigint NOT NULL,                 -- exclusive, a local day start
+                closed_at  bigint NOT NULL,                 -- ms since epoch (UTC)
+                "user"     text NOT NULL
+            );
+            CREATE INDEX closed_period_by_site ON closed_period (site, start);
+            CREATE TABLE scope_adjustment (
+                site      text NOT NULL,
+                scope     text NOT NULL,                    -- a frozen scope
+                quantity  text NOT NULL,                    -- as in scope_rollup
+                period    text NOT NULL,                    -- hour | day
+                start     bigint NOT NULL,                  -- inside a closed period
+                value     double precision NOT NULL,        -- change held back from scope_rollup
+                PRIMARY KEY (site, scope, period, start, quantity)
+            );
+            CREATE TABLE series_adjustment (                -- what late readings added to a frozen device's minutes
+                period_id    bigint NOT NULL,               -- closed_period.id
+                series_id    bigint NOT NULL,
+                minute       bigint NOT NULL,               -- inside the closed period
+                n            integer NOT NULL,
+                sum          double precision NOT NULL,
+                consumption  double precision NOT NULL,
+                estimated    double precision NOT NULL,
+                PRIMARY KEY (period_id, series_id, minute)
+            );
+            CREATE TABLE state_adjustment (                 -- and to its state minutes
+                period_id  bigint NOT NULL,
+                series_id  bigint NOT NULL,
+                minute     bigint NOT NULL,
+                state      text NOT NULL,
+                ms         bigint NOT NULL,
+                PRIMARY KEY (period_id, series_id, minute, state)
+            );
+            CREATE TABLE retention_mark (                   -- what retention removed: nothing older is stored again
+                tier    text PRIMARY KEY,                   -- raw (a UTC month start: whole partitions go) | minute
+                before  bigint NOT NULL
+            );
+            CREATE TABLE rollup_hour (                      -- minute rollups older than the minute horizon, per site hour
+                series_id    bigint NOT NULL,
+                hour         bigint NOT NULL,
+                n            integer NOT NULL,
+                sum          double precision NOT NULL,
+                min          double precision,
+                max          double precision,
+                last_ts      bigint,
+                last         double precision,
+                consumption  double precision NOT NULL,
+                estimated    double precision NOT NULL,
+                PRIMARY KEY (series_id, hour)
+            );
+            CREATE TABLE state_hour (
+                series_id  bigint NOT NULL,
+                hour       bigint NOT NULL,
+                state      text NOT NULL,
+                ms         bigint NOT NULL,
+                PRIMARY KEY (series_id, hour, state)
+            );
+            """
+        ),
     ]
 
     /// A fixed advisory-lock key for schema changes and partition creation (any 64-bit value
     /// not used for a device; devices use hashes of `site/device` in another key space).
     static let schemaLockKey: Int64 = 0x7A68_697A_616F
+
+    /// A fixed advisory-lock key every batch transaction holds shared, before its device locks,
+    /// and that changes to what a commit consults (closing and reopening periods, moving the
+    /// retention horizon) hold exclusively: such a change waits for the commits in flight, and
+    /// the next commits read it. Taken first everywhere, so it adds no deadlock.
+    static let writersLockKey: Int64 = 0x7A68_697A_6170
 
     /// Creates the migrations table and applies the missing migrations, each in a transaction.
     static func migrate(_ db: PostgresConnection) throws {

@@ -1,6 +1,6 @@
 public import Aggregation
 import Foundation
-import PlantRegistry
+public import PlantRegistry
 import PostgresClient
 public import Telemetry
 
@@ -12,7 +12,9 @@ public import Telemetry
 /// transaction-scoped advisory lock per device it touches, in sorted order (no deadlock
 /// between daemons), and only then reads neighbours; the aggregator's in-memory "newest point"
 /// is forgotten at the start of each transaction, since another daemon may have moved it.
-/// Rollup rows are written in sorted key order with additive upserts. A lost connection or a
+/// Rollup rows are written in sorted key order with additive upserts. Closed periods, the raw
+/// retention horizon and a rebuild are coordinated through a writers' advisory lock that every
+/// batch holds shared (`PostgresStore+Periods`, `PostgresStore+Maintenance`). A lost connection or a
 /// restarted server makes `commit` throw `.unavailable` (the loop retries without
 /// acknowledging, and the next attempt reconnects); a serialisation failure or deadlock throws
 /// `.conflict`, and the loop retries the batch.
@@ -20,17 +22,28 @@ public final class PostgresStore: TelemetryStore {
     private let target: String
     private let passwordFile: String?
     private var connection: PostgresConnection?
-    private var keys: [SeriesKey] = []
-    private var seriesIDs: [Int64] = []
+    var keys: [SeriesKey] = []
+    var seriesIDs: [Int64] = []
     /// The advisory-lock key of each registry series' device.
-    private var deviceLockKeys: [Int64] = []
-    private var deviceSeriesIDs: [[Int64]] = []
-    private var deviceSite: [String: String] = [:]
-    private var aggregator: Aggregator?
+    var deviceLockKeys: [Int64] = []
+    var deviceSeriesIDs: [[Int64]] = []
+    var deviceSite: [String: String] = [:]
+    var aggregator: Aggregator?
     /// The site each scope of the plan belongs to (scope ids are unique within a site).
-    private var scopeSite: [Scope: String] = [:]
+    var scopeSite: [Scope: String] = [:]
+    /// The sites this store's registry writes (closures and rebuilds are these sites' only).
+    var sites: [String] = []
     /// Month partitions of `readings` known to exist (their start, ms).
-    private var partitions: Set<Int64> = []
+    var partitions: Set<Int64> = []
+    /// The closed periods of `sites` as last loaded, and the version they were loaded at; the
+    /// version is read again in every batch transaction (another process may have closed or
+    /// reopened one), the periods only when it changed.
+    var knownClosures = ClosedPeriods()
+    var closedVersion: [Int64]?
+    /// Raw readings before this are gone (whole month partitions dropped): later readings older
+    /// than it are quarantined, and the aggregator books nothing before it. Read in every batch
+    /// transaction.
+    public internal(set) var rawHorizonMs: Int64?
 
     /// The URL with any password removed, for messages and logs.
     public var redactedTarget: String { PostgresTarget.redacted(target) }
@@ -55,7 +68,7 @@ public final class PostgresStore: TelemetryStore {
     }
 
     /// The open connection, reconnecting when the last one was lost.
-    private func open() throws -> PostgresConnection {
+    func open() throws -> PostgresConnection {
         if let connection, connection.isOpen { return connection }
         connection = nil
         do {
@@ -106,6 +119,7 @@ public final class PostgresStore: TelemetryStore {
             self.keys = keys
             deviceLockKeys = keys.map { Self.lockKey(site: $0.site, device: $0.device) }
             deviceSite = Dictionary(keys.map { ($0.device, $0.site) }, uniquingKeysWith: { a, _ in a })
+            for site in keys.map(\.site) where !self.sites.contains(site) { self.sites.append(site) }
         } catch {
             throw Self.storeError(error, context: "cannot register series in \(redactedTarget)")
         }
@@ -124,13 +138,27 @@ public final class PostgresStore: TelemetryStore {
             for s in m.scopes { sites[s] = keys[Int(m.stateSeries)].site }
         }
         deviceSeriesIDs = byDevice
-        scopeSite = sites
+        scopeSite.merge(sites) { _, new in new }
+        aggregator.window = horizonWindow
     }
+
+    /// Names the site of every scope of `plant` (also those no series books into), for the
+    /// commands that close, reopen or enter figures of a scope.
+    public func useSites(of plant: Plant) {
+        for site in plant.sites {
+            for scope in site.scopes { scopeSite[scope] = site.id }
+            if !sites.contains(site.id) { sites.append(site.id) }
+        }
+    }
+
+    /// The aggregator's window while a raw horizon exists: it books nothing before it.
+    var horizonWindow: Range<Int64>? { rawHorizonMs.map { $0..<(Int64.max / 4) } }
 
     public func commit(_ batch: IngestBatch, committedAtMs: Int64) throws -> CommitOutcome {
         do {
             let db = try open()
-            try ensurePartitions(for: batch.readings, db: db)
+            // Not for readings the last known horizon refuses (the transaction reads it again).
+            try ensurePartitions(for: batch.readings.filter { $0.timestampMs >= rawHorizonMs ?? .min }, db: db)
             return try db.transaction { try commitTransaction(batch, committedAtMs: committedAtMs, db: db) }
         } catch {
             aggregator?.resetCache()
@@ -143,52 +171,59 @@ public final class PostgresStore: TelemetryStore {
     public func recordAudit(_ entries: [AuditEntry]) throws {
         guard !entries.isEmpty else { return }
         do {
-            let db = try open()
-            try db.execute(
-                """
-                INSERT INTO audit (at, command, "user", subject, before, after)
-                SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-                """,
-                [
-                    PostgresArray.literal(entries.map(\.atMs)), PostgresArray.literal(entries.map { Optional($0.command) }),
-                    PostgresArray.literal(entries.map { Optional($0.user) }), PostgresArray.literal(entries.map { Optional($0.subject) }),
-                    PostgresArray.literal(entries.map(\.before)), PostgresArray.literal(entries.map(\.after)),
-                ])
+            try Self.insertAudit(entries, db: try open())
         } catch {
             throw Self.storeError(error, context: "cannot record the audit trail in \(redactedTarget)")
         }
     }
 
-    /// Retention on PostgreSQL drops whole month partitions (a later step); the daemon's small
-    /// pruning steps are SQLite's answer to its single write lock, so nothing is done here.
-    public func pruneStep(rawBefore: Int64?, minuteBefore: Int64?, maxRows: Int) throws -> PruneProgress {
-        var p = PruneProgress()
-        p.done = true
-        return p
+    /// Appends `entries` to the audit trail in the caller's transaction, in one statement.
+    static func insertAudit(_ entries: [AuditEntry], db: PostgresConnection) throws {
+        try db.execute(
+            """
+            INSERT INTO audit (at, command, "user", subject, before, after)
+            SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+            """,
+            [
+                PostgresArray.literal(entries.map(\.atMs)), PostgresArray.literal(entries.map { Optional($0.command) }),
+                PostgresArray.literal(entries.map { Optional($0.user) }), PostgresArray.literal(entries.map { Optional($0.subject) }),
+                PostgresArray.literal(entries.map(\.before)), PostgresArray.literal(entries.map(\.after)),
+            ])
     }
 
     // MARK: - The batch transaction
 
     private func commitTransaction(_ batch: IngestBatch, committedAtMs: Int64, db: PostgresConnection) throws -> CommitOutcome {
         var outcome = CommitOutcome()
-        // 1. Lock every device the batch touches, in sorted order: another daemon holding one of
-        //    them finishes its transaction first, and its readings are then visible to ours.
+        // 1. Hold the writers' lock shared (a close, reopen or prune waits for this commit, and
+        //    this commit for it), then lock every device the batch touches, in sorted order:
+        //    another daemon holding one of them finishes its transaction first, and its readings
+        //    are then visible to ours.
+        try db.execute("SELECT pg_advisory_xact_lock_shared($1)", [.int(PostgresSchema.writersLockKey)])
         let locks = Set(batch.readings.map { deviceLockKeys[Int($0.series)] }).sorted()
         if !locks.isEmpty {
             try db.execute("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k ORDER BY k", [PostgresArray.literal(locks)])
         }
         aggregator?.resetCache()
+        // Read in this transaction: a prune by another process may have moved it.
+        let horizon = try readRawHorizon(db)
+        let kept = horizon.map { h in batch.readings.filter { $0.timestampMs >= h } } ?? batch.readings
+        if kept.count < batch.readings.count, let horizon {
+            let tooOld = batch.readings.filter { $0.timestampMs < horizon }
+            try quarantineBeyondRetention(tooOld, horizon: horizon, receivedAtMs: committedAtMs, db: db)
+            outcome.quarantined += tooOld.count
+        }
 
         // 2. All readings in one statement; the ones that were new come back.
         var fresh = Set<ReadingIdentity>()
-        if !batch.readings.isEmpty {
+        if !kept.isEmpty {
             var sids: [Int64] = []
             var tss: [Int64] = []
             var values: [Double?] = []
             var states: [String?] = []
             var errors: [Int64?] = []
             var seqs: [Int64?] = []
-            for r in batch.readings {
+            for r in kept {
                 sids.append(seriesIDs[Int(r.series)])
                 tss.append(r.timestampMs)
                 switch r.value {
@@ -230,7 +265,7 @@ public final class PostgresStore: TelemetryStore {
         let history = PostgresHistory(
             db: db, seriesIDs: seriesIDs, deviceSeriesIDs: deviceSeriesIDs, deviceSite: deviceSite, pending: fresh)
         var newest: [String: (site: String, ts: Int64)] = [:]
-        for r in batch.readings {
+        for r in kept {
             let id = ReadingIdentity(series: seriesIDs[Int(r.series)], ts: r.timestampMs)
             guard history.pending.contains(id) else {
                 outcome.duplicates += 1
@@ -261,10 +296,14 @@ public final class PostgresStore: TelemetryStore {
             outcome.quarantined += q.count
         }
 
-        // 5. Rollups.
+        // 5. Rollups; changes to closed figures are held beside them, not folded in.
         if let aggregator {
             try aggregator.finishMachines(history: history)
-            try apply(aggregator.takeDelta(), plan: aggregator.plan, db: db)
+            var delta = aggregator.takeDelta()
+            try refreshClosedPeriods(db)
+            let series = delta.heldSeries(by: knownClosures) { self.keys[Int($0)].device }
+            try hold(delta.takeHeld(by: knownClosures), series: series, db: db)
+            try apply(delta, plan: aggregator.plan, db: db)
         }
 
         // 6. Device states, last seen, counters, the ingest rate.
@@ -306,6 +345,9 @@ public final class PostgresStore: TelemetryStore {
             "readings_duplicate": outcome.duplicates, "messages_quarantined": outcome.quarantined,
         ]
         for e in batch.quarantined { counters["quarantined.\(e.rejection.reason.rawValue)", default: 0] += 1 }
+        if kept.count < batch.readings.count {
+            counters["quarantined.\(QuarantineReason.beyondRetention.rawValue)", default: 0] += batch.readings.count - kept.count
+        }
         let bumps = counters.filter { $0.value != 0 }.sorted { $0.key < $1.key }
         if !bumps.isEmpty {
             try db.execute(
@@ -325,36 +367,10 @@ public final class PostgresStore: TelemetryStore {
 
     /// Writes one batch's rollup changes, each table in one statement with its rows in key order
     /// (two daemons updating the same rows lock them in the same order).
-    private func apply(_ delta: RollupDelta, plan: AggregationPlan, db: PostgresConnection) throws {
-        let minutes = delta.minutes.map { (sid: seriesIDs[Int($0.key.series)], minute: $0.key.minute, m: $0.value) }
-            .sorted { ($0.sid, $0.minute) < ($1.sid, $1.minute) }
-        if !minutes.isEmpty {
-            try db.execute(
-                """
-                INSERT INTO rollup_minute AS r (series_id, minute, n, sum, min, max, last_ts, last, consumption, estimated)
-                SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::float8[], $5::float8[], $6::float8[], $7::bigint[],
-                    $8::float8[], $9::float8[], $10::float8[])
-                ON CONFLICT (series_id, minute) DO UPDATE SET
-                    n = r.n + excluded.n, sum = r.sum + excluded.sum,
-                    min = CASE WHEN excluded.min IS NOT NULL AND (r.min IS NULL OR excluded.min < r.min) THEN excluded.min ELSE r.min END,
-                    max = CASE WHEN excluded.max IS NOT NULL AND (r.max IS NULL OR excluded.max > r.max) THEN excluded.max ELSE r.max END,
-                    last = CASE WHEN excluded.last_ts IS NOT NULL AND (r.last_ts IS NULL OR excluded.last_ts > r.last_ts)
-                        THEN excluded.last ELSE r.last END,
-                    last_ts = CASE WHEN excluded.last_ts IS NOT NULL AND (r.last_ts IS NULL OR excluded.last_ts > r.last_ts)
-                        THEN excluded.last_ts ELSE r.last_ts END,
-                    consumption = r.consumption + excluded.consumption, estimated = r.estimated + excluded.estimated
-                """,
-                [
-                    PostgresArray.literal(minutes.map(\.sid)), PostgresArray.literal(minutes.map(\.minute)),
-                    PostgresArray.literal(minutes.map { Int64($0.m.count) }), PostgresArray.literal(minutes.map { Optional($0.m.sum) }),
-                    PostgresArray.literal(minutes.map { $0.m.count > 0 ? $0.m.min : nil }),
-                    PostgresArray.literal(minutes.map { $0.m.count > 0 ? $0.m.max : nil }),
-                    PostgresArray.literal(minutes.map { $0.m.count > 0 ? $0.m.lastTs : nil }),
-                    PostgresArray.literal(minutes.map { $0.m.count > 0 ? $0.m.last : nil }),
-                    PostgresArray.literal(minutes.map { Optional($0.m.consumption) }),
-                    PostgresArray.literal(minutes.map { Optional($0.m.estimated) }),
-                ])
-        }
+    func apply(_ delta: RollupDelta, plan: AggregationPlan, db: PostgresConnection) throws {
+        let minutes = delta.minutes.map { (sid: seriesIDs[Int($0.key.series)], time: $0.key.minute, m: $0.value) }
+            .sorted { ($0.sid, $0.time) < ($1.sid, $1.time) }
+        try Self.upsertStats(minutes, into: "rollup_minute", at: "minute", db: db)
         let states = delta.states.filter { $0.value != 0 }
             .map { (sid: seriesIDs[Int($0.key.series)], minute: $0.key.minute, state: $0.key.state, ms: $0.value) }
             .sorted { ($0.sid, $0.minute, $0.state) < ($1.sid, $1.minute, $1.state) }
@@ -444,10 +460,48 @@ public final class PostgresStore: TelemetryStore {
         }
     }
 
+    /// Adds per-series figures to `table` (`rollup_minute`, or `rollup_hour` when retention
+    /// folds minutes) in one statement, rows in key order: counts and sums add, extremes widen,
+    /// the later last value wins.
+    static func upsertStats(
+        _ rows: [(sid: Int64, time: Int64, m: RollupDelta.MinuteStats)], into table: String, at column: String, db: PostgresConnection
+    )
+        throws
+    {
+        guard !rows.isEmpty else { return }
+        let read = rows.map { $0.m.count > 0 }
+        try db.execute(
+            """
+            INSERT INTO \(table) AS r (series_id, \(column), n, sum, min, max, last_ts, last, consumption, estimated)
+            SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::float8[], $5::float8[], $6::float8[], $7::bigint[],
+                $8::float8[], $9::float8[], $10::float8[])
+            ON CONFLICT (series_id, \(column)) DO UPDATE SET
+                n = r.n + excluded.n, sum = r.sum + excluded.sum,
+                min = CASE WHEN excluded.min IS NOT NULL AND (r.min IS NULL OR excluded.min < r.min) THEN excluded.min ELSE r.min END,
+                max = CASE WHEN excluded.max IS NOT NULL AND (r.max IS NULL OR excluded.max > r.max) THEN excluded.max ELSE r.max END,
+                last = CASE WHEN excluded.last_ts IS NOT NULL AND (r.last_ts IS NULL OR excluded.last_ts > r.last_ts)
+                    THEN excluded.last ELSE r.last END,
+                last_ts = CASE WHEN excluded.last_ts IS NOT NULL AND (r.last_ts IS NULL OR excluded.last_ts > r.last_ts)
+                    THEN excluded.last_ts ELSE r.last_ts END,
+                consumption = r.consumption + excluded.consumption, estimated = r.estimated + excluded.estimated
+            """,
+            [
+                PostgresArray.literal(rows.map(\.sid)), PostgresArray.literal(rows.map(\.time)),
+                PostgresArray.literal(rows.map { Int64($0.m.count) }), PostgresArray.literal(rows.map { Optional($0.m.sum) }),
+                PostgresArray.literal(zip(rows, read).map { $1 && $0.m.min.isFinite ? $0.m.min : nil }),
+                PostgresArray.literal(zip(rows, read).map { $1 && $0.m.max.isFinite ? $0.m.max : nil }),
+                PostgresArray.literal(zip(rows, read).map { $1 && $0.m.lastTs > .min ? $0.m.lastTs : nil }),
+                PostgresArray.literal(zip(rows, read).map { $1 && $0.m.lastTs > .min ? $0.m.last : nil }),
+                PostgresArray.literal(rows.map { Optional($0.m.consumption) }),
+                PostgresArray.literal(rows.map { Optional($0.m.estimated) }),
+            ])
+    }
+
     // MARK: - Partitions
 
     /// Creates the month partitions the batch's readings need, once per month per process,
-    /// under the schema lock (two daemons may reach a new month together).
+    /// under the schema lock (two daemons may reach a new month together), none before the raw
+    /// horizon.
     private func ensurePartitions(for readings: [Reading], db: PostgresConnection) throws {
         var needed = Set<Int64>()
         for r in readings {
@@ -457,7 +511,9 @@ public final class PostgresStore: TelemetryStore {
         guard !needed.isEmpty else { return }
         try db.transaction {
             try db.execute("SELECT pg_advisory_xact_lock($1)", [.int(PostgresSchema.schemaLockKey)])
-            for start in needed.sorted() {
+            // A month retention dropped is never made again (a prune holds this lock as it drops).
+            let horizon = try readRawHorizon(db) ?? .min
+            for start in needed.sorted() where Self.monthStart(start + 32 * 86_400_000) > horizon {
                 let end = Self.monthStart(start + 32 * 86_400_000)
                 try db.execute(
                     "CREATE TABLE IF NOT EXISTS \(Self.partitionName(start)) PARTITION OF readings FOR VALUES FROM (\(start)) TO (\(end))")
@@ -492,7 +548,7 @@ public final class PostgresStore: TelemetryStore {
         return (yoe + era * 400 + (m <= 2 ? 1 : 0), m)
     }
 
-    private static func daysFromCivil(_ y0: Int64, _ m: Int64, _ d: Int64) -> Int64 {
+    static func daysFromCivil(_ y0: Int64, _ m: Int64, _ d: Int64) -> Int64 {
         let y = m <= 2 ? y0 - 1 : y0
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400
