@@ -83,11 +83,17 @@ extension SQLiteStore {
                 full ? m.last : nil, m.consumption, m.estimated,
             ])
         }
-        // Whether the minute has its row, and from where the series' readings stand for theirs.
+        // -1 when the minute has its row (or lies below the series' floor, where every minute is
+        // one); otherwise how many numeric readings it holds now (see `StoreSchema.v10`). One
+        // statement and one integer: it runs for nearly every reading.
         let look = try db.cachedStatement(
             sql: """
-                SELECT EXISTS (SELECT 1 FROM rollup_minute WHERE series_id = ?1 AND minute = ?2),
-                    (SELECT before FROM minute_floor WHERE series_id = ?1)
+                SELECT CASE
+                    WHEN EXISTS (SELECT 1 FROM rollup_minute WHERE series_id = ?1 AND minute = ?2) THEN -1
+                    WHEN ?2 < ifnull((SELECT before FROM minute_floor WHERE series_id = ?1), ?2) THEN -1
+                    ELSE (SELECT count(*) FROM readings WHERE series_id = ?1 AND ts >= ?2 AND ts < ?2 + 60000
+                        AND value IS NOT NULL AND state_code IS NULL AND error_code IS NULL)
+                    END
                 """)
         let readings = try db.cachedStatement(
             sql: """
@@ -96,22 +102,26 @@ extension SQLiteStore {
                 """)
         for (key, m) in delta.minutes {
             let sid = seriesIDs[Int(key.series)]
-            // A minute without a row is its one stored reading, if any (see `StoreSchema.v10`).
-            let row = try Row.fetchOne(look, arguments: [sid, key.minute])
-            guard let row, !(row[0] as Bool), (row[1] as Int64?).map({ key.minute >= $0 }) ?? true else {
+            let held: Int
+            if delta.newMinutes.contains(key) {
+                held = m.count  // the in-order case: known without a look
+            } else {
+                look.setUncheckedArguments([sid, key.minute])
+                held = try Int.fetchOne(look) ?? -1
+            }
+            // A new minute (the batch's readings are stored already): one reading and no use
+            // stays implicit, its reading standing for it.
+            if held == m.count, m.count == 1, m.consumption == 0, m.estimated == 0 { continue }
+            guard held >= 0, held != m.count else {
                 try add(sid, key.minute, m)
                 continue
             }
-            // The batch's readings are stored already: the others were in the minute before it.
+            // Readings stored before this batch stand for the minute: its row from them first.
             let inMinute = try Row.fetchAll(readings, arguments: [sid, key.minute, key.minute + 60_000]).map {
                 (ts: $0[0] as Int64, value: $0[1] as Double)
             }
             let use = RollupDelta.MinuteStats(consumption: m.consumption, estimated: m.estimated)
-            if inMinute.count == m.count {
-                // New minute: one reading and no use stays implicit.
-                if m.count == 1, m.consumption == 0, m.estimated == 0 { continue }
-                try add(sid, key.minute, m)
-            } else if m.count == 1, inMinute.count == 2, let before = inMinute.first(where: { $0.ts != m.lastTs }) {
+            if m.count == 1, inMinute.count == 2, let before = inMinute.first(where: { $0.ts != m.lastTs }) {
                 // The common late case: the row of the one reading before, then this batch's.
                 try add(sid, key.minute, .one(before.ts, before.value))
                 try add(sid, key.minute, m)

@@ -162,6 +162,28 @@ struct MinuteFloorTests {
         #expect(try rows() == 3)
     }
 
+    @Test func afterARestartAMinuteIsNotTakenForNewWithoutLooking() throws {
+        let (store, path, series) = try plantStore("restart-join")
+        let power = try series("pm-mach-main", "power")
+        try commit(store, power, [(10_000, 5.0)])
+        try commit(store, power, [(70_000, 6.0)])
+        // A restarted daemon knows nothing in memory: a late reading in minute 0 first, then
+        // one in minute 1, which holds 6.0 already (n = 2, sum 6 + 2 = 8, last 2.0 at +80 s).
+        let plant = try Plant.load(directory: ZhizaoBinary.shippedDevices)
+        let restarted = try SQLiteStore(path: path)
+        try restarted.prepareSeries(plant.series)
+        restarted.enableAggregation(AggregationPlan(plant: plant))
+        try commit(restarted, power, [(5_000, 4.0)])
+        try commit(restarted, power, [(80_000, 2.0)])
+        let rows = try StoreReader(path: path).minuteRollups(
+            device: "pm-mach-main", metric: "power", from: Self.t, to: Self.t + 120_000)
+        #expect(
+            rows.map(fields) == [
+                "0 n=2 sum=9.0 min=4.0 max=5.0 last=5.0 use=0.0",
+                "60000 n=2 sum=8.0 min=2.0 max=6.0 last=2.0 use=0.0",
+            ])
+    }
+
     @Test func pruningWritesTheMinutesOfTheReadingsItRemoves() throws {
         let (store, path, series) = try plantStore("prune-floor")
         let power = try series("pm-mach-main", "power")
