@@ -247,3 +247,33 @@ INSERT INTO state_minute_v9(series_id, minute, state_code, ms)
     FROM state_minute m JOIN state_word w ON w.word = m.state ORDER BY m.series_id, m.minute, w.code;
 DROP TABLE state_minute;
 ALTER TABLE state_minute_v9 RENAME TO state_minute;
+
+-- Migration "v10-footprint": a minute of one numeric reading and no use or estimate is not stored:
+-- the reading stands for it (n = 1, sum = min = max = last = its value) from the series'
+-- minute_floor on; the row is written again when a second reading, a use or an estimate joins the
+-- minute, or before retention prunes the reading. Readers read the union, decoded: minute_rollup
+-- (its `at` is the minute start of a row, the reading's time otherwise, so a minute-aligned range
+-- on it searches both keys). Existing one-reading rows that match their reading are removed.
+CREATE TABLE minute_floor (
+    series_id  INTEGER PRIMARY KEY,           -- series.id
+    before     INTEGER NOT NULL               -- a minute start: older minutes are all rows (or folded into hours)
+);
+INSERT INTO minute_floor(series_id, before)
+    SELECT id, (SELECT max(before) FROM retention_mark) FROM series WHERE EXISTS (SELECT 1 FROM retention_mark);
+DELETE FROM rollup_minute AS m
+    WHERE n = 1 AND consumption = 0 AND estimated = 0
+    AND minute >= ifnull((SELECT before FROM minute_floor f WHERE f.series_id = m.series_id), minute)
+    AND EXISTS (SELECT 1 FROM readings r WHERE r.series_id = m.series_id AND r.ts = m.minute + m.last_ms AND r.value = m.sum
+        AND r.state_code IS NULL AND r.error_code IS NULL)
+    AND (SELECT count(*) FROM readings r WHERE r.series_id = m.series_id AND r.ts >= m.minute AND r.ts < m.minute + 60000
+        AND r.value IS NOT NULL AND r.state_code IS NULL AND r.error_code IS NULL) = 1;
+CREATE VIEW minute_rollup(series_id, minute, at, n, sum, min, max, last_ts, last, consumption, estimated) AS
+    SELECT series_id, minute, minute, n, sum, iif(n = 1, sum, min), iif(n = 1, sum, max), minute + last_ms,
+        iif(n = 1, sum, last), consumption, estimated
+    FROM rollup_minute
+    UNION ALL
+    SELECT r.series_id, r.ts - r.ts % 60000, r.ts, 1, r.value, r.value, r.value, r.ts, r.value, 0.0, 0.0
+    FROM readings r
+    WHERE r.value IS NOT NULL AND r.state_code IS NULL AND r.error_code IS NULL
+    AND r.ts >= ifnull((SELECT before FROM minute_floor f WHERE f.series_id = r.series_id), r.ts)
+    AND NOT EXISTS (SELECT 1 FROM rollup_minute m WHERE m.series_id = r.series_id AND m.minute = r.ts - r.ts % 60000);

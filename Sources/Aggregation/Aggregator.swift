@@ -70,7 +70,9 @@ public final class Aggregator: @unchecked Sendable {
             try signOfLife(device: sp.device, at: r.timestampMs, from: r.series, history: history)
             return
         }
-        single(r.series, point)
+        // Later than the minute of the series' newest stored point: nothing of the minute is stored.
+        let opens = newestKnown[i] && (newest[i].map { plan.calendar.minuteStart($0.ts) < plan.calendar.minuteStart(point.ts) } ?? true)
+        single(r.series, point, opens: opens)
         if sp.kind != .gauge {
             // The two stored reads before the point and the two after it.
             var b0: SeriesPoint?
@@ -101,9 +103,13 @@ public final class Aggregator: @unchecked Sendable {
             }
         } else if newestKnown[i], let n = newest[i], n.ts >= point.ts {
         } else {
-            previous[i] = newest[i]
-            newest[i] = point
-            newestKnown[i] = true
+            // A gauge's newest is known once a reading finds nothing stored after it.
+            let last = try newestKnown[i] || history.neighbours(r.series, around: point.ts, before: 0, after: 1).after.isEmpty
+            if last {
+                previous[i] = newest[i]
+                newest[i] = point
+                newestKnown[i] = true
+            }
         }
         try signOfLife(device: sp.device, at: point.ts, from: r.series, history: history)
     }
@@ -149,9 +155,10 @@ public final class Aggregator: @unchecked Sendable {
 
     private func inWindow(_ minute: Int64) -> Bool { window?.contains(minute) ?? true }
 
-    private func single(_ s: SeriesIndex, _ p: SeriesPoint) {
+    private func single(_ s: SeriesIndex, _ p: SeriesPoint, opens: Bool = false) {
         guard p.state == nil, inWindow(plan.calendar.minuteStart(p.ts)) else { return }
         let key = RollupDelta.SeriesMinute(series: s, minute: plan.calendar.minuteStart(p.ts))
+        if opens { delta.newMinutes.insert(key) }
         var m = delta.minutes[key] ?? RollupDelta.MinuteStats()
         m.count += 1
         m.sum += p.value

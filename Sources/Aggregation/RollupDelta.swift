@@ -99,6 +99,10 @@ public struct RollupDelta: Sendable {
     }
 
     public var minutes: [SeriesMinute: MinuteStats] = [:]
+    /// Minutes of `minutes` that held no stored reading and no booking before this delta: a
+    /// reading opened them after its series' newest stored one (known from memory). A store
+    /// need not look at what it holds for them.
+    public var newMinutes: Set<SeriesMinute> = []
     public var states: [StateMinute: Int64] = [:]
     public var scopes: [ScopeWindow: Double] = [:]
     /// Machine minutes whose producing / NC-producing time must be recomputed.
@@ -122,6 +126,7 @@ public struct RollupDelta: Sendable {
 
     public mutating func removeAll() {
         minutes.removeAll(keepingCapacity: true)
+        newMinutes.removeAll(keepingCapacity: true)
         states.removeAll(keepingCapacity: true)
         scopes.removeAll(keepingCapacity: true)
         machineMinutes.removeAll(keepingCapacity: true)

@@ -325,15 +325,22 @@ extension StoreReader {
     /// A series' statistics per minute, or per hour from `rollup_hour` (kept for minutes pruned
     /// by retention), in [from, to) and in time order.
     func statRows(device: String, metric: String, from: Int64, to: Int64, hours: Bool) throws -> [MinuteRollup] {
-        let (table, start) = hours ? ("rollup_hour", "hour") : ("rollup_minute", "minute")
+        // Minutes from `minute_rollup` (rows and the readings that stand for theirs), searched by
+        // `at` between minute starts; the series id as a value, so the search reaches both keys.
+        let (table, start, key) = hours ? ("rollup_hour", "hour", "hour") : ("minute_rollup", "minute", "at")
+        func minuteUp(_ t: Int64) -> Int64 { t > Int64.max - 60_000 ? t : WindowCalendar.floor(t + 59_999, WindowCalendar.minuteMs) }
+        let (from, to) = hours ? (from, to) : (minuteUp(from), minuteUp(to))
         return try db.read { db in
-            try Row.fetchAll(
+            guard
+                let sid = try Int64.fetchOne(
+                    db, sql: "SELECT id FROM series WHERE device = ? AND metric = ?", arguments: [device, metric])
+            else { return [] }
+            return try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT \(start) AS start, \(hours ? "n, sum, min, max, last, consumption" : SQLiteStore.minuteStats) FROM \(table)
-                    WHERE series_id = (SELECT id FROM series WHERE device = ? AND metric = ?) AND \(start) >= ? AND \(start) < ?
-                    ORDER BY \(start)
-                    """, arguments: [device, metric, from, to]
+                    SELECT \(start) AS start, n, sum, min, max, last, consumption FROM \(table)
+                    WHERE series_id = ? AND \(key) >= ? AND \(key) < ? ORDER BY \(start)
+                    """, arguments: [sid, from, to]
             ).map {
                 MinuteRollup(
                     minute: $0["start"], count: $0["n"], sum: $0["sum"], min: $0["min"], max: $0["max"],
@@ -453,7 +460,7 @@ extension StoreReader {
             let (w, args) = filter.whereClause(time: "m.minute")
             let numeric =
                 try Int.fetchOne(
-                    db, sql: "SELECT count(*) FROM rollup_minute m JOIN series s ON s.id = m.series_id WHERE \(w)",
+                    db, sql: "SELECT count(*) FROM minute_rollup m JOIN series s ON s.id = m.series_id WHERE \(w)",
                     arguments: args) ?? 0
             let states =
                 try Int.fetchOne(
@@ -471,9 +478,8 @@ extension StoreReader {
             let numeric = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT s.device, s.metric, m.minute, m.n, m.sum, iif(m.n = 1, m.sum, m.min), iif(m.n = 1, m.sum, m.max),
-                    iif(m.n = 1, m.sum, m.last), m.consumption
-                    FROM rollup_minute m JOIN series s ON s.id = m.series_id WHERE \(w) ORDER BY m.minute, s.device, s.metric
+                    SELECT s.device, s.metric, m.minute, m.n, m.sum, m.min, m.max, m.last, m.consumption
+                    FROM minute_rollup m JOIN series s ON s.id = m.series_id WHERE \(w) ORDER BY m.minute, s.device, s.metric
                     """, arguments: args)
             while let row = try numeric.next() {
                 let n: Int = row[3]

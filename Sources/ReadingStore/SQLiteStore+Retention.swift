@@ -39,6 +39,7 @@ extension SQLiteStore {
         do {
             try db.write { db in
                 var budget = maxRows
+                var unfinished = false
                 if let rawBefore {
                     try db.execute(
                         sql: """
@@ -66,7 +67,11 @@ extension SQLiteStore {
                     for sid in try Int64.fetchAll(db, sql: "SELECT id FROM series ORDER BY id") where budget > 0 {
                         guard var keepFrom = try Int64.fetchOne(guardRead, arguments: [sid, horizon]) else { continue }
                         keepFrom = min(keepFrom, horizon - (keepBack[sid] ?? 0))
-                        try delete.execute(arguments: [sid, keepFrom, budget])
+                        // Readings that stand for their minutes write them first (`StoreSchema.v10`).
+                        let reached = try Self.materialiseMinutes(
+                            db, series: sid, before: keepFrom, budget: &budget, calendar: plan.calendar)
+                        if reached < keepFrom { unfinished = true }
+                        try delete.execute(arguments: [sid, min(keepFrom, reached), budget])
                         budget -= db.changesCount
                         progress.readings += db.changesCount
                     }
@@ -79,7 +84,12 @@ extension SQLiteStore {
                             """, arguments: [minuteBefore])
                     let horizon = try Int64.fetchOne(db, sql: "SELECT before FROM retention_mark WHERE tier = 'minute'") ?? minuteBefore
                     for sid in try Int64.fetchAll(db, sql: "SELECT id FROM series ORDER BY id") where budget > 0 {
-                        let moved = try Self.foldMinutes(db, series: sid, before: horizon, budget: budget, calendar: plan.calendar)
+                        let reached = try Self.materialiseMinutes(
+                            db, series: sid, before: horizon, budget: &budget, calendar: plan.calendar)
+                        if reached < horizon { unfinished = true }
+                        let moved = try Self.foldMinutes(
+                            db, series: sid, before: min(horizon, plan.calendar.minuteStart(reached)), budget: budget,
+                            calendar: plan.calendar)
                         budget -= moved
                         progress.minutes += moved
                     }
@@ -93,7 +103,7 @@ extension SQLiteStore {
                         budget -= db.changesCount
                     }
                 }
-                progress.done = budget > 0
+                progress.done = budget > 0 && !unfinished
             }
             // Freed pages go back to the file system a few at a time (a no-op without auto_vacuum).
             try db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA incremental_vacuum(256)") }
@@ -101,6 +111,50 @@ extension SQLiteStore {
             throw StoreError(wrapping: error, context: "pruning failed")
         }
         return progress
+    }
+
+    /// Writes the rows of a series' minutes below `before` that its readings stand for (one
+    /// reading, no use: not stored, see `StoreSchema.v10`), looking at up to `budget` readings
+    /// and spending one per row written, and lowers the part its readings stand for
+    /// (`minute_floor`, a minute start) accordingly. Returns how far it got: every reading
+    /// before that time has its minute's row, so it may be pruned alone, and the minutes before
+    /// its minute start may be folded.
+    static func materialiseMinutes(
+        _ db: Database, series sid: Int64, before: Int64, budget: inout Int, calendar: WindowCalendar
+    ) throws -> Int64 {
+        let floor = try Int64.fetchOne(db.cachedStatement(sql: "SELECT before FROM minute_floor WHERE series_id = ?"), arguments: [sid])
+        if let floor, floor >= before { return before }
+        guard budget > 0 else { return floor ?? Int64.min }
+        let limit = budget
+        let readings = try Row.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT ts, value FROM readings WHERE series_id = ? AND ts >= ? AND ts < ?
+                    AND value IS NOT NULL AND state_code IS NULL AND error_code IS NULL ORDER BY ts LIMIT ?
+                    """), arguments: [sid, floor ?? Int64.min, before, limit])
+        // A minute holding more than one reading has its row already: OR IGNORE keeps it.
+        let insert = try db.cachedStatement(
+            sql: """
+                INSERT OR IGNORE INTO rollup_minute(series_id, minute, n, sum, last_ms, consumption, estimated)
+                VALUES (?, ?, 1, ?, ?, 0, 0)
+                """)
+        for r in readings {
+            let ts: Int64 = r[0]
+            let minute = calendar.minuteStart(ts)
+            try insert.execute(arguments: [sid, minute, r[1] as Double, ts - minute])
+            budget -= db.changesCount
+        }
+        // Looked at all: done up to `before`; else up to the end of the last minute looked at
+        // (another reading in it means the minute has its row).
+        let last: Int64? = readings.last?[0]
+        let reached = readings.count < limit ? before : calendar.minuteStart(last ?? before) + WindowCalendar.minuteMs
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO minute_floor(series_id, before) VALUES (?, ?)
+                ON CONFLICT(series_id) DO UPDATE SET before = max(before, excluded.before)
+                """
+        ).execute(arguments: [sid, calendar.minuteStart(reached)])
+        return reached
     }
 
     /// Folds up to `budget` minute rows of a series before `before` into hour rows (numeric,

@@ -18,8 +18,11 @@ extension SQLiteStore {
         estimated = estimated + excluded.estimated
         """
 
-    /// A minute rollup's columns as they mean (the row is stored compact, see `StoreSchema.v9`):
-    /// one reading's min, max and last are its sum, and `last_ts` is absolute again.
+    /// A minute row's columns as they mean (the row is stored compact, see `StoreSchema.v9`):
+    /// one reading's min, max and last are its sum, and `last_ts` is absolute again. Readers
+    /// read the view `minute_rollup` (`StoreSchema.v10`), which decodes the rows alike and adds
+    /// the minutes whose one reading stands for them; retention reads rows below the floor,
+    /// where every minute is a row, with this.
     static let minuteStats = """
         n, sum, iif(n = 1, sum, min) AS min, iif(n = 1, sum, max) AS max, minute + last_ms AS last_ts,
         iif(n = 1, sum, last) AS last, consumption, estimated
@@ -72,14 +75,61 @@ extension SQLiteStore {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(series_id, minute) DO UPDATE SET \(minuteMerge)
                 """)
-        for (key, m) in delta.minutes {
+        func add(_ sid: Int64, _ start: Int64, _ m: RollupDelta.MinuteStats) throws {
             let has = m.count > 0
             let full = m.count > 1  // one reading: min, max and last are its sum
             try minute.execute(arguments: [
-                seriesIDs[Int(key.series)], key.minute, m.count, m.sum,
-                full ? m.min : nil, full ? m.max : nil, has ? m.lastTs - key.minute : nil,
+                sid, start, m.count, m.sum, full ? m.min : nil, full ? m.max : nil, has ? m.lastTs - start : nil,
                 full ? m.last : nil, m.consumption, m.estimated,
             ])
+        }
+        // -1 when the minute has its row (or lies below the series' floor, where every minute is
+        // one); otherwise how many numeric readings it holds now (see `StoreSchema.v10`). One
+        // statement and one integer: it runs for nearly every reading.
+        let look = try db.cachedStatement(
+            sql: """
+                SELECT CASE
+                    WHEN EXISTS (SELECT 1 FROM rollup_minute WHERE series_id = ?1 AND minute = ?2) THEN -1
+                    WHEN ?2 < ifnull((SELECT before FROM minute_floor WHERE series_id = ?1), ?2) THEN -1
+                    ELSE (SELECT count(*) FROM readings WHERE series_id = ?1 AND ts >= ?2 AND ts < ?2 + 60000
+                        AND value IS NOT NULL AND state_code IS NULL AND error_code IS NULL)
+                    END
+                """)
+        let readings = try db.cachedStatement(
+            sql: """
+                SELECT ts, value FROM readings WHERE series_id = ? AND ts >= ? AND ts < ?
+                AND value IS NOT NULL AND state_code IS NULL AND error_code IS NULL ORDER BY ts
+                """)
+        for (key, m) in delta.minutes {
+            let sid = seriesIDs[Int(key.series)]
+            let held: Int
+            if delta.newMinutes.contains(key) {
+                held = m.count  // the in-order case: known without a look
+            } else {
+                look.setUncheckedArguments([sid, key.minute])
+                held = try Int.fetchOne(look) ?? -1
+            }
+            // A new minute (the batch's readings are stored already): one reading and no use
+            // stays implicit, its reading standing for it.
+            if held == m.count, m.count == 1, m.consumption == 0, m.estimated == 0 { continue }
+            guard held >= 0, held != m.count else {
+                try add(sid, key.minute, m)
+                continue
+            }
+            // Readings stored before this batch stand for the minute: its row from them first.
+            let inMinute = try Row.fetchAll(readings, arguments: [sid, key.minute, key.minute + 60_000]).map {
+                (ts: $0[0] as Int64, value: $0[1] as Double)
+            }
+            let use = RollupDelta.MinuteStats(consumption: m.consumption, estimated: m.estimated)
+            if m.count == 1, inMinute.count == 2, let before = inMinute.first(where: { $0.ts != m.lastTs }) {
+                // The common late case: the row of the one reading before, then this batch's.
+                try add(sid, key.minute, .one(before.ts, before.value))
+                try add(sid, key.minute, m)
+            } else {
+                // Otherwise the row from the minute's readings in time order, then the use.
+                for r in inMinute { try add(sid, key.minute, .one(r.ts, r.value)) }
+                try add(sid, key.minute, use)
+            }
         }
         let state = try db.cachedStatement(
             sql: """
@@ -202,5 +252,26 @@ struct SQLiteHistory: ReadingHistory {
                 producingMs: row["producing_ms"], ncProducingMs: row["nc_producing_ms"], unknownMs: row["unknown_ms"])
         }
         return out
+    }
+}
+
+extension RollupDelta.MinuteStats {
+    /// The statistics of one reading at `ts`.
+    fileprivate static func one(_ ts: Int64, _ value: Double) -> Self {
+        var m = Self()
+        m.count = 1
+        m.sum = value
+        m.min = value
+        m.max = value
+        m.lastTs = ts
+        m.last = value
+        return m
+    }
+
+    /// Use and estimate alone, no reading.
+    fileprivate init(consumption: Double, estimated: Double) {
+        self.init()
+        self.consumption = consumption
+        self.estimated = estimated
     }
 }

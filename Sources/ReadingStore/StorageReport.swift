@@ -1,3 +1,4 @@
+import Aggregation
 import Foundation
 import GRDB
 import Glibc
@@ -97,7 +98,17 @@ public struct StorageReport: Codable, Sendable, Equatable {
         // Readings are keyed by series: each series' oldest is one look-up.
         report.oldestReadingTs = try Int64.fetchOne(
             db, sql: "SELECT min((SELECT min(ts) FROM readings WHERE series_id = s.id)) FROM series s")
-        report.oldestMinute = try Int64.fetchOne(db, sql: "SELECT min(minute) FROM rollup_minute")
+        // The oldest minute row, or a reading older than it that stands for its minute (from its
+        // series' floor on, see `StoreSchema.v10`): one short range per series.
+        let oldestRow = try Int64.fetchOne(db, sql: "SELECT min(minute) FROM rollup_minute")
+        let oldestReading = try Int64.fetchOne(
+            db,
+            sql: """
+                SELECT min((SELECT min(r.ts) FROM readings r WHERE r.series_id = s.id AND r.ts >= ifnull(f.before, -9e18) AND r.ts < ?
+                    AND r.value IS NOT NULL AND r.state_code IS NULL AND r.error_code IS NULL))
+                FROM series s LEFT JOIN minute_floor f ON f.series_id = s.id
+                """, arguments: [oldestRow ?? Int64.max])
+        report.oldestMinute = [oldestRow, oldestReading.map { WindowCalendar.floor($0, WindowCalendar.minuteMs) }].compactMap { $0 }.min()
         let space = FileSystemSpace.of(path)
         report.fileSystemFreeBytes = space?.freeBytes
         report.fileSystemTotalBytes = space?.totalBytes

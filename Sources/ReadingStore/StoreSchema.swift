@@ -31,6 +31,9 @@ enum StoreSchema {
         m.registerMigration("v9-footprint") { db in
             try db.execute(sql: v9)
         }
+        m.registerMigration("v10-footprint") { db in
+            try db.execute(sql: v10)
+        }
         return m
     }
 
@@ -255,6 +258,42 @@ enum StoreSchema {
             FROM state_minute m JOIN state_word w ON w.word = m.state ORDER BY m.series_id, m.minute, w.code;
         DROP TABLE state_minute;
         ALTER TABLE state_minute_v9 RENAME TO state_minute;
+        """
+
+    /// Minutes of one reading are not stored (issue 15): a minute holding one numeric reading
+    /// and no use or estimate is that reading (n = 1, sum = min = max = last = its value), so its
+    /// `rollup_minute` row goes and the reading stands for it; the row is written again when a
+    /// second reading, a use or an estimate joins the minute (`SQLiteStore.apply`), or before
+    /// retention prunes the reading (`SQLiteStore.materialiseMinutes`). `minute_floor` says per
+    /// series from where readings stand for their minutes (below it every minute is a row, or
+    /// folded into hours); without a row, from the start. Readers read `minute_rollup`, the
+    /// union decoded, whose `at` is the minute start of a row and the reading's time otherwise
+    /// (both in the same minute), so a range on `at` with minute-aligned bounds searches both
+    /// keys. Existing rows of one reading matching it are removed; results are unchanged.
+    static let v10 = """
+        CREATE TABLE minute_floor (
+            series_id  INTEGER PRIMARY KEY,           -- series.id
+            before     INTEGER NOT NULL               -- a minute start: older minutes are all rows (or folded into hours)
+        );
+        INSERT INTO minute_floor(series_id, before)
+            SELECT id, (SELECT max(before) FROM retention_mark) FROM series WHERE EXISTS (SELECT 1 FROM retention_mark);
+        DELETE FROM rollup_minute AS m
+            WHERE n = 1 AND consumption = 0 AND estimated = 0
+            AND minute >= ifnull((SELECT before FROM minute_floor f WHERE f.series_id = m.series_id), minute)
+            AND EXISTS (SELECT 1 FROM readings r WHERE r.series_id = m.series_id AND r.ts = m.minute + m.last_ms AND r.value = m.sum
+                AND r.state_code IS NULL AND r.error_code IS NULL)
+            AND (SELECT count(*) FROM readings r WHERE r.series_id = m.series_id AND r.ts >= m.minute AND r.ts < m.minute + 60000
+                AND r.value IS NOT NULL AND r.state_code IS NULL AND r.error_code IS NULL) = 1;
+        CREATE VIEW minute_rollup(series_id, minute, at, n, sum, min, max, last_ts, last, consumption, estimated) AS
+            SELECT series_id, minute, minute, n, sum, iif(n = 1, sum, min), iif(n = 1, sum, max), minute + last_ms,
+                iif(n = 1, sum, last), consumption, estimated
+            FROM rollup_minute
+            UNION ALL
+            SELECT r.series_id, r.ts - r.ts % 60000, r.ts, 1, r.value, r.value, r.value, r.ts, r.value, 0.0, 0.0
+            FROM readings r
+            WHERE r.value IS NOT NULL AND r.state_code IS NULL AND r.error_code IS NULL
+            AND r.ts >= ifnull((SELECT before FROM minute_floor f WHERE f.series_id = r.series_id), r.ts)
+            AND NOT EXISTS (SELECT 1 FROM rollup_minute m WHERE m.series_id = r.series_id AND m.minute = r.ts - r.ts % 60000);
         """
 
     /// Closed periods: reported figures frozen per scope and whole local days, and the late

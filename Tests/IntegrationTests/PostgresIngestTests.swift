@@ -186,8 +186,8 @@ struct PostgresIngestTests {
     // MARK: - Comparing a SQLite and a PostgreSQL database
 
     /// Per table: rows as `key|value` in SQLite and PostgreSQL (ids differ, so series are named;
-    /// SQLite's compact encoding, migration v9, is decoded: state words by code, a whole minute
-    /// in one state as a NULL duration).
+    /// SQLite's compact encoding, migrations v9 and v10, is decoded: state words by code, a whole
+    /// minute in one state as a NULL duration, minutes of one reading from `minute_rollup`).
     static let comparisons: [(String, String, String)] = [
         (
             "readings",
@@ -201,12 +201,12 @@ struct PostgresIngestTests {
         ),
         (
             "rollup_minute consumption",
-            "SELECT s.device||'/'||s.metric||'/'||m.minute||'|'||printf('%.17g', m.consumption) FROM rollup_minute m JOIN series s ON s.id = m.series_id",
+            "SELECT s.device||'/'||s.metric||'/'||m.minute||'|'||printf('%.17g', m.consumption) FROM minute_rollup m JOIN series s ON s.id = m.series_id",
             "SELECT s.device||'/'||s.metric||'/'||m.minute||'|'||m.consumption::text FROM rollup_minute m JOIN series s ON s.id = m.series_id"
         ),
         (
             "rollup_minute counts",
-            "SELECT s.device||'/'||s.metric||'/'||m.minute||'|'||m.n FROM rollup_minute m JOIN series s ON s.id = m.series_id",
+            "SELECT s.device||'/'||s.metric||'/'||m.minute||'|'||m.n FROM minute_rollup m JOIN series s ON s.id = m.series_id",
             "SELECT s.device||'/'||s.metric||'/'||m.minute||'|'||m.n FROM rollup_minute m JOIN series s ON s.id = m.series_id"
         ),
         (

@@ -18,8 +18,7 @@ struct RollupStoreTests {
         p.arguments = [
             path,
             """
-            SELECT 'm', series_id, minute, n, round(sum, 6), iif(n = 1, sum, min), iif(n = 1, sum, max), minute + last_ms,
-              iif(n = 1, sum, last), round(consumption, 6) FROM rollup_minute
+            SELECT 'm', series_id, minute, n, round(sum, 6), min, max, last_ts, last, round(consumption, 6) FROM minute_rollup
               WHERE n != 0 OR abs(consumption) > 1e-9 ORDER BY 2, 3;
             SELECT 's', m.series_id, m.minute, w.word, ifnull(m.ms, 60000) FROM state_minute m JOIN state_word w ON w.code = m.state_code
               WHERE ifnull(m.ms, 60000) != 0 ORDER BY 2, 3, 4;
