@@ -121,14 +121,10 @@ DAEMON=$(grep "ingest stopped" "$TMP/daemon.log" | tail -1)
 
 "$ZHIZAO_BIN" status --db "$TMP/z.sqlite" --format json > "$TMP/status.json"
 # indicators over the period as a whole process, best of 5.
-best=""
-for _ in 1 2 3 4 5; do
-    t0=$(date +%s%N)
-    "$ZHIZAO_BIN" indicators --db "$TMP/z.sqlite" --devices "$DEVICES" --by line --every 1d --from "$FROM" --to "$TO" \
-        --format csv > "$TMP/ind.csv" 2> "$TMP/ind.err" || die "indicators failed: $(cat "$TMP/ind.err")"
-    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-    [[ -z $best || $ms -lt $best ]] && best=$ms
-done
+source "$SCRIPT_DIR/best-of.sh"
+best_of 5 "$TMP/ind.csv" "$TMP/ind.err" "$ZHIZAO_BIN" indicators --db "$TMP/z.sqlite" --devices "$DEVICES" \
+    --by line --every 1d --from "$FROM" --to "$TO" --format csv
+best=$BEST_MS
 
 python3 - "$TMP" "$BARE" "$DAEMON" "$best" "$SCALE" "$DAYS" <<'PY'
 import csv, json, re, sys

@@ -235,6 +235,12 @@ public struct Indicators: Codable, Sendable, Equatable {
         let devices = plant.devices.filter { d in
             d.keyProcess && d.meterRole == nil && AggregationPlan.scopes(of: d).contains(scope)
         }
+        return staticControlRate(plant: plant, keyProcessDevices: devices)
+    }
+
+    /// The static rate from a scope's key-process machines that are not meters, already picked
+    /// (in registry order), so a table of many scopes need not scan every device per scope.
+    public static func staticControlRate(plant: Plant, keyProcessDevices devices: [Device]) -> Double? {
         guard let site = plant.sites.first(where: { s in devices.first.map { $0.site == s.id } ?? false }) ?? plant.sites.first,
             !devices.isEmpty
         else { return nil }

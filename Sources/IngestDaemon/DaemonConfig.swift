@@ -271,8 +271,9 @@ public struct DaemonConfig: Sendable {
 
 /// Batch and input limits of the ingest loop.
 public struct IngestLimits: Sendable {
-    /// A batch commits when it holds this many readings...
-    public var batchMaxReadings = 5000
+    /// A batch commits when it holds this many readings (a daemon catching up fills its
+    /// batches towards this; it bounds the batch's memory)...
+    public var batchMaxReadings = 20000
     /// ...or its first message is this old.
     public var batchMaxDelayMs = 50
     /// Wait this long for more data when the socket is momentarily empty, to avoid one-row commits.

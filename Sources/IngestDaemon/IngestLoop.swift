@@ -96,6 +96,8 @@ public final class IngestLoop: @unchecked Sendable {
         var limits: IngestLimits
         var decoder: PayloadDecoder
         var maxDelayNs: UInt64
+        /// How long the last successful commit took (see `ageLimitNs`).
+        var lastCommitNs: UInt64 = 0
         /// The sockets of the sources that are up; allocated once.
         var polls: [pollfd]
         /// Which source each watched entry of `polls` belongs to.
@@ -113,6 +115,24 @@ public final class IngestLoop: @unchecked Sendable {
         var quarantineLog = QuarantineLog()
         var disk: DiskSpaceWatch
         var retention: RetentionPacer
+
+        /// How old the batch's first message may get before it commits: `batch_max_delay_ms`,
+        /// or while the daemon is behind (its last commit took longer than that) as long as
+        /// that commit took, up to `catchUpFactor` times the delay. Part of a commit's cost is
+        /// per batch and grows with the plant, not with the readings (every series' B-tree
+        /// pages, every scope's hour and day totals, every touched machine's minutes): with
+        /// 50 ms batches a 40-plant stream spent most of its time on it and fell behind. A
+        /// quiet socket still closes a batch after `linger_ms`, so a daemon that keeps up
+        /// commits as often as before.
+        var ageLimitNs: UInt64 { IngestLoop.ageLimitNs(maxDelayNs: maxDelayNs, lastCommitNs: lastCommitNs) }
+    }
+
+    /// A batch waits at most this many times `batch_max_delay_ms` while the daemon catches up.
+    package static let catchUpFactor: UInt64 = 20
+
+    /// The batch age limit after a commit that took `lastCommitNs` (see `LoopState.ageLimitNs`).
+    package static func ageLimitNs(maxDelayNs: UInt64, lastCommitNs: UInt64) -> UInt64 {
+        max(maxDelayNs, min(lastCommitNs, maxDelayNs * catchUpFactor))
     }
 
     /// Runs until `requestStop()`.
@@ -156,7 +176,8 @@ public final class IngestLoop: @unchecked Sendable {
         var timeoutMs: Int32 = state.idleWaitMs
         if !state.batch.isEmpty {
             let age = Clock.monotonicNs() &- state.batch.openedAtNs
-            timeoutMs = age >= state.maxDelayNs ? 0 : min(state.idleWaitMs, Int32((state.maxDelayNs - age) / 1_000_000))
+            let limit = state.ageLimitNs
+            timeoutMs = age >= limit ? 0 : min(state.idleWaitMs, Int32((limit - age) / 1_000_000))
         }
         state.watched = 0
         for (i, source) in sources.enumerated() {
@@ -192,7 +213,8 @@ public final class IngestLoop: @unchecked Sendable {
         }
     }
 
-    /// The batch commits when full, when its first message is `batch_max_delay_ms` old, when a
+    /// The batch commits when full, when its first message is `batch_max_delay_ms` old (longer
+    /// while the daemon catches up: `LoopState.ageLimitNs`), when a
     /// link broke or the loop stops, or when the sockets stay quiet for `linger_ms` (so a
     /// burst lands in one commit rather than many small ones).
     func batchIsDue(_ state: inout LoopState) -> Bool {
@@ -200,7 +222,7 @@ public final class IngestLoop: @unchecked Sendable {
         if state.batch.readings.count >= limit || state.batch.messages >= limit || stopping || state.sourceWentDown {
             return true
         }
-        if Clock.monotonicNs() &- state.batch.openedAtNs >= state.maxDelayNs { return true }
+        if Clock.monotonicNs() &- state.batch.openedAtNs >= state.ageLimitNs { return true }
         guard state.drained else { return false }
         for w in 0..<state.watched {
             state.polls[w].events = Int16(POLLIN)
@@ -220,6 +242,7 @@ public final class IngestLoop: @unchecked Sendable {
                 let outcome = try store.commit(state.batch, committedAtMs: committedAt)
                 state.totals.add(state.batch, outcome)
                 let commitNs = Clock.monotonicNs() &- started
+                state.lastCommitNs = commitNs
                 metrics?.record(state.batch, outcome, commitNs: commitNs, committedAtMs: committedAt)
                 logger.trace("committed", metadata: ["readings": "\(state.batch.readings.count)", "commit_us": "\(commitNs / 1000)"])
                 if !state.batch.quarantined.isEmpty { state.quarantineLog.record(state.batch.quarantined, logger: logger) }

@@ -42,7 +42,10 @@ extension Plant {
             // Names relative to the registry, so the same files hash the same wherever they sit.
             digest.update(Array(path.dropFirst(directory.count).utf8) + [0] + Array(text.utf8) + [0])
             let root: Node?
-            do { root = try Yams.compose(yaml: text) } catch let error as YamlError {
+            // No implicit tag resolution: fields are read as text and converted by YAMLFields
+            // (`bool`, `double` parse the text of an unresolved scalar), and Yams' resolver
+            // runs up to seven regular expressions per key while it checks for duplicates.
+            do { root = try Yams.compose(yaml: text, .basic) } catch let error as YamlError {
                 log.problems.append(yamlSyntaxProblem(error, file: path))
                 continue
             } catch {

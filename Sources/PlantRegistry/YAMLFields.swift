@@ -22,6 +22,10 @@ package struct YAMLFields {
     /// Where this mapping sits, for messages ("device cnc-101").
     package let context: String
 
+    /// Key text → value, built once: a registry of 1,240 devices asks each device mapping for
+    /// dozens of keys, and a scan of the mapping per key copies every pair it passes.
+    private let values: [String: Node]
+
     package init?(_ node: Node, file: String, log: ProblemLog, context: String) {
         guard let mapping = node.mapping else {
             log.add(file, node, "\(context) must be a mapping of keys to values", hint: "write it as `key: value` lines")
@@ -29,6 +33,13 @@ package struct YAMLFields {
         }
         self.node = node
         self.mapping = mapping
+        var values: [String: Node] = [:]
+        values.reserveCapacity(mapping.count)
+        for (key, value) in mapping {
+            // Duplicate keys never get here (the parser refuses them); the first would win.
+            if let text = key.scalar?.string, values[text] == nil { values[text] = value }
+        }
+        self.values = values
         self.file = file
         self.log = log
         self.context = context
@@ -47,16 +58,21 @@ package struct YAMLFields {
         }
     }
 
-    package func has(_ key: String) -> Bool { mapping[key] != nil }
+    package func has(_ key: String) -> Bool { self[key] != nil }
 
     package func keyNode(_ key: String) -> Node? {
         mapping.first { $0.key.string == key }?.key
     }
 
-    package func value(_ key: String) -> Node? { mapping[key] }
+    package func value(_ key: String) -> Node? { self[key] }
+
+    /// The value of `key`, looked up by the key's text. Yams' own `mapping[key]` builds a probe
+    /// node and compares resolved tags, running its tag regexes on every lookup: that was most
+    /// of the time of loading a registry of 1,240 devices (`zhizao indicators` at 40 plants).
+    package subscript(key: String) -> Node? { values[key] }
 
     package func string(_ key: String, required: Bool = false, hint: String? = nil) -> String? {
-        guard let v = mapping[key] else {
+        guard let v = self[key] else {
             if required { log.add(file, node, "\(context) is missing `\(key)`", hint: hint ?? "add `\(key): ...`") }
             return nil
         }
@@ -71,14 +87,14 @@ package struct YAMLFields {
         guard let s = string(key, required: required) else { return nil }
         if !Self.isIdentifier(s) {
             log.add(
-                file, mapping[key], "`\(key)` \"\(s)\" in \(context) is not a valid id",
+                file, self[key], "`\(key)` \"\(s)\" in \(context) is not a valid id",
                 hint: "use lower-case letters, digits, `-` and `_`, starting with a letter or digit")
         }
         return s
     }
 
     package func bool(_ key: String, default def: Bool) -> Bool {
-        guard let v = mapping[key] else { return def }
+        guard let v = self[key] else { return def }
         guard let b = v.bool, v.scalar != nil else {
             log.add(file, v, "`\(key)` in \(context) must be true or false")
             return def
@@ -87,7 +103,7 @@ package struct YAMLFields {
     }
 
     package func double(_ key: String) -> Double? {
-        guard let v = mapping[key] else { return nil }
+        guard let v = self[key] else { return nil }
         guard v.scalar != nil, let d = v.float ?? v.int.map(Double.init), d.isFinite else {
             log.add(file, v, "`\(key)` in \(context) must be a finite number")
             return nil
@@ -107,7 +123,7 @@ package struct YAMLFields {
         guard let e = E(rawValue: s) else {
             let near = nearest(s, in: allowed)
             log.add(
-                file, mapping[key], "`\(key)` \"\(s)\" in \(context) is not one of \(allowed.joined(separator: ", "))",
+                file, self[key], "`\(key)` \"\(s)\" in \(context) is not one of \(allowed.joined(separator: ", "))",
                 hint: near.isEmpty ? nil : "did you mean `\(near[0])`?")
             return def
         }
@@ -115,7 +131,7 @@ package struct YAMLFields {
     }
 
     package func sequence(_ key: String, required: Bool = false) -> [Node] {
-        guard let v = mapping[key] else {
+        guard let v = self[key] else {
             if required { log.add(file, node, "\(context) is missing `\(key)`", hint: "add `\(key):` with a list of `- ...` items") }
             return []
         }

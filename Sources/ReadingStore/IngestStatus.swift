@@ -235,12 +235,13 @@ extension StoreReader {
         try db.read { db in
             var out: [(start: Int64, totals: [String: Double])] = []
             guard try db.tableExists(table) else { return out }
+            // Cached: an indicator table asks this once or twice per scope and row.
             for row in try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT start, quantity, value FROM \(table)
-                    WHERE scope = ? AND period = ? AND start >= ? AND start < ? ORDER BY start
-                    """, arguments: [scope.key, period, from, to])
+                db.cachedStatement(
+                    sql: """
+                        SELECT start, quantity, value FROM \(table)
+                        WHERE scope = ? AND period = ? AND start >= ? AND start < ? ORDER BY start
+                        """), arguments: [scope.key, period, from, to])
             {
                 let start: Int64 = row["start"]
                 if out.last?.start != start { out.append((start, [:])) }

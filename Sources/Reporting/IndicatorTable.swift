@@ -68,6 +68,8 @@ public struct IndicatorTable {
     public let balancedScopes: Set<Scope>
     /// Exact-window totals read from the store.
     public let windows: WindowTotals
+    /// Per-scope facts looked up once (site, key-process machines, lines).
+    public let index: ScopeIndex
 
     public init(plant: Plant, reader: StoreReader) throws {
         guard let site = plant.sites.first else { throw ReportingError.noSite }
@@ -78,6 +80,7 @@ public struct IndicatorTable {
         self.shifts = ShiftCalendar(site: site, calendar: plan.calendar)
         self.balancedScopes = Set(MeteringTree(plant: plant).unmeteredScopes.values.joined())
         self.windows = try WindowTotals(reader: reader, plan: plan, plant: plant)
+        self.index = ScopeIndex(plant: plant, plan: plan)
     }
 
     /// Every site, its workshops and its lines, in registry order.
@@ -87,7 +90,7 @@ public struct IndicatorTable {
     public func scopes(_ kind: Scope.Kind) -> [Scope] { knownScopes.filter { $0.kind == kind } }
 
     /// The index of the site a scope belongs to (the first site for a scope the registry lacks).
-    func siteIndex(of scope: Scope) -> Int { plant.sites.firstIndex { $0.scopes.contains(scope) } ?? 0 }
+    func siteIndex(of scope: Scope) -> Int { index.site[scope] ?? 0 }
 
     /// The site a scope belongs to: its time zone, shifts, coefficients and factors apply.
     public func site(of scope: Scope) -> Site { plant.sites[siteIndex(of: scope)] }
@@ -119,12 +122,9 @@ public struct IndicatorTable {
     /// OEE of a line with a planned run time per item; other scopes have none. Its planned busy
     /// time is that of exactly `[from, to)` in the line's site's shift calendar.
     public func oee(scope: Scope, totals: [String: Double], from: Int64, to: Int64) -> OEE? {
-        guard case .line(let id) = scope,
-            let line = plant.sites.flatMap(\.workshops).flatMap(\.lines).first(where: { $0.id == id }),
-            let pri = line.plannedCycleSeconds
-        else { return nil }
+        guard case .line(let id) = scope, let line = index.lines[id], let pri = line.plannedCycleSeconds else { return nil }
         return OEE.compute(
-            producingMs: totals[AggregationPlan.producingMs] ?? 0, machines: plan.machines(in: scope).count,
+            producingMs: totals[AggregationPlan.producingMs] ?? 0, machines: index.machineCount[scope] ?? 0,
             plannedBusyMs: shifts(of: scope).plannedBusyMs(from: from, to: to), priSeconds: pri,
             good: totals[AggregationPlan.good] ?? 0, scrap: totals[AggregationPlan.scrap] ?? 0)
     }
@@ -172,11 +172,11 @@ public struct IndicatorTable {
             let valueAdded = try reader.valueAdded(
                 scope: s, from: min(fromMs, baseWindow?.from ?? fromMs) - 32 * WindowCalendar.dayMs,
                 to: max(toMs, baseWindow?.to ?? toMs))
-            let rate = Indicators.staticControlRate(plant: plant, scope: s)
-            let machines = plan.machines(in: s).count
+            let keyProcess = index.keyProcessDevices[s] ?? []
+            let rate = Indicators.staticControlRate(plant: plant, keyProcessDevices: keyProcess)
+            let machines = index.machineCount[s] ?? 0
             let closed = try closedView(scope: s, period: "hour", from: fromMs, to: toMs)
-            let keyMachines = plant.devices.filter { $0.keyProcess && $0.meterRole == nil && AggregationPlan.scopes(of: $0).contains(s) }
-                .count
+            let keyMachines = keyProcess.count
             /// The indicators of [start, end) from its totals, with value added over its whole months.
             func indicators(_ totals: WindowTotals.Totals, _ start: Int64, _ end: Int64) throws -> Indicators {
                 var i = Indicators.compute(
@@ -210,8 +210,9 @@ public struct IndicatorTable {
             if let (bf, bt) = baseWindow {
                 base = try indicators(windows.totals(s, from: bf, to: bt, calendar: calendar), bf, bt)
             }
+            let days = try windows.storedDays(s, from: fromMs, to: toMs)
             for b in buckets(s, from: fromMs, to: toMs, every: every) {
-                let totals = try windows.totals(s, from: b.start, to: b.end, calendar: calendar)
+                let totals = try windows.totals(s, from: b.start, to: b.end, calendar: calendar, days: days)
                 guard !totals.values.isEmpty else { continue }
                 var i = try indicators(totals, b.start, b.end)
                 let pending = pendingAdjustment(closed, from: b.start, to: b.end)

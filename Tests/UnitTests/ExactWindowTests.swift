@@ -126,6 +126,33 @@ struct ExactWindowTests {
         close(hours[1].indicators.electricityKWh, 90)
     }
 
+    /// A table reads each scope's stored days once for all its windows: the totals are those
+    /// each window reads alone, whole days or cut at hours or minutes.
+    @Test func dayTotalsReadOnceForAllWindowsGiveWhatEachWindowReadsAlone() throws {
+        defer { removeDatabase() }
+        let t = try table()
+        let site = Scope.site("cn-sz")
+        let calendar = t.calendar(of: site)
+        let days = try t.windows.storedDays(site, from: ms("2026-11-01T00:00:00+08:00"), to: ms("2026-11-04T00:00:00+08:00"))
+        // The readings run 2026-10-31 20:00 → 2026-11-03 14:00: days 11-01, 11-02 and 11-03 are stored.
+        #expect(days.rows.map(\.start) == ["2026-11-01", "2026-11-02", "2026-11-03"].map { ms("\($0)T00:00:00+08:00") })
+        let windows = [
+            ("2026-11-01T00:00:00+08:00", "2026-11-04T00:00:00+08:00"), ("2026-11-02T00:00:00+08:00", "2026-11-03T00:00:00+08:00"),
+            ("2026-11-01T05:00:00+08:00", "2026-11-03T07:00:00+08:00"), ("2026-11-02T12:30:00+08:00", "2026-11-03T11:15:00+08:00"),
+        ].map { (ms($0.0), ms($0.1)) }
+        for (from, to) in windows {
+            let once = try t.windows.totals(site, from: from, to: to, calendar: calendar, days: days)
+            let alone = try t.windows.totals(site, from: from, to: to, calendar: calendar)
+            #expect(once.values == alone.values)
+        }
+        let electricity = AggregationPlan.consumption(.electricity)
+        // 11-02 whole: em-a 60 kWh/h × 24 h + em-b 30 kWh/h × 14 h (from 10:00) = 1,440 + 420 = 1,860 kWh.
+        close(try t.windows.totals(site, from: windows[1].0, to: windows[1].1, calendar: calendar, days: days).values[electricity], 1860)
+        // 11-01 05:00 → 11-03 07:00, one stored day and hours on both sides: em-a 60 × (19 + 24 + 7 = 50 h)
+        // + em-b 30 × (14 + 7 = 21 h) = 3,000 + 630 = 3,630 kWh.
+        close(try t.windows.totals(site, from: windows[2].0, to: windows[2].1, calendar: calendar, days: days).values[electricity], 3630)
+    }
+
     @Test func oeePlannedBusyTimeIsThatOfTheSameWindow() throws {
         defer { removeDatabase() }
         let t = try table()

@@ -427,6 +427,20 @@ struct IngestLoopTests {
         #expect(Array(tally.events.suffix(2)) == ["release 300", "stop"])
     }
 
+    /// While the daemon is behind, a batch may age as long as the last commit took (so reading
+    /// and committing take turns of about the same length), never less than the configured
+    /// delay and never more than 20 times it.
+    @Test func aBatchAgesLongerOnlyWhileTheDaemonCatchesUp() {
+        let ms: UInt64 = 1_000_000
+        // Kept up: a 10 ms commit leaves the 50 ms delay as it is.
+        #expect(IngestLoop.ageLimitNs(maxDelayNs: 50 * ms, lastCommitNs: 10 * ms) == 50 * ms)
+        // Behind: a 300 ms commit lets the next batch read for 300 ms.
+        #expect(IngestLoop.ageLimitNs(maxDelayNs: 50 * ms, lastCommitNs: 300 * ms) == 300 * ms)
+        // A 5 s stall (a checkpoint, a busy disk) is capped at 20 × 50 ms = 1 s.
+        #expect(IngestLoop.ageLimitNs(maxDelayNs: 50 * ms, lastCommitNs: 5_000 * ms) == 1_000 * ms)
+        #expect(IngestLoop.catchUpFactor == 20)
+    }
+
     /// The daemon's services as `zhizao run` wires them (metrics, SIGHUP, ingest), stopped the
     /// way SIGTERM stops them: ingest commits, acknowledges and disconnects, then metrics closes.
     @Test func gracefulShutdownOfTheServiceGroup() async throws {
