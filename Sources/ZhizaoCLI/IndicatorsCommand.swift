@@ -103,6 +103,9 @@ struct IndicatorsCommand: ParsableCommand {
         if !siteDevices.isEmpty && by != .site {
             throw ValidationError("--site-devices is for --by site; to read one registry use --devices DIR")
         }
+        if by == .site && scope != nil {
+            throw ValidationError("--by site compares whole sites: leave out --scope \(scope ?? ""), or use --scope without --by")
+        }
     }
 
     func run() throws {

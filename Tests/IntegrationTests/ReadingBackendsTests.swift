@@ -162,6 +162,8 @@ struct ReadingBackendsTests {
         let missing = try ZhizaoBinary.run(["indicators", "--by", "site", "--db", url, "--devices", ZhizaoBinary.shippedDevices] + window)
         #expect(
             missing.code == 2 && missing.stderr.contains("dg-songshan") && missing.stderr.contains("--site-devices"), "\(missing.stderr)")
+        let scoped = try ZhizaoBinary.run(["indicators", "--by", "site", "--scope", "site", "--db", url] + window)
+        #expect(scoped.code == 64 && scoped.stderr.contains("leave out --scope"), "\(scoped.code) \(scoped.stderr)")
         // Each registry alone reads its own site: the same device id, two figures.
         let one = try ZhizaoBinary.run(
             ["indicators", "--scope", "site", "--every", "all", "--db", url, "--devices", second, "--format", "json"] + window)
