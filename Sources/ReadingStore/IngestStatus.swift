@@ -2,7 +2,7 @@ import Aggregation
 import Foundation
 import GRDB
 public import PlantRegistry
-public import Telemetry
+import Telemetry
 
 /// What `zhizao status` reports, read from the database while the daemon runs.
 public struct IngestStatus: Codable, Sendable {
@@ -55,8 +55,19 @@ public struct IngestStatus: Codable, Sendable {
     }
 }
 
-/// Read-only access for the CLI: never blocks or changes the running daemon's database.
-public final class StoreReader {
+/// Read-only access to a SQLite file for the CLI: never blocks or changes the running daemon's
+/// database (`PostgresReader` reads PostgreSQL; both are `TelemetryReader`s).
+public final class StoreReader: TelemetryReader {
+    public typealias QualityEvent = ReadingStore.QualityEvent
+    public typealias StoredReading = ReadingStore.StoredReading
+    public typealias QuarantineEntry = ReadingStore.QuarantineEntry
+    public typealias QuarantineSummary = ReadingStore.QuarantineSummary
+    public typealias MinuteRollup = ReadingStore.MinuteRollup
+    public typealias SeriesUse = ReadingStore.SeriesUse
+    public typealias MachineTime = ReadingStore.MachineTime
+    public typealias ExportFilter = ReadingStore.ExportFilter
+    public typealias ExportRow = ReadingStore.ExportRow
+
     let db: DatabaseQueue
     public let path: String
 
@@ -74,17 +85,8 @@ public final class StoreReader {
         self.path = path
     }
 
-    /// A data-quality event as stored: a register drop, an estimated gap, an unknown state.
-    public struct QualityEvent: Sendable {
-        public var device: String
-        public var metric: String
-        public var kind: String
-        /// The interval `(start, end]` it concerns, epoch ms.
-        public var startMs: Int64
-        public var endMs: Int64
-        /// The use booked (rollover, reset, estimated), or the milliseconds unknown (stale, offline).
-        public var amount: Double
-    }
+    /// The file's path.
+    public var database: String { path }
 
     /// Quality events ending in `[from, to)`, of the given devices (all when nil), oldest first.
     public func qualityEvents(from: Int64, to: Int64, devices: Set<String>? = nil) throws -> [QualityEvent] {
@@ -152,15 +154,6 @@ public final class StoreReader {
         try db.read { db in try StorageReport.read(db, path: path, nowMs: nowMs) }
     }
 
-    /// A stored reading with its identity spelled out.
-    public struct StoredReading: Sendable, Equatable {
-        public var device: String
-        public var metric: String
-        public var timestampMs: Int64
-        public var value: ReadingValue
-        public var seq: Int64?
-    }
-
     /// Readings in time order, optionally for one device (used by `zhizao readings` and tests).
     /// Readings are keyed by series: the newest `limit` of each series are taken, then the
     /// newest `limit` of those.
@@ -200,14 +193,6 @@ public final class StoreReader {
     }
 
     /// Quarantined messages, newest first.
-    public struct QuarantineEntry: Sendable {
-        public var receivedAtMs: Int64
-        public var topic: String
-        public var reason: String
-        public var detail: String
-        public var payloadBytes: Int
-    }
-
     public func quarantine(limit: Int = 100) throws -> [QuarantineEntry] {
         try db.read { db in
             try Row.fetchAll(
@@ -265,17 +250,6 @@ extension StoreReader {
         }
     }
 
-    /// A series' one-minute rollups in [from, to) (for `zhizao query` and tests).
-    public struct MinuteRollup: Sendable, Equatable {
-        public var minute: Int64
-        public var count: Int
-        public var sum: Double
-        public var min: Double?
-        public var max: Double?
-        public var last: Double?
-        public var consumption: Double
-    }
-
     /// A series' rollups composed from its minutes into `every` windows in site time
     /// (15-minute, hour, day or month), for [from, to). Windows of an hour and more also take in
     /// the hour rollups kept for minutes pruned by retention (they precede every kept minute).
@@ -283,26 +257,9 @@ extension StoreReader {
         device: String, metric: String, from: Int64, to: Int64, every: WindowCalendar.Every,
         calendar: WindowCalendar
     ) throws -> [MinuteRollup] {
-        var out: [MinuteRollup] = []
         let hours = every.keepsHours ? try statRows(device: device, metric: metric, from: from, to: to, hours: true) : []
-        for m in try hours + minuteRollups(device: device, metric: metric, from: from, to: to) {
-            let start = calendar.windowStart(m.minute, every)
-            if out.last?.minute == start {
-                var w = out[out.count - 1]
-                w.count += m.count
-                w.sum += m.sum
-                if let v = m.min { w.min = Swift.min(w.min ?? v, v) }
-                if let v = m.max { w.max = Swift.max(w.max ?? v, v) }
-                if m.last != nil { w.last = m.last }  // minutes come in time order
-                w.consumption += m.consumption
-                out[out.count - 1] = w
-            } else {
-                var w = m
-                w.minute = start
-                out.append(w)
-            }
-        }
-        return out
+        return MinuteRollup.compose(
+            try hours + minuteRollups(device: device, metric: metric, from: from, to: to), every: every, calendar: calendar)
     }
 
     /// Time in each state per `every` window, composed from the minutes: start → state → ms.
@@ -379,55 +336,24 @@ extension StoreReader {
     }
 }
 
+extension ExportFilter {
+    /// The SQL condition and its arguments, `time` naming the time column.
+    func whereClause(time: String) -> (String, StatementArguments) {
+        var sql = "\(time) >= ? AND \(time) < ?"
+        var args: StatementArguments = [from, to]
+        if let devices {
+            sql += " AND s.device IN (\(Array(repeating: "?", count: max(1, devices.count)).joined(separator: ",")))"
+            args += StatementArguments(devices.isEmpty ? [""] : devices)
+        }
+        if let metric {
+            sql += " AND s.metric = ?"
+            args += [metric]
+        }
+        return (sql, args)
+    }
+}
+
 extension StoreReader {
-    /// Which rows an export covers; every filter reaches SQL as a bound parameter.
-    public struct ExportFilter: Sendable {
-        public var from: Int64
-        public var to: Int64
-        /// Only these devices (nil: all).
-        public var devices: [String]?
-        public var metric: String?
-
-        public init(from: Int64, to: Int64, devices: [String]? = nil, metric: String? = nil) {
-            self.from = from
-            self.to = to
-            self.devices = devices
-            self.metric = metric
-        }
-
-        func whereClause(time: String) -> (String, StatementArguments) {
-            var sql = "\(time) >= ? AND \(time) < ?"
-            var args: StatementArguments = [from, to]
-            if let devices {
-                sql += " AND s.device IN (\(Array(repeating: "?", count: max(1, devices.count)).joined(separator: ",")))"
-                args += StatementArguments(devices.isEmpty ? [""] : devices)
-            }
-            if let metric {
-                sql += " AND s.metric = ?"
-                args += [metric]
-            }
-            return (sql, args)
-        }
-    }
-
-    /// One exported reading or rollup row.
-    public struct ExportRow: Sendable {
-        public var device: String
-        public var metric: String
-        public var ts: Int64
-        public var value: Double?
-        public var state: String?
-        public var errorCode: Int64?
-        public var seq: Int64?
-        // Rollups only.
-        public var count: Int?
-        public var min: Double?
-        public var mean: Double?
-        public var max: Double?
-        public var consumption: Double?
-        public var seconds: Double?
-    }
-
     /// How many rows an export will write (for the progress bar).
     public func countReadings(_ filter: ExportFilter) throws -> Int {
         try db.read { db in

@@ -66,6 +66,10 @@ public struct StorageReport: Codable, Sendable, Equatable {
     public var growthBytesPerDay: Double?
     /// Free file-system bytes plus free pages over the growth per day; nil without growth.
     public var daysUntilFull: Double?
+    /// `postgresql` when read from PostgreSQL: `fileBytes` is then the database's size on the
+    /// server (`pg_database_size`), tables sum their partitions, and the server's free space is
+    /// not visible (nil for SQLite, whose file is local).
+    public var engine: String?
 
     enum CodingKeys: String, CodingKey {
         case fileBytes = "file_bytes"
@@ -79,6 +83,7 @@ public struct StorageReport: Codable, Sendable, Equatable {
         case bytesPerReading = "bytes_per_reading"
         case growthBytesPerDay = "growth_bytes_per_day"
         case daysUntilFull = "days_until_full"
+        case engine
     }
 
     static let dayMs: Int64 = 86_400_000

@@ -2,20 +2,6 @@ import Foundation
 import GRDB
 
 extension StoreReader {
-    /// Quarantined messages of some reasons summed up per topic, with a sample payload: what
-    /// `zhizao devices discover` reads to find gateways and devices missing from the registry.
-    public struct QuarantineSummary: Sendable {
-        public var topic: String
-        public var reason: String
-        public var messages: Int
-        public var firstReceivedAtMs: Int64
-        public var lastReceivedAtMs: Int64
-        /// The newest message's stored payload (truncated to `ingest.quarantine_payload_bytes`).
-        public var samplePayload: [UInt8]
-        /// The newest message's full size in bytes.
-        public var samplePayloadBytes: Int
-    }
-
     /// One summary per (topic, reason) for messages received at or after `sinceMs`, by topic.
     ///
     /// One grouped scan of the quarantine table, so a gateway that has flooded it for a day

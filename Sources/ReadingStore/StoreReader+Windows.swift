@@ -2,18 +2,6 @@ import GRDB
 public import Telemetry
 
 extension StoreReader {
-    /// A series' use over `[from, to)` from its one-minute rollups (counter consumption or an
-    /// integrated gauge's), in the metric's own unit, with the part of it spread over gaps.
-    public struct SeriesUse: Sendable, Equatable {
-        public var consumption = 0.0
-        public var estimated = 0.0
-
-        public init(consumption: Double = 0, estimated: Double = 0) {
-            self.consumption = consumption
-            self.estimated = estimated
-        }
-    }
-
     /// The minute-rollup use of each series over `[from, to)` (one indexed range read per
     /// series): what a window's ragged edges add between its stored hours.
     public func minuteUse(_ series: [SeriesKey], from: Int64, to: Int64) throws -> [SeriesKey: SeriesUse] {
@@ -30,19 +18,6 @@ extension StoreReader {
                 out[key] = SeriesUse(consumption: row[0], estimated: row[1])
             }
             return out
-        }
-    }
-
-    /// Key-process machine time over `[from, to)` summed over `devices`, from the machine minutes.
-    public struct MachineTime: Sendable, Equatable {
-        public var producingMs = 0.0
-        public var ncProducingMs = 0.0
-        public var unknownMs = 0.0
-
-        public init(producingMs: Double = 0, ncProducingMs: Double = 0, unknownMs: Double = 0) {
-            self.producingMs = producingMs
-            self.ncProducingMs = ncProducingMs
-            self.unknownMs = unknownMs
         }
     }
 

@@ -60,7 +60,7 @@ public struct IndicatorTable {
     public let plan: AggregationPlan
     /// The registry's first site: the one `site` names on the command line.
     public let site: Site
-    public let reader: StoreReader
+    public let reader: any TelemetryReader
     /// The first site's shift calendar.
     public let shifts: ShiftCalendar
     /// The scopes with an unmetered figure (a whole-node meter with meters below it), whose
@@ -71,7 +71,7 @@ public struct IndicatorTable {
     /// Per-scope facts looked up once (site, key-process machines, lines).
     public let index: ScopeIndex
 
-    public init(plant: Plant, reader: StoreReader) throws {
+    public init(plant: Plant, reader: any TelemetryReader) throws {
         guard let site = plant.sites.first else { throw ReportingError.noSite }
         self.plant = plant
         self.plan = AggregationPlan(plant: plant)

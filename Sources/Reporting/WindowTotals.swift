@@ -11,13 +11,13 @@ import Telemetry
 /// Where retention has pruned the minute rollups at an edge, only hours remain: the edge is
 /// counted to the nearest hour, and `roundedEdges` says which.
 public struct WindowTotals {
-    public let reader: StoreReader
+    public let reader: any TelemetryReader
     public let plan: AggregationPlan
     public let plant: Plant
     /// Minute rollups and machine minutes hold nothing before this (retention); nil: all kept.
     public let minuteHorizon: Int64?
 
-    public init(reader: StoreReader, plan: AggregationPlan, plant: Plant) throws {
+    public init(reader: any TelemetryReader, plan: AggregationPlan, plant: Plant) throws {
         self.reader = reader
         self.plan = plan
         self.plant = plant

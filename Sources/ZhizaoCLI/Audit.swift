@@ -55,7 +55,7 @@ struct Audit: ParsableCommand {
         let calendar = AggregationPlan(plant: plant).calendar
         let range = try window.openWindow(calendar: calendar)
         let entries: [AuditEntry]
-        do { entries = try StoreReader(path: store.db).audit(from: range.from, to: range.to) } catch { throw fail("\(error)") }
+        do { entries = try store.reader(plant: plant).audit(from: range.from, to: range.to) } catch { throw fail("\(error)") }
         let zone = calendar.timeZone
         switch format {
         case .json:

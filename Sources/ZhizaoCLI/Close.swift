@@ -229,7 +229,7 @@ func refusingClosed(_ what: String, _ body: () throws -> Void) throws {
 
 /// Notes for `zhizao query` when its window touches a closed period holding the device: its
 /// figures there are as closed, except a gauge's min, max and last, which take late readings.
-func closedPeriodNotes(device: Device, reader: StoreReader, from: Int64, to: Int64) -> [String] {
+func closedPeriodNotes(device: Device, reader: any TelemetryReader, from: Int64, to: Int64) -> [String] {
     let periods = (try? reader.closedPeriods()) ?? []
     return ClosedPeriods(periods).overlapping(from: from, to: to).filter { $0.devices.contains(device.id) }.map {
         "note: the window touches closed period \($0.name): \(device.id)'s figures there are as closed "

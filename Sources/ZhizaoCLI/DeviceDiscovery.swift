@@ -62,7 +62,7 @@ struct DeviceDiscovery {
     private(set) var candidates: [Candidate] = []
     private(set) var newGateways: [String: NewGateway] = [:]
 
-    init(plant: Plant, summaries: [StoreReader.QuarantineSummary]) {
+    init(plant: Plant, summaries: [QuarantineSummary]) {
         self.plant = plant
         for s in summaries { add(s) }
         candidates.sort { ($0.target, $0.id) < ($1.target, $1.id) }
@@ -70,7 +70,7 @@ struct DeviceDiscovery {
 
     // MARK: Reading the quarantine
 
-    private mutating func add(_ s: StoreReader.QuarantineSummary) {
+    private mutating func add(_ s: QuarantineSummary) {
         let gateway = Array(s.topic.utf8).withUnsafeBytes { plant.gatewayIndex(forTopic: $0) }
         let json = try? JSONDecoder().decode(JSONValue.self, from: Data(s.samplePayload))
         let truncated = s.samplePayload.count < s.samplePayloadBytes

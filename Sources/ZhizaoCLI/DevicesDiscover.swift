@@ -47,9 +47,10 @@ extension Devices {
             guard let sinceMs = TimeArgument.parse(since, calendar: calendar) else {
                 throw fail("--since \(since) is not a time: use \(TimeArgument.help)", code: 2)
             }
-            let summaries: [StoreReader.QuarantineSummary]
+            let reader = try store.reader(plant: plant)
+            let summaries: [QuarantineSummary]
             do {
-                summaries = try StoreReader(path: store.db).quarantineSummaries(
+                summaries = try reader.quarantineSummaries(
                     reasons: [QuarantineReason.unknownTopic.rawValue, QuarantineReason.unknownDevice.rawValue], sinceMs: sinceMs)
             } catch { throw fail("\(error)") }
             let found = DeviceDiscovery(plant: plant, summaries: summaries)

@@ -80,9 +80,8 @@ struct Export: ParsableCommand {
             let names = Set(plant.devices.flatMap { $0.metrics.map(\.name) })
             throw fail("no device here has a metric \(metric); nearest: \(nearest(metric, in: names).joined(separator: ", "))", code: 2)
         }
-        let reader: StoreReader
-        do { reader = try StoreReader(path: store.db) } catch { throw fail("\(error)") }
-        let filter = StoreReader.ExportFilter(from: fromMs, to: toMs, devices: devices, metric: metric)
+        let reader = try store.reader(plant: plant)
+        let filter = ExportFilter(from: fromMs, to: toMs, devices: devices, metric: metric)
         let total = what == .readings ? try reader.countReadings(filter) : try reader.countRollups(filter)
 
         guard FileManager.default.createFile(atPath: out, contents: nil), let handle = FileHandle(forWritingAtPath: out) else {
@@ -92,7 +91,7 @@ struct Export: ParsableCommand {
             handle: handle, json: out.hasSuffix(".json"), zone: time.utc ? SiteClock.utcZone : plan.calendar.timeZone,
             rollups: what == .rollups)
         var progress = ProgressBar(total: total, label: "exporting \(what.rawValue)")
-        let body: (StoreReader.ExportRow) throws -> Void = { row in
+        let body: (ExportRow) throws -> Void = { row in
             try writer.write(row)
             progress.advance()
         }
@@ -125,7 +124,7 @@ struct ExportWriter {
                 : "device,metric,time,value,state,error_code,seq\n")
     }
 
-    mutating func write(_ r: StoreReader.ExportRow) throws {
+    mutating func write(_ r: ExportRow) throws {
         let time = localTime(r.ts, zone, precise: true)
         func n(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
         func i<T: BinaryInteger>(_ v: T?) -> String { v.map { "\($0)" } ?? "" }

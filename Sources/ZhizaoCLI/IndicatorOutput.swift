@@ -12,8 +12,7 @@ extension IndicatorTable {
     static func open(registry: RegistryOptions, store: StoreOptions) throws -> IndicatorTable {
         let plant: Plant
         do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
-        let reader: StoreReader
-        do { reader = try StoreReader(path: store.db) } catch { throw fail("\(error)") }
+        let reader = try store.reader(plant: plant)
         return try failing { try IndicatorTable(plant: plant, reader: reader) }
     }
 

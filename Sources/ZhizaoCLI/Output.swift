@@ -138,7 +138,11 @@ func fail(_ message: String, code: Int32 = 1) -> ExitCode {
 
 /// Default paths shared by every command, the daemon's defaults.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("SQLite database file (env ZHIZAO_DB).", valueName: "PATH"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "SQLite database file, or a postgresql://user@host:port/dbname URL (env ZHIZAO_DB; the password from "
+                + "ZHIZAO_DB_PASSWORD_FILE, PGPASSFILE or PGPASSWORD, never the URL).", valueName: "PATH|URL"))
     var db: String = ProcessInfo.processInfo.environment["ZHIZAO_DB"] ?? "./zhizao.sqlite"
 }
 

@@ -69,8 +69,7 @@ struct QualityCommand: ParsableCommand {
             devices = [device]
         }
         if let scope {
-            let reader: StoreReader
-            do { reader = try StoreReader(path: store.db) } catch { throw fail("\(error)") }
+            let reader = try store.reader(plant: plant)
             let table: IndicatorTable
             let resolved: Scope
             do {
@@ -80,8 +79,9 @@ struct QualityCommand: ParsableCommand {
             let inScope = Set(plant.devices.filter { Scope.containing($0).contains(resolved) }.map(\.id))
             devices = devices.map { $0.intersection(inScope) } ?? inScope
         }
-        let events: [StoreReader.QualityEvent]
-        do { events = try StoreReader(path: store.db).qualityEvents(from: from, to: to, devices: devices) } catch { throw fail("\(error)") }
+        let reader = try store.reader(plant: plant)
+        let events: [QualityEvent]
+        do { events = try reader.qualityEvents(from: from, to: to, devices: devices) } catch { throw fail("\(error)") }
         let zone = plan.calendar.timeZone
         let units = Dictionary(
             plant.devices.flatMap { d in d.metrics.map { ("\(d.id)/\($0.name)", $0.unit ?? "") } },
@@ -95,7 +95,7 @@ struct QualityCommand: ParsableCommand {
         // The metering tree's hourly balance check, per scope that has one.
         if device == nil {
             do {
-                let table = try IndicatorTable(plant: plant, reader: try StoreReader(path: store.db))
+                let table = try IndicatorTable(plant: plant, reader: reader)
                 let within = try scope.map { [try table.resolve(scope: $0)] } ?? table.knownScopes
                 let limit = Set(within.flatMap { s in table.knownScopes.filter { table.contains(s, $0) } })
                 for s in table.knownScopes where limit.contains(s) && table.hasBalance(s) {

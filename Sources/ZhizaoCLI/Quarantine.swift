@@ -28,9 +28,11 @@ struct Quarantine: ParsableCommand {
     }
 
     func run() throws {
-        let rows: [StoreReader.QuarantineEntry]
-        do { rows = try StoreReader(path: store.db).quarantine(limit: limit) } catch { throw fail("\(error)") }
-        let clock = SiteClock(plant: SiteClock.optionalPlant(registry), utc: time.utc)
+        let plant = SiteClock.optionalPlant(registry)
+        let reader = try store.reader(plant: plant)
+        let rows: [QuarantineEntry]
+        do { rows = try reader.quarantine(limit: limit) } catch { throw fail("\(error)") }
+        let clock = SiteClock(plant: plant, utc: time.utc)
         if rows.isEmpty {
             print("nothing quarantined")
             return

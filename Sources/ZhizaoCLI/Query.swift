@@ -68,8 +68,7 @@ struct Query: ParsableCommand {
         }
         let calendar = plan.calendars[plant.sites.firstIndex { $0.id == dev.site } ?? 0]
         let (fromMs, toMs) = try window.window(calendar: calendar)
-        let reader: StoreReader
-        do { reader = try StoreReader(path: store.db) } catch { throw fail("\(error)") }
+        let reader = try store.reader(plant: plant)
         let zone = time.utc ? SiteClock.utcZone : calendar.timeZone
         // A window's start, cut at --from: the first window holds only what follows it.
         func label(_ ms: Int64) -> String { localTime(max(ms, fromMs), zone) }

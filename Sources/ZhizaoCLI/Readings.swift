@@ -30,9 +30,10 @@ struct Readings: ParsableCommand {
     }
 
     func run() throws {
-        let rows: [StoreReader.StoredReading]
-        do { rows = try StoreReader(path: store.db).readings(device: device, limit: limit) } catch { throw fail("\(error)") }
         let plant = SiteClock.optionalPlant(registry)
+        let reader = try store.reader(plant: plant)
+        let rows: [StoredReading]
+        do { rows = try reader.readings(device: device, limit: limit) } catch { throw fail("\(error)") }
         let clock = SiteClock(plant: plant, utc: time.utc)
         if rows.isEmpty {
             print("no readings stored\(device.map { " for device \($0)" } ?? "")")

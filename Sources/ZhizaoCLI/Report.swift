@@ -68,7 +68,7 @@ struct Report: ParsableCommand {
         let zone = table.zone(time, scope: scope)
         func at(_ ms: Int64) -> String { localTime(ms, zone) }
         let audit: [AuditEntry]
-        do { audit = try table.reader.audit() } catch { throw fail("\(error)") }
+        do { audit = try table.reader.audit(from: nil, to: nil) } catch { throw fail("\(error)") }
         let page = ReportPage(
             site: table.site(of: scope), scope: scope, headline: headline, lines: lines,
             series: series, totals: totals,

@@ -5,7 +5,12 @@ import ReadingStore
 /// space and days until full.
 extension Status {
     func printStorage(_ s: StorageReport, clock: SiteClock) {
-        print("database size         \(bytes(s.fileBytes)) on disk (with WAL), \(bytes(s.freePageBytes)) free pages to reuse")
+        let postgres = s.engine == "postgresql"
+        if postgres {
+            print("database size         \(bytes(s.fileBytes)) on the PostgreSQL server (pg_database_size, every site's data)")
+        } else {
+            print("database size         \(bytes(s.fileBytes)) on disk (with WAL), \(bytes(s.freePageBytes)) free pages to reuse")
+        }
         if let tables = s.tables {
             for (name, t) in tables.sorted(by: { $0.value.bytes + $0.value.indexBytes > $1.value.bytes + $1.value.indexBytes })
             where t.bytes + t.indexBytes >= 4096 * 4 {
@@ -20,12 +25,14 @@ extension Status {
         if let free = s.fileSystemFreeBytes, let total = s.fileSystemTotalBytes, total > 0 {
             print(
                 "file system free      \(bytes(free)) of \(bytes(total)) (\(String(format: "%.1f", 100 * Double(free) / Double(total)))%)")
+        } else if postgres {
+            print("file system free      not available (the server's disk is not visible to a client; days until full likewise)")
         }
         if let perDay = s.readingsPerDay, let perReading = s.bytesPerReading, let growth = s.growthBytesPerDay {
             let full = s.daysUntilFull.map { "; full in ≈ \(Int($0)) days" } ?? ""
             print(
                 "growth                ≈ \(bytes(Int64(growth)))/day (\(Int(perDay)) readings/day over the last 24 h "
-                    + "× \(Int(perReading)) B per stored reading, all tables)\(full)")
+                    + "× \(Int(perReading)) B per stored reading, all tables\(postgres ? " of the database" : ""))\(full)")
         } else {
             print("growth                - (less than an hour of readings)")
         }
@@ -33,6 +40,7 @@ extension Status {
 
     func storageRows(_ s: StorageReport) -> [[String]] {
         var rows = [["storage.file_bytes", String(s.fileBytes)], ["storage.free_page_bytes", String(s.freePageBytes)]]
+        if let engine = s.engine { rows.append(["storage.engine", engine]) }
         for (name, t) in (s.tables ?? [:]).sorted(by: { $0.key < $1.key }) {
             rows.append(["storage.table.\(name).bytes", String(t.bytes)])
             rows.append(["storage.table.\(name).index_bytes", String(t.indexBytes)])

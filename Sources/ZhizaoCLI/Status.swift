@@ -26,8 +26,9 @@ struct Status: ParsableCommand {
 
     func run() throws {
         var status: IngestStatus
+        let plant = SiteClock.optionalPlant(registry)
+        let reader = try store.reader(plant: plant)
         do {
-            let reader = try StoreReader(path: store.db)
             status = try reader.status(nowMs: Int64(Date().timeIntervalSince1970 * 1000))
             status.storage = try reader.storage(nowMs: Int64(Date().timeIntervalSince1970 * 1000))
         } catch {
@@ -65,7 +66,7 @@ struct Status: ParsableCommand {
             for (kind, n) in status.qualityEvents.sorted(by: { $0.key < $1.key }) {
                 print("  \(kind.padding(toLength: 20, withPad: " ", startingAt: 0))\(n)")
             }
-            let clock = SiteClock(plant: SiteClock.optionalPlant(registry), utc: time.utc)
+            let clock = SiteClock(plant: plant, utc: time.utc)
             if let storage = status.storage { printStorage(storage, clock: clock) }
             print("")
             if status.devices.isEmpty {

@@ -5,11 +5,12 @@ import Testing
 /// `zhizao indicators` over a database the real daemon filled from the simulated plant.
 @Suite("Indicators end to end", .serialized)
 struct IndicatorCommandTests {
-    /// A database with `duration` (two days) of the example plant up to now, ingested by the daemon.
-    static func filledDatabase(duration: String = "2d") throws -> String {
+    /// A database with `duration` (two days) of the example plant up to now, ingested by the
+    /// daemon: a SQLite file or a PostgreSQL database (a URL), as `backend` says.
+    static func filledDatabase(duration: String = "2d", backend: Backend = .sqlite) throws -> String {
         let broker = try TestBroker()
         let dir = try temporaryDirectory("indicators")
-        let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite")
+        let daemon = try DaemonProcess(broker: broker, database: try backend.newStore(in: dir), logPath: dir + "/daemon.log")
         try daemon.start()
         let r = try ZhizaoBinary.run([
             "simulate", "--broker", broker.url, "--devices", ZhizaoBinary.shippedDevices,
@@ -28,8 +29,9 @@ struct IndicatorCommandTests {
         return try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
     }
 
-    @Test func figuresAddUpAcrossTheTreeAndCompareWithABaseline() throws {
-        let db = try Self.filledDatabase()
+    @Test(arguments: Backend.allCases)
+    func figuresAddUpAcrossTheTreeAndCompareWithABaseline(backend: Backend) throws {
+        let db = try Self.filledDatabase(backend: backend)
         let byWorkshop = try json(["--db", db, "--by", "workshop", "--from", "-3d", "--to", "now"])
         let site = try json(["--db", db, "--scope", "site", "--from", "-3d", "--to", "now", "--every", "all"])
         #expect(byWorkshop.count == 2 && site.count == 1)
@@ -39,7 +41,7 @@ struct IndicatorCommandTests {
         #expect(siteKWh > 1000)
         // The site is its two workshops' main meters plus the office feeder's integrated power,
         // nothing counted twice.
-        let office = try StoreReader(path: db).minuteRollups(device: "em-office", metric: "power", from: 0, to: .max)
+        let office = try openTelemetryReader(db).minuteRollups(device: "em-office", metric: "power", from: 0, to: .max)
             .map(\.consumption).reduce(0, +)
         #expect(office > 100)
         #expect(abs(siteKWh - workshopsKWh - office) < 1e-6 * siteKWh)

@@ -34,8 +34,9 @@ struct QueryExportReportTests {
         return try String(contentsOfFile: out, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    @Test func everyFormatAndErrorPath() throws {
-        let db = try IndicatorCommandTests.filledDatabase()
+    @Test(arguments: Backend.allCases)
+    func everyFormatAndErrorPath(backend: Backend) throws {
+        let db = try IndicatorCommandTests.filledDatabase(backend: backend)
         let dir = try temporaryDirectory("outputs")
 
         // query: a counter per day, a state per day, a gauge per hour, in each format.
@@ -67,7 +68,7 @@ struct QueryExportReportTests {
         #expect(lines.first == "device,metric,time,value,state,error_code,seq")
         let shaftDevices: Set<String> = ["cnc-101", "cnc-102", "grd-111", "grd-112", "em-shaft", "cnt-shaft"]
         #expect(lines.dropFirst().allSatisfy { shaftDevices.contains(String($0.split(separator: ",")[0])) })
-        let stored = try StoreReader(path: db).readings(limit: 10_000_000).filter { shaftDevices.contains($0.device) }.count
+        let stored = try openTelemetryReader(db).readings(device: nil, limit: 10_000_000).filter { shaftDevices.contains($0.device) }.count
         #expect(lines.count - 1 == stored)
         let json = dir + "/rollups.json"
         #expect(

@@ -1,5 +1,7 @@
 import Foundation
 import Glibc
+import PostgresClient
+import Testing
 
 /// A private PostgreSQL server (Debian's `postgresql` package) on a free loopback port, in its
 /// own data folder, with one database `zhizao` owned by the login role `zhizao` (trust auth on
@@ -108,6 +110,50 @@ final class TestPostgres: @unchecked Sendable {
         guard exited && code == 0 else {
             let text = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
             throw TestFailure("\(program) \(arguments.joined(separator: " ")) failed (status \(status)): \(text)")
+        }
+    }
+}
+
+/// One PostgreSQL server for the whole test process, started when a test first asks for it and
+/// stopped at exit: each test takes a database of its own on it (`TestPostgres.newDatabase`).
+private let sharedServer = Result { try TestPostgres() }
+
+extension TestPostgres {
+    /// The process's shared server, started on first use and stopped when the process exits.
+    static func shared() throws -> TestPostgres {
+        let server = try sharedServer.get()
+        registerStopAtExit
+        return server
+    }
+
+    /// A new empty database on this server, its `--db` URL.
+    func newDatabase() throws -> String {
+        let name = "t" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20)
+        try PostgresConnection(target: url).execute("CREATE DATABASE \(name)")
+        return "postgresql://zhizao@127.0.0.1:\(port)/\(name)"
+    }
+}
+
+private let registerStopAtExit: Void = {
+    atexit {
+        guard case .success(let server) = sharedServer else { return }
+        try? server.stop(mode: "immediate")
+        try? FileManager.default.removeItem(atPath: server.directory)
+    }
+}()
+
+/// The store a test runs on: the same test body checks both.
+enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgres
+
+    var testDescription: String { rawValue }
+
+    /// A fresh store: a SQLite path in `dir`, or a new database on the shared PostgreSQL server.
+    func newStore(in dir: String) throws -> String {
+        switch self {
+        case .sqlite: dir + "/z.sqlite"
+        case .postgres: try TestPostgres.shared().newDatabase()
         }
     }
 }

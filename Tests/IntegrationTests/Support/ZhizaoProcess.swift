@@ -129,7 +129,7 @@ final class DaemonProcess: @unchecked Sendable {
     deinit { killHard() }
 
     func status() throws -> IngestStatus {
-        try StoreReader(path: database).status(nowMs: Int64(Date().timeIntervalSince1970 * 1000))
+        try openTelemetryReader(database).status(nowMs: Int64(Date().timeIntervalSince1970 * 1000))
     }
 
     /// Waits until the store holds `count` readings, or its count stops moving for `quiet`
@@ -152,7 +152,7 @@ final class DaemonProcess: @unchecked Sendable {
     /// Waits until the store holds at least `count` readings.
     func waitForReadings(_ count: Int64, timeout: Double = 60) throws {
         try waitUntil(timeout: timeout, "\(count) readings in \(database)") {
-            guard FileManager.default.fileExists(atPath: database) else { return false }
+            guard FileManager.default.fileExists(atPath: database) || database.hasPrefix("postgresql://") else { return false }
             return try status().readingsStored >= count
         }
     }
@@ -162,7 +162,7 @@ extension DaemonProcess {
     /// Every sequence number 0..<count of `device` stored exactly once (counting its readings
     /// from `since` on, when other publishers write the same device earlier in time).
     func expectEverySequenceOnce(device: String, count: Int, since: Int64 = .min) throws {
-        let rows = try StoreReader(path: database).readings(device: device, limit: count * 20).filter { $0.timestampMs >= since }
+        let rows = try openTelemetryReader(database).readings(device: device, limit: count * 20).filter { $0.timestampMs >= since }
         let seqs = Set(rows.compactMap(\.seq))
         #expect(rows.count == count, "\(device): \(rows.count) rows of \(count)")
         #expect(seqs.count == count && seqs.min() == 0 && seqs.max() == Int64(count - 1), "distinct sequence numbers")
@@ -181,7 +181,7 @@ extension DaemonProcess {
             broker, topic: "zhizao/v1/ws-assembly/\(device)",
             #"{"device":"\#(device)","ts":\#(ts),"metrics":{"power":0.5}}"#)
         try waitUntil(timeout: timeout, "the sentinel reading of \(device) at \(ts) stored") {
-            try StoreReader(path: database).readings(device: device, limit: 100_000).contains { $0.timestampMs == ts }
+            try openTelemetryReader(database).readings(device: device, limit: 100_000).contains { $0.timestampMs == ts }
         }
     }
 }
