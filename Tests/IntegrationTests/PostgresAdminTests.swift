@@ -121,17 +121,48 @@ struct PostgresAdminTests {
             WHERE s.device = 'em-asm-main' AND s.metric = 'energy'
             """)
         #expect(held.int(0, 0) == 1 && near(held.double(0, 1) ?? .nan, 15), "\(held.rows)")
-        // The store side of `zhizao periods`: the closure, and the workshop's 15 kWh pending on the 30th.
+        // What `zhizao periods` and `indicators` read: the closure, and the workshop's 15 kWh pending on the 30th.
         let plant = try Plant.load(directory: ZhizaoBinary.shippedDevices)
-        let store = try PostgresStore(url: server.url)
-        try store.prepareSeries(plant.series)
-        store.useSites(of: plant)
-        #expect(try store.closedPeriods().map(\.name) == ["2026-11 site:sz-baoan"])
-        let pending = try store.scopeAdjustments(
+        let reader = try PostgresReader(url: server.url, plant: plant)
+        #expect(try reader.closedPeriods().map(\.name) == ["2026-11 site:sz-baoan"])
+        let pending = try reader.scopeAdjustments(
             scope: try #require(Scope("workshop:ws-assembly")), period: "day", from: Timestamp.parseRFC3339(nov)!,
             to: Timestamp.parseRFC3339(dec)!)
         #expect(pending.count == 1 && near(pending.first?.totals["consumption.electricity"] ?? .nan, 15), "\(pending)")
         #expect(pending.first?.start == Timestamp.parseRFC3339("2026-11-30T00:00:00+08:00"))
+        // The reading commands show it as on SQLite: `indicators` the closed 30 kWh with +15 kWh
+        // (1.8435 kgce = 15 × 0.1229) pending, `periods` the closure, `query` the meter's closed
+        // 30th (30 kWh from 2 readings: what the late reading added is taken out) and open 1st
+        // (10 kWh from 00:00 and 01:00) with a note.
+        let json = try ok(
+            [
+                "indicators", "--scope", "workshop:ws-assembly", "--from", "2026-11-01", "--to", "2026-12-01", "--every", "all", "--format",
+                "json",
+            ],
+            server)
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]])
+        let shown = try #require(rows.count == 1 ? rows[0] : nil, "\(json)")
+        #expect(near((shown["indicators"] as? [String: Any])?["electricity_kwh"] as? Double ?? .nan, 30), "\(json)")
+        let shownPending = shown["pending_adjustment"] as? [String: Any]
+        #expect(
+            near(shownPending?["electricity_kwh"] as? Double ?? .nan, 15) && near(shownPending?["energy_kgce"] as? Double ?? .nan, 1.8435))
+        let listed = try JSONSerialization.jsonObject(with: Data(try ok(["periods", "--format", "json"], server).utf8)) as? [[String: Any]]
+        #expect(listed?.count == 1 && listed?.first?["period"] as? String == "2026-11", "\(String(describing: listed))")
+        #expect(near((listed?.first?["pending"] as? [String: Any])?["electricity_kwh"] as? Double ?? .nan, 15))
+        let query = try zhizao(
+            [
+                "query", "--device", "em-asm-main", "--metric", "energy", "--every", "1d", "--from", "2026-11-30", "--to", "2026-12-02",
+                "--format", "json",
+            ], server)
+        #expect(query.code == 0 && query.stderr.contains("the window touches closed period 2026-11 site:sz-baoan"), "\(query.stderr)")
+        let days = try #require(try JSONSerialization.jsonObject(with: Data(query.stdout.utf8)) as? [[String: Any]])
+        var byDay: [String: [Double]] = [:]
+        for day in days {
+            let figures = [day["consumption"] as? Double ?? .nan, Double(day["readings"] as? Int ?? -1)]
+            byDay[String((day["start"] as? String ?? "").prefix(10))] = figures
+        }
+        #expect(
+            byDay.mapValues { $0.map { ($0 * 1e6).rounded() / 1e6 } } == ["2026-11-30": [30, 2], "2026-12-01": [10, 2]], "\(query.stdout)")
 
         // Changes to the closed month are refused, naming the period and the flag.
         let va = try zhizao(["value-added", "--period", "2026-11", "--scope", "workshop:ws-assembly", "--yuan", "5000000"], server)
@@ -265,6 +296,21 @@ struct PostgresAdminTests {
         let (inA, inB, inC) = (try count(a, b), try count(b, c), try count(c, m))
         #expect(inA > 0 && inB > 0 && inC > 0)
         let before = try retainedFigures(db)
+        // What the reading commands print over A..C per site day (local midnights: the site is
+        // +08:00, so A's first local midnight is 16 h after its UTC start), before and after.
+        let iso = ISO8601DateFormatter()
+        let window = [
+            "--from", iso.string(from: Date(timeIntervalSince1970: Double(a + 16 * hour) / 1000)),
+            "--to", iso.string(from: Date(timeIntervalSince1970: Double(m - 8 * hour) / 1000)), "--every", "1d", "--format", "csv",
+        ]
+        let printed = {
+            [
+                try self.ok(["query", "--device", "em-asm-main", "--metric", "energy"] + window, server),
+                try self.ok(["indicators", "--scope", "workshop:ws-assembly"] + window, server),
+            ]
+        }
+        let printedBefore = try printed()
+        #expect(printedBefore[0].split(separator: "\n").count > 60, "a row per day over about three months")
         // 2 kWh between each pair of the meter's hourly reads.
         let expected = 2 * Double(inA + inB + inC - 1)
         #expect(before["em-asm-main/energy consumption"].map { abs($0 - expected) < 1e-6 } == true, "\(before.keys.sorted().prefix(5))")
@@ -294,6 +340,8 @@ struct PostgresAdminTests {
         let after = try retainedFigures(db)
         let differences = PostgresIngestTests.differences(before, after)
         #expect(differences.isEmpty, "\(differences.prefix(5))")
+        // The commands read A's hours where its minutes were: the same lines.
+        #expect(try printed() == printedBefore)
 
         // A late reading in A is quarantined, not booked against missing neighbours; one in B is stored.
         var late = IngestBatch()

@@ -264,10 +264,17 @@ public final class PostgresReader: TelemetryReader {
     // MARK: - Rollups
 
     public func scopeTotals(scope: Scope, period: String, from: Int64, to: Int64) throws -> [(start: Int64, totals: [String: Double])] {
+        try scopeRows("scope_rollup", scope: scope, period: period, from: from, to: to)
+    }
+
+    /// A scope's rows of `scope_rollup` or `scope_adjustment` per start in [from, to).
+    private func scopeRows(_ table: String, scope: Scope, period: String, from: Int64, to: Int64) throws
+        -> [(start: Int64, totals: [String: Double])]
+    {
         var p: [PostgresValue] = [.text(scope.key), .text(period), .int(from), .int(to)]
         let rows = try query(
             """
-            SELECT start, quantity, value FROM scope_rollup
+            SELECT start, quantity, value FROM \(table)
             WHERE scope = $1 AND period = $2 AND start >= $3 AND start < $4 AND \(siteClause("site", &p)) ORDER BY start
             """, p)
         var out: [(start: Int64, totals: [String: Double])] = []
@@ -289,39 +296,56 @@ public final class PostgresReader: TelemetryReader {
     }
 
     /// One series' rows of a per-series table in [from, to): `columns` of `table` (alias `m`)
-    /// ordered by `m.minute`.
-    private func seriesRows(_ table: String, _ columns: String, device: String, metric: String, from: Int64, to: Int64, extra: String = "")
+    /// ordered by its time column `at` (`minute`, or `hour` in the hour tier).
+    private func seriesRows(
+        _ table: String, _ columns: String, at: String = "minute", device: String, metric: String, from: Int64, to: Int64,
+        extra: String = ""
+    )
         throws -> PostgresRows
     {
         var p: [PostgresValue] = [.text(device), .text(metric), .int(from), .int(to)]
         return try query(
             """
             SELECT \(columns) FROM \(table) m JOIN series s ON s.id = m.series_id
-            WHERE s.device = $1 AND s.metric = $2 AND m.minute >= $3 AND m.minute < $4 AND \(siteClause("s.site", &p))\(extra)
-            ORDER BY m.minute
+            WHERE s.device = $1 AND s.metric = $2 AND m.\(at) >= $3 AND m.\(at) < $4 AND \(siteClause("s.site", &p))\(extra)
+            ORDER BY m.\(at)
             """, p)
     }
 
-    /// PostgreSQL keeps no hour tier yet (retention drops partitions), so windows compose minutes only.
+    /// Windows compose the hours retention kept (`rollup_hour`, for minutes it folded) with the
+    /// minutes still stored, as SQLite's reader does.
     public func rollups(
         device: String, metric: String, from: Int64, to: Int64, every: WindowCalendar.Every, calendar: WindowCalendar
     ) throws -> [MinuteRollup] {
-        MinuteRollup.compose(try minuteRollups(device: device, metric: metric, from: from, to: to), every: every, calendar: calendar)
+        let hours = every.keepsHours ? try statRows("rollup_hour", device: device, metric: metric, from: from, to: to) : []
+        return MinuteRollup.compose(
+            try hours + minuteRollups(device: device, metric: metric, from: from, to: to), every: every, calendar: calendar)
     }
 
     public func stateWindows(
         device: String, metric: String, from: Int64, to: Int64, every: WindowCalendar.Every, calendar: WindowCalendar
     ) throws -> [Int64: [String: Int64]] {
         var out: [Int64: [String: Int64]] = [:]
-        for (start, states) in try stateMinutes(device: device, metric: metric, from: from, to: to) {
-            out[calendar.windowStart(start, every), default: [:]].merge(states, uniquingKeysWith: +)
+        let hours = every.keepsHours ? try stateRows("state_hour", device: device, metric: metric, from: from, to: to) : [:]
+        for part in [hours, try stateMinutes(device: device, metric: metric, from: from, to: to)] {
+            for (start, states) in part { out[calendar.windowStart(start, every), default: [:]].merge(states, uniquingKeysWith: +) }
         }
         return out
     }
 
     public func minuteRollups(device: String, metric: String, from: Int64, to: Int64) throws -> [MinuteRollup] {
+        try statRows("rollup_minute", device: device, metric: metric, from: from, to: to)
+    }
+
+    public func stateMinutes(device: String, metric: String, from: Int64, to: Int64) throws -> [Int64: [String: Int64]] {
+        try stateRows("state_minute", device: device, metric: metric, from: from, to: to)
+    }
+
+    /// A series' statistics per minute (`rollup_minute`) or per hour (`rollup_hour`) in [from, to).
+    private func statRows(_ table: String, device: String, metric: String, from: Int64, to: Int64) throws -> [MinuteRollup] {
+        let start = table == "rollup_hour" ? "hour" : "minute"
         let rows = try seriesRows(
-            "rollup_minute", "m.minute, m.n, m.sum, m.min, m.max, m.last, m.consumption", device: device, metric: metric, from: from,
+            table, "m.\(start), m.n, m.sum, m.min, m.max, m.last, m.consumption", at: start, device: device, metric: metric, from: from,
             to: to)
         return (0..<rows.count).map { i in
             MinuteRollup(
@@ -330,9 +354,11 @@ public final class PostgresReader: TelemetryReader {
         }
     }
 
-    public func stateMinutes(device: String, metric: String, from: Int64, to: Int64) throws -> [Int64: [String: Int64]] {
+    /// A state series' time per state per minute (`state_minute`) or hour (`state_hour`): start → state → ms.
+    private func stateRows(_ table: String, device: String, metric: String, from: Int64, to: Int64) throws -> [Int64: [String: Int64]] {
+        let start = table == "state_hour" ? "hour" : "minute"
         let rows = try seriesRows(
-            "state_minute", "m.minute, m.state, m.ms", device: device, metric: metric, from: from, to: to, extra: " AND m.ms != 0")
+            table, "m.\(start), m.state, m.ms", at: start, device: device, metric: metric, from: from, to: to, extra: " AND m.ms != 0")
         var out: [Int64: [String: Int64]] = [:]
         for i in 0..<rows.count { out[rows.int(i, 0) ?? 0, default: [:]][rows.string(i, 1) ?? ""] = rows.int(i, 2) }
         return out
@@ -374,8 +400,12 @@ public final class PostgresReader: TelemetryReader {
         return MachineTime(producingMs: rows.double(0, 0) ?? 0, ncProducingMs: rows.double(0, 1) ?? 0, unknownMs: rows.double(0, 2) ?? 0)
     }
 
-    /// Nil: minutes are not pruned into hours on PostgreSQL (old data leaves by partition).
-    public func minuteHorizon() throws -> Int64? { nil }
+    /// Minute rows hold nothing before this time: retention folded them into hours (nil when
+    /// nothing was folded). The mark is the database's: every site's minutes are folded alike.
+    public func minuteHorizon() throws -> Int64? {
+        let rows = try query("SELECT before FROM retention_mark WHERE tier = 'minute'")
+        return rows.count == 0 ? nil : rows.int(0, 0)
+    }
 
     // MARK: - Export
 
@@ -473,14 +503,39 @@ public final class PostgresReader: TelemetryReader {
     // MARK: - Closed periods
 
     /// None yet: closing periods on PostgreSQL is not there yet, so nothing is frozen.
-    public func closedPeriods() throws -> [ClosedPeriod] { [] }
-
-    public func scopeAdjustments(scope: Scope, period: String, from: Int64, to: Int64) throws -> [(start: Int64, totals: [String: Double])]
-    {
-        []
+    /// The closures of the sites read, earliest first.
+    public func closedPeriods() throws -> [ClosedPeriod] {
+        do { return try PostgresStore.loadClosedPeriods(db, sites: sites).map(\.period) } catch {
+            throw PostgresStore.storeError(error, context: "cannot read the closed periods in \(database)")
+        }
     }
 
-    public func heldMinutes(device: String, metric: String, from: Int64, to: Int64) throws -> [MinuteRollup] { [] }
+    /// A scope's late adjustments per local hour or day in [from, to): held beside its closed figures.
+    public func scopeAdjustments(scope: Scope, period: String, from: Int64, to: Int64) throws -> [(start: Int64, totals: [String: Double])]
+    {
+        try scopeRows("scope_adjustment", scope: scope, period: period, from: from, to: to)
+    }
 
-    public func heldStateMinutes(device: String, metric: String, from: Int64, to: Int64) throws -> [Int64: [String: Int64]] { [:] }
+    /// What late readings added to a series' minutes inside closed periods (min, max and last
+    /// are nil: not separable).
+    public func heldMinutes(device: String, metric: String, from: Int64, to: Int64) throws -> [MinuteRollup] {
+        let rows = try seriesRows(
+            "series_adjustment", "m.minute, sum(m.n), sum(m.sum), sum(m.consumption)", device: device, metric: metric, from: from, to: to,
+            extra: " GROUP BY m.minute")
+        return (0..<rows.count).map { i in
+            MinuteRollup(
+                minute: rows.int(i, 0) ?? 0, count: Int(rows.int(i, 1) ?? 0), sum: rows.double(i, 2) ?? 0, min: nil, max: nil, last: nil,
+                consumption: rows.double(i, 3) ?? 0)
+        }
+    }
+
+    /// What late readings added to a state series' time inside closed periods: minute → state → ms.
+    public func heldStateMinutes(device: String, metric: String, from: Int64, to: Int64) throws -> [Int64: [String: Int64]] {
+        let rows = try seriesRows(
+            "state_adjustment", "m.minute, m.state, sum(m.ms)", device: device, metric: metric, from: from, to: to,
+            extra: " GROUP BY m.minute, m.state")
+        var out: [Int64: [String: Int64]] = [:]
+        for i in 0..<rows.count { out[rows.int(i, 0) ?? 0, default: [:]][rows.string(i, 1) ?? ""] = rows.int(i, 2) }
+        return out
+    }
 }

@@ -28,11 +28,17 @@ extension PostgresStore {
 
     /// The closures of `site` (of every site of this store without it), with their sites.
     func loadClosedPeriods(_ db: PostgresConnection, site: String? = nil) throws -> [(site: String, period: ClosedPeriod)] {
+        try Self.loadClosedPeriods(db, sites: site.map { [$0] } ?? sites)
+    }
+
+    /// The closures of `sites` (every site's when nil), earliest first, with their sites: what
+    /// the store's commit path holds against and what `PostgresReader` lists.
+    static func loadClosedPeriods(_ db: PostgresConnection, sites: [String]?) throws -> [(site: String, period: ClosedPeriod)] {
         let rows = try db.execute(
             """
             SELECT id, label, scope, frozen, devices, start, "end", closed_at, "user", site FROM closed_period
-            WHERE site = ANY($1::text[]) ORDER BY start, id
-            """, [site.map { PostgresArray.literal([Optional($0)]) } ?? sitesLiteral])
+            WHERE $1::text[] IS NULL OR site = ANY($1::text[]) ORDER BY start, id
+            """, [sites.map { PostgresArray.literal($0.map { Optional($0) }) } ?? .null])
         return (0..<rows.count).compactMap { i in
             guard let scope = Scope(rows.string(i, 2) ?? "") else { return nil }
             let frozen = (rows.string(i, 3) ?? "").split(separator: " ").compactMap { Scope(String($0)) }
@@ -255,41 +261,6 @@ extension PostgresStore {
                 """, [.text(site), .text(scope.key), .int(monthStart), .double(yuan)])
             try Self.insertAudit(
                 [actor.entry("value_added \(scope.key) \(period)", before: before.map { "\($0) yuan" }, after: "\(yuan) yuan")], db: db)
-        }
-    }
-}
-
-extension PostgresStore {
-    /// The closed periods of this store's sites (as `StoreReader.closedPeriods` lists SQLite's),
-    /// for `zhizao periods` once the reading commands read PostgreSQL.
-    public func closedPeriods() throws -> [ClosedPeriod] {
-        do {
-            return try loadClosedPeriods(try open()).map(\.period)
-        } catch {
-            throw Self.storeError(error, context: "cannot read the closed periods in \(redactedTarget)")
-        }
-    }
-
-    /// A scope's late adjustments per local hour or day in [from, to): `start` → quantity →
-    /// change held beside the closed figures (as `StoreReader.scopeAdjustments` reads SQLite's).
-    public func scopeAdjustments(scope: Scope, period: String, from: Int64, to: Int64) throws
-        -> [(start: Int64, totals: [String: Double])]
-    {
-        do {
-            let rows = try open().execute(
-                """
-                SELECT start, quantity, value FROM scope_adjustment
-                WHERE site = $1 AND scope = $2 AND period = $3 AND start >= $4 AND start < $5 ORDER BY start, quantity
-                """, [.text(try site(of: scope)), .text(scope.key), .text(period), .int(from), .int(to)])
-            var out: [(start: Int64, totals: [String: Double])] = []
-            for i in 0..<rows.count {
-                let start = rows.int(i, 0) ?? 0
-                if out.last?.start != start { out.append((start, [:])) }
-                out[out.count - 1].totals[rows.string(i, 1) ?? ""] = rows.double(i, 2) ?? 0
-            }
-            return out
-        } catch {
-            throw Self.storeError(error, context: "cannot read the late adjustments in \(redactedTarget)")
         }
     }
 }
