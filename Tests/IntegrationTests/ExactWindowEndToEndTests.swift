@@ -3,7 +3,7 @@ import Testing
 
 /// Exact windows, units, CO2 scopes, value added and per-site calendars on a database the real
 /// daemon filled from the two-site registry in `Tests/Fixtures/two-sites` (its readings.jsonl
-/// published through mosquitto). The figures are worked out in Tests/UnitTests/ExactWindowTests.swift:
+/// published through mosquitto), on SQLite and on PostgreSQL. The figures are worked out in Tests/UnitTests/ExactWindowTests.swift:
 /// em-a (Wh) 60 kWh/h and em-b (MWh) 30 kWh/h in Shenzhen, gas 2 m³/h, steam 100 kg/h, 10 good/h,
 /// em-de 10 kWh/h in Berlin across the 2026-10-25 change to winter time.
 @Suite("Exact windows and per-site calendars end to end", .serialized)
@@ -13,11 +13,12 @@ struct ExactWindowEndToEndTests {
 
     /// The fixture's readings stored by the daemon. They are dated November 2026: the daemon
     /// quarantines readings from the future, so this needs a clock past 2026-11-04.
-    static func filledDatabase() throws -> String {
+    static func filledDatabase(backend: Backend) throws -> String {
         try #require(Date().timeIntervalSince1970 > 1_793_721_600, "the fixture's readings must be in the past")
         let broker = try TestBroker()
         let dir = try temporaryDirectory("windows")
-        let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite", devices: registry)
+        let daemon = try DaemonProcess(
+            broker: broker, database: try backend.newStore(in: dir), devices: registry, logPath: dir + "/daemon.log")
         try daemon.start()
         let lines = try String(contentsOfFile: registry + "/readings.jsonl", encoding: .utf8).split(separator: "\n").map(String.init)
         try Publisher.stream(broker, topic: "zz/meters/all", lines: lines)
@@ -42,8 +43,9 @@ struct ExactWindowEndToEndTests {
         #expect(a.map { abs($0 - b) < 1e-6 * max(1, abs(b)) } == true, "\(String(describing: a)) ≠ \(b) \(what)")
     }
 
-    @Test func windowsUnitsScopesValueAddedAndSitesThroughTheRealDaemon() throws {
-        let db = try Self.filledDatabase()
+    @Test(arguments: Backend.allCases)
+    func windowsUnitsScopesValueAddedAndSitesThroughTheRealDaemon(backend: Backend) throws {
+        let db = try Self.filledDatabase(backend: backend)
         // The issue's window: exactly 24 h, not the stored days it touches.
         let issue = try json(
             db, ["--scope", "site:cn-sz", "--every", "all", "--from", "2026-11-02T12:00+08:00", "--to", "2026-11-03T12:00+08:00"])

@@ -38,11 +38,13 @@ struct MeteringTreeEndToEndTests {
         return dir
     }
 
-    @Test func theTreeProductsAndMediaFromADaemonFilledDatabase() throws {
+    @Test(arguments: Backend.allCases)
+    func theTreeProductsAndMediaFromADaemonFilledDatabase(backend: Backend) throws {
         let devices = try Self.registry()
         let broker = try TestBroker()
         let dir = try temporaryDirectory("tree")
-        let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite", devices: devices)
+        let daemon = try DaemonProcess(
+            broker: broker, database: try backend.newStore(in: dir), devices: devices, logPath: dir + "/daemon.log")
         try daemon.start()
         // Register reads at 10:00, 11:00, 12:00. Hour 10: site 1,000 kWh, workshop feeder 600,
         // line 400, air 500 m3, good 100 shafts, 40 motors, 60 pumps. Hour 11: site 1,000,
@@ -113,13 +115,15 @@ struct MeteringTreeEndToEndTests {
         #expect(products.compactMap { ($0["indicators"] as? [String: Any])?["good_units"] as? Double } == [100, 40, 60])
     }
 
-    @Test func withoutAFactorUnlikeProductsGetNoPerUnitFigure() throws {
+    @Test(arguments: Backend.allCases)
+    func withoutAFactorUnlikeProductsGetNoPerUnitFigure(backend: Backend) throws {
         let devices = try Self.registry()
         try Self.plant.replacingOccurrences(of: ", factor: 0.5", with: "")
             .write(toFile: devices + "/plant.yaml", atomically: true, encoding: .utf8)
         let broker = try TestBroker()
         let dir = try temporaryDirectory("tree-unlike")
-        let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite", devices: devices)
+        let daemon = try DaemonProcess(
+            broker: broker, database: try backend.newStore(in: dir), devices: devices, logPath: dir + "/daemon.log")
         try daemon.start()
         var lines: [String] = []
         for (device, metric, values) in [("site-main", "e", [0.0, 1000]), ("cnt-l2", "good", [0, 40]), ("cnt-l3", "good", [0, 60])] {

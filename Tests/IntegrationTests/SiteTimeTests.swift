@@ -9,10 +9,11 @@ struct SiteTimeTests {
     /// 2025-12-01T11:12:00.250Z: 19:12 in Shanghai, the example site's zone.
     static let eventMs: Int64 = 1_764_587_520_250
 
-    @Test func everyCommandPrintsSiteTimeWhateverTheServerZoneAndUTCWhenAsked() throws {
+    @Test(arguments: Backend.allCases)
+    func everyCommandPrintsSiteTimeWhateverTheServerZoneAndUTCWhenAsked(backend: Backend) throws {
         let broker = try TestBroker()
         let dir = try temporaryDirectory("sitetime")
-        let daemon = try DaemonProcess(broker: broker, database: dir + "/z.sqlite")
+        let daemon = try DaemonProcess(broker: broker, database: try backend.newStore(in: dir), logPath: dir + "/daemon.log")
         try daemon.start()
         try Publisher.publish(
             broker, topic: "zhizao/v1/ws-assembly/edge",
