@@ -244,7 +244,7 @@ extension PostgresStore {
                 RETURNING series_id, minute, state, ms)
             SELECT series_id, minute, state, ms FROM gone
             """, [sids, .int(before), .int(Int64(left))])
-        var states: [String: (sid: Int64, hour: Int64, state: String, ms: Int64)] = [:]
+        var states: [String: (sid: Int64, time: Int64, state: String, ms: Int64)] = [:]
         for i in 0..<moved.count {
             let sid = moved.int(i, 0) ?? 0
             let minute = moved.int(i, 1) ?? 0
@@ -252,19 +252,8 @@ extension PostgresStore {
             let state = moved.string(i, 2) ?? ""
             states["\(sid) \(hour) \(state)", default: (sid, hour, state, 0)].ms += moved.int(i, 3) ?? 0
         }
-        let stateRows = states.values.sorted { ($0.sid, $0.hour, $0.state) < ($1.sid, $1.hour, $1.state) }
-        if !stateRows.isEmpty {
-            try db.execute(
-                """
-                INSERT INTO state_hour AS s (series_id, hour, state, ms)
-                SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[])
-                ON CONFLICT (series_id, hour, state) DO UPDATE SET ms = s.ms + excluded.ms
-                """,
-                [
-                    PostgresArray.literal(stateRows.map(\.sid)), PostgresArray.literal(stateRows.map(\.hour)),
-                    PostgresArray.literal(stateRows.map { Optional($0.state) }), PostgresArray.literal(stateRows.map(\.ms)),
-                ])
-        }
+        try Self.upsertStates(
+            states.values.sorted { ($0.sid, $0.time, $0.state) < ($1.sid, $1.time, $1.state) }, into: "state_hour", at: "hour", db: db)
         return rows.count + moved.count
     }
 

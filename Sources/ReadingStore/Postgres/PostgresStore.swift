@@ -372,20 +372,9 @@ public final class PostgresStore: TelemetryStore {
             .sorted { ($0.sid, $0.time) < ($1.sid, $1.time) }
         try Self.upsertStats(minutes, into: "rollup_minute", at: "minute", db: db)
         let states = delta.states.filter { $0.value != 0 }
-            .map { (sid: seriesIDs[Int($0.key.series)], minute: $0.key.minute, state: $0.key.state, ms: $0.value) }
-            .sorted { ($0.sid, $0.minute, $0.state) < ($1.sid, $1.minute, $1.state) }
-        if !states.isEmpty {
-            try db.execute(
-                """
-                INSERT INTO state_minute AS s (series_id, minute, state, ms)
-                SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[])
-                ON CONFLICT (series_id, minute, state) DO UPDATE SET ms = s.ms + excluded.ms
-                """,
-                [
-                    PostgresArray.literal(states.map(\.sid)), PostgresArray.literal(states.map(\.minute)),
-                    PostgresArray.literal(states.map { Optional($0.state) }), PostgresArray.literal(states.map(\.ms)),
-                ])
-        }
+            .map { (sid: seriesIDs[Int($0.key.series)], time: $0.key.minute, state: $0.key.state, ms: $0.value) }
+            .sorted { ($0.sid, $0.time, $0.state) < ($1.sid, $1.time, $1.state) }
+        try Self.upsertStates(states, into: "state_minute", at: "minute", db: db)
         let machines = delta.machineRows.map { row in
             let m = plan.machines[row.key.machine]
             return (site: keys[Int(m.stateSeries)].site, device: m.device, minute: row.key.minute, v: row.value)
@@ -458,6 +447,24 @@ public final class PostgresStore: TelemetryStore {
                     PostgresArray.literal(scopes.map { Optional($0.value) }),
                 ])
         }
+    }
+
+    /// Adds time per state to `table` (`state_minute`, or `state_hour` when retention folds
+    /// minutes) in one statement, rows in key order.
+    static func upsertStates(
+        _ rows: [(sid: Int64, time: Int64, state: String, ms: Int64)], into table: String, at column: String, db: PostgresConnection
+    ) throws {
+        guard !rows.isEmpty else { return }
+        try db.execute(
+            """
+            INSERT INTO \(table) AS s (series_id, \(column), state, ms)
+            SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[])
+            ON CONFLICT (series_id, \(column), state) DO UPDATE SET ms = s.ms + excluded.ms
+            """,
+            [
+                PostgresArray.literal(rows.map(\.sid)), PostgresArray.literal(rows.map(\.time)),
+                PostgresArray.literal(rows.map { Optional($0.state) }), PostgresArray.literal(rows.map(\.ms)),
+            ])
     }
 
     /// Adds per-series figures to `table` (`rollup_minute`, or `rollup_hour` when retention
