@@ -591,6 +591,14 @@ struct LinkLog {
         once("unreachable", .warning, "cannot reach the broker; retrying with backoff", ["error": "\(error)"])
     }
 
+    /// We disconnect on purpose (shutdown): the disconnect event that follows is logged at info.
+    mutating func closing() {
+        guard connected else { return }
+        connected = false
+        subscribed = false
+        logger.info("disconnecting from the broker", metadata: meta([:]))
+    }
+
     mutating func lost(_ error: (any Error)?) {
         guard connected else { return }
         connected = false

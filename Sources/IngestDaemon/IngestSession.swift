@@ -82,6 +82,8 @@ public final class IngestSession: AcknowledgingSource {
 
     public func stop() {
         guard up else { return }
+        // Our own DISCONNECT makes libmosquitto report a disconnect: not a lost link.
+        link.closing()
         connection.disconnect()
         up = false
     }

@@ -38,6 +38,11 @@ public final class SQLiteStore: TelemetryStore {
     /// The writer's page cache in KiB (SQLite's default is 2,000).
     static let cacheKiB = 32 * 1024
 
+    /// What the WAL file is cut back to after a checkpoint, in bytes. Large catch-up commits
+    /// grow it (96 MB seen at 40 plants), and SQLite otherwise keeps the file at its high-water
+    /// mark for good.
+    static let walLimitBytes = 32 * 1024 * 1024
+
     /// Opens (creating and migrating if needed) the database at `path`.
     public init(path: String, durability: Durability = .normal) throws {
         var config = Configuration()
@@ -50,6 +55,7 @@ public final class SQLiteStore: TelemetryStore {
             // and state rollups): at 40 plants that is thousands of pages, which SQLite's 2 MiB
             // default cache re-read from the file on every commit. 32 MiB holds them.
             try db.execute(sql: "PRAGMA cache_size = -\(Self.cacheKiB)")
+            try db.execute(sql: "PRAGMA journal_size_limit = \(Self.walLimitBytes)")
             // Pages freed by pruning go back to the file system in steps (`PRAGMA incremental_vacuum`).
             // This takes effect on a new file only; an older one needs one `zhizao prune --vacuum`.
             try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")

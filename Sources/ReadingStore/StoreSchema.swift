@@ -1,5 +1,13 @@
 import GRDB
 
+/// The newest schema each backend migrates to, for `zhizao --version`.
+public enum SchemaVersions {
+    /// The last SQLite migration's name.
+    public static var sqlite: String { StoreSchema.migrator.migrations.last ?? "none" }
+    /// The last PostgreSQL migration's name.
+    public static var postgres: String { PostgresSchema.migrations.last?.name ?? "none" }
+}
+
 /// The database schema as named, ordered migrations; `Schemas/database.sql` mirrors the SQL.
 enum StoreSchema {
     static var migrator: DatabaseMigrator {

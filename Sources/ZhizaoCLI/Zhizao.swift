@@ -1,4 +1,5 @@
 public import ArgumentParser
+import ReadingStore
 
 /// The `zhizao` command: the daemon and the tools around it.
 public struct Zhizao: AsyncParsableCommand {
@@ -12,12 +13,16 @@ public struct Zhizao: AsyncParsableCommand {
               zhizao devices validate --devices ./Devices
               zhizao readings --device cnc-101 --limit 20
             """,
+        version: "zhizao \(Zhizao.version) (database schema: SQLite \(SchemaVersions.sqlite), PostgreSQL \(SchemaVersions.postgres))",
         subcommands: [
             Run.self, Simulate.self, Status.self, Query.self, IndicatorsCommand.self, Export.self, Report.self, ValueAdded.self,
             Rebuild.self, Prune.self, Backup.self, Audit.self, Close.self, Reopen.self, Periods.self, Devices.self, Readings.self,
             Quarantine.self, QualityCommand.self,
         ]
     )
+
+    /// The release, printed by `zhizao --version` with the schemas this build migrates to.
+    public static let version = "0.9.0"
 
     public init() {}
 

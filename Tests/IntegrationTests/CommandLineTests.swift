@@ -1,9 +1,18 @@
 import Foundation
+import ReadingStore
 import Testing
 
 /// The CLI as a user types it: exit codes and messages.
 @Suite("Command line")
 struct CommandLineTests {
+    @Test func versionNamesTheReleaseAndTheSchemas() throws {
+        let r = try ZhizaoBinary.run(["--version"])
+        #expect(r.code == 0)
+        #expect(r.stdout.hasPrefix("zhizao "))
+        #expect(r.stdout.contains("SQLite \(SchemaVersions.sqlite)") && r.stdout.contains("PostgreSQL \(SchemaVersions.postgres)"))
+        #expect(SchemaVersions.sqlite.hasPrefix("v") && SchemaVersions.postgres.hasPrefix("pg"))
+    }
+
     @Test func devicesListJSONHasTheDocumentedFields() throws {
         let r = try ZhizaoBinary.run(["devices", "list", "--devices", ZhizaoBinary.shippedDevices, "--format", "json"])
         #expect(r.code == 0)

@@ -111,6 +111,9 @@ struct IngestEndToEndTests {
         try daemon.waitForReadings(2_000)
         #expect(daemon.terminate() == 0)
         #expect(daemon.log.contains("ingest stopped"))
+        // The process has exited, so its log is complete: our own DISCONNECT is no lost link.
+        #expect(daemon.log.contains("disconnecting from the broker"))
+        #expect(!daemon.log.contains("connection to the broker lost"))
         // Everything was acknowledged: a restart with the same session receives nothing again
         // before a sentinel published after the restart (redeliveries would come first).
         try daemon.start()
