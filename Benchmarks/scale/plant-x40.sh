@@ -100,7 +100,7 @@ grep -q "subscribed" "$TMP/daemon.log" || die "the daemon did not subscribe: $(t
     next=0
     while rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$DAEMON_PID/status" 2>/dev/null) && [[ -n $rss ]]; do
         el=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }')
-        bytes=$(stat -c %s "$TMP"/z.sqlite "$TMP"/z.sqlite-wal 2>/dev/null | awk '{ n += $1 } END { print n + 0 }')
+        bytes=$(stat -c %s "$TMP"/z.sqlite "$TMP"/z.sqlite-wal 2>/dev/null | awk '{ n += $1 } END { printf "%.0f", n }')
         printf '%s,%s,%s\n' "$el" "$rss" "$bytes"
         if (( ${el%.*} >= next )); then
             log "progress: ${el%.*} s, daemon RSS $((rss / 1024)) MB, database $((bytes / 1000000)) MB"
