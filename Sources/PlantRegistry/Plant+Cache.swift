@@ -24,6 +24,15 @@ public struct RegistryCache: Sendable {
 
     public init(directory: String) { self.directory = directory }
 
+    /// The running executable's size and modification time: a plant another build parsed is
+    /// not served, even in the same format, since what the parser derives or accepts may have
+    /// changed with it.
+    static let build: String = {
+        var st = stat()
+        guard stat("/proc/self/exe", &st) == 0 else { return "" }
+        return "\(st.st_size)-\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+    }()
+
     /// The cache of a command: `ZHIZAO_CACHE_DIR`, else systemd's `CACHE_DIRECTORY` (its first
     /// entry), else `$XDG_CACHE_HOME/zhizao`, else `$HOME/.cache/zhizao`; nil when none is set.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> RegistryCache? {
@@ -80,6 +89,8 @@ struct RegistryFileStamp: Codable, Equatable {
 /// A cache file's content.
 struct RegistryCacheFile: Codable {
     var format: Int
+    /// The zhizao binary that wrote it (`RegistryCache.build`).
+    var build: String
     /// The registry directory as given and as resolved.
     var registry: String
     var resolved: String
@@ -111,8 +122,8 @@ extension Plant {
             let stamps = RegistryFileStamp.all(in: directory), !stamps.isEmpty
         else { return (try load(directory: directory), .yaml) }
         let file = cache.file(registry: directory, resolved: resolved)
-        if let cached = cache.read(file), cached.format == RegistryCache.format, cached.registry == directory,
-            cached.resolved == resolved, cached.files == stamps
+        if let cached = cache.read(file), cached.format == RegistryCache.format, cached.build == RegistryCache.build,
+            cached.registry == directory, cached.resolved == resolved, cached.files == stamps
         {
             return (cached.plant, .cache)
         }
@@ -120,7 +131,9 @@ extension Plant {
         let settled = started - RegistryCache.settleSeconds * 1_000_000_000
         if stamps.allSatisfy({ $0.modifiedNs < settled }), RegistryFileStamp.all(in: directory) == stamps {
             cache.write(
-                RegistryCacheFile(format: RegistryCache.format, registry: directory, resolved: resolved, files: stamps, plant: plant),
+                RegistryCacheFile(
+                    format: RegistryCache.format, build: RegistryCache.build, registry: directory, resolved: resolved, files: stamps,
+                    plant: plant),
                 to: file)
         }
         return (plant, .yaml)
@@ -151,24 +164,27 @@ extension RegistryCache {
     /// Writes the file through a temporary file renamed over it (commands and tests run side by
     /// side); any failure leaves no cache and is not reported: the next load parses again.
     func write(_ content: RegistryCacheFile, to file: String) {
-        guard let data = try? JSONEncoder().encode(content) else { return }
         if mkdir(directory, 0o700) != 0 && errno == ENOENT {
             try? FileManager.default.createDirectory(
                 atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
+        // The file first: where it cannot be written, the plant is not even encoded.
         let temporary = "\(file).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
-        let written = data.withUnsafeBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { return false }
-                offset += n
+        let data = (try? JSONEncoder().encode(content)) ?? Data()
+        let written =
+            !data.isEmpty
+            && data.withUnsafeBytes { bytes in
+                var offset = 0
+                while offset < bytes.count {
+                    let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else { return false }
+                    offset += n
+                }
+                return true
             }
-            return true
-        }
         if close(fd) != 0 || !written || rename(temporary, file) != 0 { unlink(temporary) }
     }
 }

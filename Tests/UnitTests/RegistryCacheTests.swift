@@ -147,10 +147,17 @@ struct RegistryCacheTests {
             #expect(try Data(contentsOf: URL(fileURLWithPath: path)).count == good.count, "rewritten")
             #expect(try Plant.load(directory: dir, cache: cache).source == .cache)
         }
+        // Rewritten through JSONSerialization as it is: still served (the control for what follows).
+        var bumped = try #require(try JSONSerialization.jsonObject(with: good) as? [String: Any])
+        try JSONSerialization.data(withJSONObject: bumped).write(to: URL(fileURLWithPath: path))
+        #expect(try Plant.load(directory: dir, cache: cache).source == .cache)
         // Another format's file, well formed: ignored.
-        let other = try JSONSerialization.jsonObject(with: good) as? [String: Any]
-        var bumped = try #require(other)
         bumped["format"] = RegistryCache.format + 1
+        try JSONSerialization.data(withJSONObject: bumped).write(to: URL(fileURLWithPath: path))
+        #expect(try Plant.load(directory: dir, cache: cache).source == .yaml)
+        // Written by another build in this format: ignored too.
+        bumped["format"] = RegistryCache.format
+        bumped["build"] = "1-2.3"
         try JSONSerialization.data(withJSONObject: bumped).write(to: URL(fileURLWithPath: path))
         #expect(try Plant.load(directory: dir, cache: cache).source == .yaml)
         // A device naming a gateway the plant does not have: a decoding error, not a trap.
