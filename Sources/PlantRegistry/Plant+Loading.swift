@@ -590,7 +590,8 @@ struct PlantBuilder {
         }
     }
 
-    /// Resolves each device's place in the tree, checks uniqueness, numbers the series.
+    /// Resolves each device's place in the tree, checks uniqueness, then links the plant
+    /// (`Plant.init(linking:)`: series and lookup tables) and checks its metering tree.
     mutating func finish() -> Plant? {
         if sites.isEmpty {
             log.add("(registry)", nil, "no site is declared", hint: "add a plant.yaml with `sites:`")
