@@ -1,6 +1,6 @@
 /// Whether a meter measures the node it is attached to as a whole, or only part of it
 /// (`meter_scope` in a device's entry).
-public enum MeterScope: String, Sendable, CaseIterable {
+public enum MeterScope: String, Sendable, CaseIterable, Codable {
     /// Everything the node uses of the carrier passes through the meter (an incoming feeder).
     case whole
     /// One feeder or consumer inside the node, beside its children (an office, a compressor).
@@ -10,7 +10,7 @@ public enum MeterScope: String, Sendable, CaseIterable {
 /// Where a medium a meter measures comes from (`origin` in a device's entry): compressed air,
 /// steam and chilled water made on site are already counted as the electricity or fuel that
 /// made them.
-public enum MediumOrigin: String, Sendable, CaseIterable {
+public enum MediumOrigin: String, Sendable, CaseIterable, Codable {
     case onSite = "on_site"
     case purchased
 }

@@ -5,7 +5,7 @@
 /// device, or a topic placing a device somewhere the registry does not, is quarantined as
 /// `foreign_device`. Without this, anyone allowed to write one gateway's topics could rewrite
 /// every device's figures, and the broker's per-gateway ACL would protect nothing.
-struct GatewayBinding: Sendable {
+struct GatewayBinding: Sendable, Equatable {
     /// Per device: its site, workshop and line as bytes, compared with a topic's levels.
     var places: [Place] = []
     /// Every Neuron (node, group) and Sparkplug address in the plant, whichever gateway binds it.
@@ -14,7 +14,7 @@ struct GatewayBinding: Sendable {
     /// Sparkplug device ids, for a device named under an edge node that is not its own.
     var sparkplugDeviceOwner: [String: Int] = [:]
 
-    struct Place: Sendable {
+    struct Place: Sendable, Equatable {
         var site: [UInt8]
         var workshop: [UInt8]?
         var line: [UInt8]?

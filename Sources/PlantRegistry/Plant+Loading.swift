@@ -421,8 +421,7 @@ struct PlantBuilder {
                     "two metrics of \(ctx) read the same source `\(metric.sourceName)`", hint: "give each metric its own `source`")
                 continue
             }
-            bySource[metric.sourceName] = metrics.count
-            if metric.source != nil, bySource[metric.name] == nil { bySource[metric.name] = metrics.count }
+            Device.index(metric, at: metrics.count, in: &bySource)
             metrics.append(metric)
         }
         var device = Device(
@@ -430,7 +429,7 @@ struct PlantBuilder {
             line: d.identifier("line"), process: d.identifier("process"), keyProcess: false,
             ncCapable: d.bool("nc_capable", default: false),
             meterRole: d.choice("meter_role", MeterRole.self), gateway: gIndex, neuron: neuron, sparkplug: sparkplug,
-            metrics: metrics, metricBySource: bySource)
+            metrics: metrics)
         device.staleAfterMs = positiveSeconds(d, "stale_after_s", ctx) ?? gatewayStale
         device.meterScope = d.choice("meter_scope", MeterScope.self)
         device.parentMeter = d.identifier("parent")
@@ -591,14 +590,18 @@ struct PlantBuilder {
         }
     }
 
-    /// Resolves each device's place in the tree, checks uniqueness, numbers the series.
+    /// Resolves each device's place in the tree, checks uniqueness, then links the plant
+    /// (`Plant.init(linking:)`: series and lookup tables) and checks its metering tree.
     mutating func finish() -> Plant? {
         if sites.isEmpty {
             log.add("(registry)", nil, "no site is declared", hint: "add a plant.yaml with `sites:`")
         }
         var devices: [Device] = []
         var byID: [String: Int] = [:]
-        var series: [SeriesKey] = []
+        // Per gateway, the Sparkplug and Neuron addresses claimed so far, for the checks only:
+        // the plant's own tables are derived in `Plant.init(linking:)`.
+        var sparkplugClaims = [[SparkplugAddress: Int]](repeating: [:], count: gateways.count)
+        var neuronClaims = [[NeuronGroup: Int]](repeating: [:], count: gateways.count)
         var places: [(file: String, node: Node, fields: [String: Node])] = []
         for p in pending {
             var d = p.device
@@ -674,40 +677,89 @@ struct PlantBuilder {
                 problem("meter_role", "device \(d.id) has `meter_role` but no energy metric", hint: "remove `meter_role`")
             }
             let index = devices.count
-            for mi in d.metrics.indices {
-                d.metrics[mi].series = SeriesIndex(series.count)
-                series.append(SeriesKey(device: d.id, metric: d.metrics[mi].name, site: d.site))
-            }
             if let sp = d.sparkplug {
-                if let other = gateways[d.gateway].sparkplugDevices[sp] {
+                if let other = sparkplugClaims[d.gateway][sp] {
                     problem(
                         "id",
                         "devices \(devices[other].id) and \(d.id) share Sparkplug edge node \(sp.edgeNode) device \(sp.device ?? "(node)")",
                         hint: "each Sparkplug edge node or device maps to one device")
                 } else {
-                    gateways[d.gateway].sparkplugDevices[sp] = index
+                    sparkplugClaims[d.gateway][sp] = index
                 }
             }
             if let n = d.neuron {
-                if let other = gateways[d.gateway].neuronDevices[n] {
+                if let other = neuronClaims[d.gateway][n] {
                     problem(
                         "id", "devices \(devices[other].id) and \(d.id) share Neuron node \(n.node) group \(n.group)",
                         hint: "each Neuron group maps to one device")
                 } else {
-                    gateways[d.gateway].neuronDevices[n] = index
+                    neuronClaims[d.gateway][n] = index
                 }
             }
-            gateways[d.gateway].deviceIndices.append(index)
             byID[d.id] = index
             devices.append(d)
             places.append((p.file, p.node, p.fields))
         }
         checkOverlappingTopics()
         checkOutputCounters(devices, places: places)
-        var plant = Plant(sites: sites, gateways: gateways, devices: devices, series: series, deviceByID: byID)
+        let plant = Plant(linking: sites, gateways: gateways, devices: devices)
         checkMeteringTree(plant, places: places)
-        plant.statusTopics = gateways.enumerated().compactMap { i, g in g.statusTopic.map { (i, Array($0.utf8)) } }
-        plant.binding = GatewayBinding(devices: devices)
         return plant
+    }
+}
+
+extension Plant {
+    /// Links what the registry declares into a plant: numbers the series, and builds every
+    /// lookup table (device by id, metric by source, each gateway's devices and addresses,
+    /// status topics, the gateway binding).
+    ///
+    /// The one derivation of those tables: `PlantBuilder.finish` calls it after its checks, and
+    /// decoding the registry cache calls it on what the cache stored, so a cached plant cannot
+    /// differ from a parsed one in anything derived. Device ids are unique and each Neuron or
+    /// Sparkplug address names one device when the registry validated; were they not, the
+    /// first declaration would win here as in the checks.
+    init(linking sites: [Site], gateways: [Gateway], devices: [Device]) {
+        var gateways = gateways
+        for g in gateways.indices {
+            gateways[g].neuronDevices = [:]
+            gateways[g].sparkplugDevices = [:]
+            gateways[g].deviceIndices = []
+        }
+        var devices = devices
+        var byID: [String: Int] = [:]
+        var series: [SeriesKey] = []
+        for index in devices.indices {
+            let g = devices[index].gateway
+            var bySource: [String: Int] = [:]
+            for mi in devices[index].metrics.indices {
+                devices[index].metrics[mi].series = SeriesIndex(series.count)
+                series.append(SeriesKey(device: devices[index].id, metric: devices[index].metrics[mi].name, site: devices[index].site))
+                Device.index(devices[index].metrics[mi], at: mi, in: &bySource)
+            }
+            devices[index].metricBySource = bySource
+            if let sp = devices[index].sparkplug, gateways[g].sparkplugDevices[sp] == nil {
+                gateways[g].sparkplugDevices[sp] = index
+            }
+            if let n = devices[index].neuron, gateways[g].neuronDevices[n] == nil { gateways[g].neuronDevices[n] = index }
+            gateways[g].deviceIndices.append(index)
+            if byID[devices[index].id] == nil { byID[devices[index].id] = index }
+        }
+        self.sites = sites
+        self.gateways = gateways
+        self.devices = devices
+        self.series = series
+        deviceByID = byID
+        statusTopics = gateways.enumerated().compactMap { i, g in g.statusTopic.map { StatusTopic(gateway: i, topic: Array($0.utf8)) } }
+        binding = GatewayBinding(devices: devices)
+    }
+}
+
+extension Device {
+    /// Adds a metric (at `index` among the device's metrics) to a source -> metric table: its
+    /// source tag, and its name too when the gateway sends another tag and no earlier metric's
+    /// tag is that name.
+    static func index(_ metric: Metric, at index: Int, in table: inout [String: Int]) {
+        table[metric.sourceName] = index
+        if metric.source != nil, table[metric.name] == nil { table[metric.name] = index }
     }
 }

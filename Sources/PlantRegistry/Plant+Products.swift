@@ -1,10 +1,10 @@
 internal import Yams
 
 /// What a line makes: unit-product energy (单位产品综合能耗) is defined per product.
-public struct Product: Sendable, Equatable {
+public struct Product: Sendable, Equatable, Codable {
     /// Whether the output leaves the site as a product, or becomes a component of another
     /// line's product (shafts for motors) and so is never added to the site's output.
-    public enum Output: String, Sendable, CaseIterable {
+    public enum Output: String, Sendable, CaseIterable, Codable {
         case final
         case intermediate
     }

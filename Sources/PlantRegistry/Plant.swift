@@ -4,7 +4,11 @@ public import Telemetry
 ///
 /// Loaded once at start-up; it also holds the lookup tables the hot path uses (device by id,
 /// metric by source tag, gateway by topic), so decoding never searches lists.
-public struct Plant: Sendable {
+///
+/// `Codable` for the registry cache (`Plant+Cache.swift`): only what the registry's files say
+/// is encoded (`CodingKeys`); decoding rebuilds every lookup table through `init(linking:)`,
+/// the derivation the YAML path uses too.
+public struct Plant: Sendable, Equatable, Codable {
     public var sites: [Site]
     public var gateways: [Gateway]
     public var devices: [Device]
@@ -17,15 +21,37 @@ public struct Plant: Sendable {
     /// SHA-256 of the registry's files (names and contents), hex; recorded in the audit trail
     /// at a reload so a changed registry is never silent.
     public var registryDigest = ""
-    /// (gateway index, status topic bytes) of the gateways that declare a `status_topic`.
-    var statusTopics: [(Int, [UInt8])] = []
+    /// The gateways that declare a `status_topic`, with its bytes.
+    var statusTopics: [StatusTopic] = []
+
+    struct StatusTopic: Sendable, Equatable {
+        var gateway: Int
+        var topic: [UInt8]
+    }
+
+    /// What the cache stores: the rest is derived (`init(linking:)`).
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case sites, gateways, devices, registryDigest
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let gateways = try c.decode([Gateway].self, forKey: .gateways)
+        let devices = try c.decode([Device].self, forKey: .devices)
+        // A cache file is data from disk: an index out of range must not trap in the linking.
+        guard devices.allSatisfy({ gateways.indices.contains($0.gateway) }) else {
+            throw DecodingError.dataCorruptedError(forKey: .devices, in: c, debugDescription: "a device names no gateway")
+        }
+        self.init(linking: try c.decode([Site].self, forKey: .sites), gateways: gateways, devices: devices)
+        registryDigest = try c.decode(String.self, forKey: .registryDigest)
+    }
 
     /// The device with this id, if the registry has it.
     public func deviceIndex(id: String) -> Int? { deviceByID[id] }
 
     /// The gateway whose `status_topic` this is (compared byte by byte: no allocation).
     public func gatewayIndex(statusTopic topic: UnsafeRawBufferPointer) -> Int? {
-        for (i, t) in statusTopics where t.count == topic.count && t.elementsEqual(topic) { return i }
+        for s in statusTopics where s.topic.count == topic.count && s.topic.elementsEqual(topic) { return s.gateway }
         return nil
     }
 
@@ -38,12 +64,12 @@ public struct Plant: Sendable {
 }
 
 /// How a site counts its static key-process control rate (see DOMAIN.md).
-public enum ControlRateBasis: String, Sendable, CaseIterable {
+public enum ControlRateBasis: String, Sendable, CaseIterable, Codable {
     case machineCount = "machine_count"
     case processCount = "process_count"
 }
 
-public struct Site: Sendable {
+public struct Site: Sendable, Equatable, Codable {
     public var id: String
     public var name: String
     /// The Chinese name (`name_zh`), shown by `--lang zh`; nil falls back to `name`.
@@ -86,7 +112,7 @@ public struct Site: Sendable {
 }
 
 /// An emission factor with where it comes from: several series exist and must not be mixed.
-public struct EmissionFactor: Sendable, Equatable {
+public struct EmissionFactor: Sendable, Equatable, Codable {
     public var kgCO2PerUnit: Double
     public var vintage: Int
     public var series: String
@@ -98,7 +124,7 @@ public struct EmissionFactor: Sendable, Equatable {
 }
 
 /// A daily shift in site-local time.
-public struct Shift: Sendable, Equatable {
+public struct Shift: Sendable, Equatable, Codable {
     public var name: String
     /// Minutes after local midnight; `end` may be 1440 (midnight) or less than `start` (overnight).
     public var startMinute: Int
@@ -117,7 +143,7 @@ public struct Shift: Sendable, Equatable {
     public var lengthMinutes: Int { endMinute > startMinute ? endMinute - startMinute : 1440 - startMinute + endMinute }
 }
 
-public struct Workshop: Sendable {
+public struct Workshop: Sendable, Equatable, Codable {
     public var id: String
     public var name: String
     /// The Chinese name (`name_zh`), shown by `--lang zh`; nil falls back to `name`.
@@ -125,7 +151,7 @@ public struct Workshop: Sendable {
     public var lines: [Line]
 }
 
-public struct Line: Sendable {
+public struct Line: Sendable, Equatable, Codable {
     public var id: String
     public var name: String
     /// The Chinese name (`name_zh`), shown by `--lang zh`; nil falls back to `name`.
@@ -137,7 +163,7 @@ public struct Line: Sendable {
     public var product: Product? = nil
 }
 
-public struct Process: Sendable {
+public struct Process: Sendable, Equatable, Codable {
     public var id: String
     public var name: String
     /// The Chinese name (`name_zh`), shown by `--lang zh`; nil falls back to `name`.
@@ -147,7 +173,7 @@ public struct Process: Sendable {
 }
 
 /// Which decoder reads a gateway's payloads.
-public enum DecoderKind: String, Sendable, CaseIterable {
+public enum DecoderKind: String, Sendable, CaseIterable, Codable {
     case native
     case neuron
     case plain
@@ -155,7 +181,7 @@ public enum DecoderKind: String, Sendable, CaseIterable {
 }
 
 /// A Sparkplug B edge node, or one of its devices (device nil: the node's own metrics).
-public struct SparkplugAddress: Sendable, Hashable {
+public struct SparkplugAddress: Sendable, Hashable, Codable {
     public var edgeNode: String
     public var device: String?
 
@@ -166,7 +192,10 @@ public struct SparkplugAddress: Sendable, Hashable {
 }
 
 /// A source of payloads: one topic filter, one payload format, the devices behind it.
-public struct Gateway: Sendable {
+///
+/// The device tables (`neuronDevices`, `sparkplugDevices`, `deviceIndices`) are derived when the
+/// plant is linked, so the cache does not store them.
+public struct Gateway: Sendable, Equatable, Codable {
     public var id: String
     public var decoder: DecoderKind
     /// The MQTT subscription filter its payloads arrive on.
@@ -175,20 +204,25 @@ public struct Gateway: Sendable {
     /// Plain decoder only: where device and metric sit in the topic.
     public var topicTemplate: TopicTemplate?
     /// Neuron decoder only: (node, group) -> device index.
-    public var neuronDevices: [NeuronGroup: Int]
+    public var neuronDevices: [NeuronGroup: Int] = [:]
     /// Sparkplug decoder only: the Sparkplug group id, and (edge node, device) -> device index.
     public var sparkplugGroup: String? = nil
     public var sparkplugDevices: [SparkplugAddress: Int] = [:]
-    public var deviceIndices: [Int]
+    public var deviceIndices: [Int] = []
     /// The file that declares it, for messages.
     public var file: String
     /// Where the gateway says it is online or offline (its MQTT Will, or a status topic it
     /// publishes): offline makes its devices' states unknown until they report again.
     public var statusTopic: String? = nil
+
+    /// What the cache stores: the device tables are derived (`Plant.init(linking:)`).
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case id, decoder, topic, filter, topicTemplate, sparkplugGroup, file, statusTopic
+    }
 }
 
 /// A Neuron south node and group, which together name one device here.
-public struct NeuronGroup: Sendable, Hashable {
+public struct NeuronGroup: Sendable, Hashable, Codable {
     public var node: String
     public var group: String
 
@@ -199,7 +233,7 @@ public struct NeuronGroup: Sendable, Hashable {
 }
 
 /// Energy and energy-carrying media a meter measures.
-public enum Carrier: String, Sendable, CaseIterable {
+public enum Carrier: String, Sendable, CaseIterable, Codable, CodingKeyRepresentable {
     case electricity
     case naturalGas = "natural_gas"
     case water
@@ -217,12 +251,14 @@ public enum Carrier: String, Sendable, CaseIterable {
 }
 
 /// Whether a meter is a main (incoming) meter or a sub-meter already counted in a main.
-public enum MeterRole: String, Sendable, CaseIterable {
+public enum MeterRole: String, Sendable, CaseIterable, Codable {
     case main
     case sub
 }
 
-public struct Device: Sendable {
+/// A device as its gateway file declares it, placed in the tree; `metricBySource` is derived
+/// when the plant is linked, so the cache does not store it.
+public struct Device: Sendable, Equatable, Codable {
     public var id: String
     public var site: String
     /// Nil for site-level meters.
@@ -252,19 +288,25 @@ public struct Device: Sendable {
     /// message from the device its states are unknown. Nil: the site's default applies.
     public var staleAfterMs: Int64? = nil
     /// Source tag (or name) -> metric index.
-    var metricBySource: [String: Int]
+    var metricBySource: [String: Int] = [:]
+
+    /// What the cache stores: everything but `metricBySource`.
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case id, site, workshop, line, process, keyProcess, ncCapable, meterRole, meterScope, parentMeter, origin
+        case lineOutput, gateway, neuron, sparkplug, metrics, staleAfterMs
+    }
 
     /// The metric the gateway calls `source`.
     public func metricIndex(source: String) -> Int? { metricBySource[source] }
 }
 
-public enum MetricKind: String, Sendable, CaseIterable {
+public enum MetricKind: String, Sendable, CaseIterable, Codable {
     case counter
     case gauge
     case state
 }
 
-public enum Measure: String, Sendable, CaseIterable {
+public enum Measure: String, Sendable, CaseIterable, Codable {
     /// A consumption register (or gauge) of a carrier: the one its indicators add.
     case energy
     /// A tariff register (peak, valley...): stored and queryable, never added to the total.
@@ -278,7 +320,9 @@ public enum Measure: String, Sendable, CaseIterable {
     case other
 }
 
-public struct Metric: Sendable {
+/// A metric of a device; `series` is numbered when the plant is linked, so the cache does not
+/// store it.
+public struct Metric: Sendable, Equatable, Codable {
     public var name: String
     public var kind: MetricKind
     public var unit: String?
@@ -305,7 +349,7 @@ public struct Metric: Sendable {
     public var toCanonical: Double = 1
     /// States: gateway code or word -> canonical word.
     public var states: [String: String]
-    public var series: SeriesIndex
+    public var series: SeriesIndex = 0
 
     /// The name the gateway uses.
     public var sourceName: String { source ?? name }
@@ -313,4 +357,10 @@ public struct Metric: Sendable {
     /// Canonical words a state metric may hold.
     public static let machineStates: Set<String> = ["producing", "setup", "idle", "down", "off"]
     public static let controlModes: Set<String> = ["nc", "manual"]
+
+    /// What the cache stores: everything but `series`.
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, kind, unit, measures, carrier, source, scale, offset, rollover, resetBelow, rolloverMargin
+        case expectedIntervalMs, toCanonical, states
+    }
 }

@@ -1,6 +1,6 @@
 /// An MQTT subscription filter (`a/+/c/#`) matched against raw topic bytes without allocating.
-public struct TopicFilter: Sendable {
-    enum Level: Sendable {
+public struct TopicFilter: Sendable, Equatable {
+    enum Level: Sendable, Equatable {
         case literal([UInt8])
         case single
         case multi
@@ -127,7 +127,7 @@ public struct TopicFilter: Sendable {
 /// `{device}` and `{metric}` are captured; `{site}`, `{workshop}` and `{line}` are captured too,
 /// so the daemon can check them against the registry's place for the device; other
 /// placeholders match any single level.
-public struct TopicTemplate: Sendable {
+public struct TopicTemplate: Sendable, Equatable {
     enum Level: Sendable, Equatable {
         case literal([UInt8])
         case device
@@ -219,3 +219,28 @@ public struct TopicTemplate: Sendable {
         }.joined(separator: "/")
     }
 }
+
+/// A registry value coded as the text it was parsed from (a topic filter, a topic template): the
+/// registry cache stores what the registry wrote and parses it again when decoded.
+public protocol CodedAsText: Codable {
+    init?(_ text: String)
+    var text: String { get }
+}
+
+extension CodedAsText {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        guard let value = Self(try c.decode(String.self)) else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "not a valid \(Self.self)")
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(text)
+    }
+}
+
+extension TopicFilter: CodedAsText {}
+extension TopicTemplate: CodedAsText {}

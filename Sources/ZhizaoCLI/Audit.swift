@@ -49,7 +49,7 @@ struct Audit: ParsableCommand {
 
     func run() throws {
         let plant: Plant
-        do { plant = try Plant.load(directory: registry.devices) } catch {
+        do { plant = try registry.loadPlant() } catch {
             throw fail("\(error)\nrun `zhizao devices validate --devices \(registry.devices)` for details")
         }
         let calendar = AggregationPlan(plant: plant).calendar

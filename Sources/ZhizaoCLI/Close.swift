@@ -209,7 +209,7 @@ struct PeriodOptions: ParsableArguments {
 /// The registry, its first site and the site's calendar, or a readable failure.
 private func loadRegistry(_ registry: RegistryOptions) throws -> (Plant, Site, WindowCalendar) {
     let plant: Plant
-    do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
+    do { plant = try registry.loadPlant() } catch { throw fail("\(error)") }
     guard let site = plant.sites.first else { throw fail("the registry has no site") }
     return (plant, site, AggregationPlan(plant: plant).calendar)
 }

@@ -38,7 +38,7 @@ extension Devices {
 
         func run() throws {
             let plant: Plant
-            do { plant = try Plant.load(directory: registry.devices) } catch {
+            do { plant = try registry.loadPlant() } catch {
                 throw fail("\(error)\nrun `zhizao devices validate --devices \(registry.devices)` for details")
             }
             let acl = BrokerACL(plant: plant, daemonUser: daemonUser, hostID: hostID)

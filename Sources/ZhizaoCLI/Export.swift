@@ -54,7 +54,7 @@ struct Export: ParsableCommand {
 
     func run() throws {
         let plant: Plant
-        do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
+        do { plant = try registry.loadPlant() } catch { throw fail("\(error)") }
         let plan = AggregationPlan(plant: plant)
         guard let site = plant.sites.first else { throw fail("the registry has no site") }
         let (fromMs, toMs) = try window.window(calendar: plan.calendar)

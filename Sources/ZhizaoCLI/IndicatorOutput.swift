@@ -11,7 +11,7 @@ extension IndicatorTable {
     /// Loads the registry and opens the database read-only, with readable failures.
     static func open(registry: RegistryOptions, store: StoreOptions) throws -> IndicatorTable {
         let plant: Plant
-        do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
+        do { plant = try registry.loadPlant() } catch { throw fail("\(error)") }
         let reader = try store.reader(plant: plant)
         return try failing { try IndicatorTable(plant: plant, reader: reader) }
     }

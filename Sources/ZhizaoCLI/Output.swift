@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Glibc
+import PlantRegistry
 
 /// Output formats shared by the commands.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
@@ -149,4 +150,10 @@ struct StoreOptions: ParsableArguments {
 struct RegistryOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Device registry directory (env ZHIZAO_DEVICES).", valueName: "DIR"))
     var devices: String = ProcessInfo.processInfo.environment["ZHIZAO_DEVICES"] ?? "./Devices"
+
+    /// The registry, through the registry cache (`RegistryCache.fromEnvironment`) while its
+    /// files are unchanged; its problems are thrown as `Plant.load(directory:)` throws them.
+    func loadPlant() throws(RegistryError) -> Plant {
+        try Plant.load(directory: devices, cache: RegistryCache.fromEnvironment()).plant
+    }
 }

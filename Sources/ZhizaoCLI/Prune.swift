@@ -51,7 +51,7 @@ struct Prune: ParsableCommand {
             throw fail("--minute-days \(m) is less than --raw-days \(r): minutes must be kept at least as long as raw readings", code: 2)
         }
         let plant: Plant
-        do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
+        do { plant = try registry.loadPlant() } catch { throw fail("\(error)") }
         if vacuum && StoreTarget.isPostgres(store.db) {
             throw fail(
                 "--vacuum rewrites a SQLite file; \(StoreTarget.redacted(store.db)) is PostgreSQL, whose autovacuum reclaims space "

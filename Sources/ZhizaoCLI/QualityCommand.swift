@@ -57,7 +57,7 @@ struct QualityCommand: ParsableCommand {
 
     func run() throws {
         let plant: Plant
-        do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
+        do { plant = try registry.loadPlant() } catch { throw fail("\(error)") }
         let plan = AggregationPlan(plant: plant)
         let (from, to) = try window.window(calendar: plan.calendar)
         var devices: Set<String>?

@@ -56,7 +56,7 @@ struct Query: ParsableCommand {
 
     func run() throws {
         let plant: Plant
-        do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
+        do { plant = try registry.loadPlant() } catch { throw fail("\(error)") }
         let plan = AggregationPlan(plant: plant)
         guard let d = plant.deviceIndex(id: device) else {
             let near = nearest(device, in: plant.devices.map(\.id))

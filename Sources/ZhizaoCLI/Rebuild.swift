@@ -39,7 +39,7 @@ struct Rebuild: ParsableCommand {
 
     func run() throws {
         let plant: Plant
-        do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
+        do { plant = try registry.loadPlant() } catch { throw fail("\(error)") }
         let plan = AggregationPlan(plant: plant)
         let range = try window.openWindow(calendar: plan.calendar)
         let s = try openAdminStore(store, plant: plant, aggregating: true)

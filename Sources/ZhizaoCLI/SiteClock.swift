@@ -39,7 +39,7 @@ struct SiteClock {
     /// The registry for commands that can do without one (`readings`, `status`, `quarantine`):
     /// when it cannot be read, nil, and stderr says that times are in UTC and how to fix it.
     static func optionalPlant(_ registry: RegistryOptions) -> Plant? {
-        do { return try Plant.load(directory: registry.devices) } catch {
+        do { return try registry.loadPlant() } catch {
             note(
                 "zhizao: the registry in \(registry.devices) cannot be read, so times are in UTC; "
                     + "pass --devices DIR for site time (`zhizao devices validate` says what is wrong)")

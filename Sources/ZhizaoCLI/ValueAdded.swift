@@ -35,7 +35,7 @@ struct ValueAdded: ParsableCommand {
 
     func run() throws {
         let plant: Plant
-        do { plant = try Plant.load(directory: registry.devices) } catch { throw fail("\(error)") }
+        do { plant = try registry.loadPlant() } catch { throw fail("\(error)") }
         let plan = AggregationPlan(plant: plant)
         guard let site = plant.sites.first else { throw fail("the registry has no site") }
         let known = plant.sites.flatMap(\.scopes)

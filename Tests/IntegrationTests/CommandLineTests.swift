@@ -35,6 +35,37 @@ struct CommandLineTests {
         #expect(energy["unit"] as? String == "kWh")
     }
 
+    /// The registry cache changes nothing a command prints: the same bytes from an empty cache
+    /// (which the run fills) and from the warm one (which the run reads, not rewrites).
+    @Test func devicesListPrintsTheSameWithAnEmptyAndAWarmRegistryCache() throws {
+        let dir = try temporaryDirectory("regcache")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let devices = dir + "/devices"
+        try FileManager.default.copyItem(atPath: ZhizaoBinary.shippedDevices, toPath: devices)
+        // Files modified just now are not cached yet (their time could repeat): an hour old.
+        let enumerator = try #require(FileManager.default.enumerator(atPath: devices))
+        while let rel = enumerator.nextObject() as? String {
+            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: devices + "/" + rel)
+        }
+        let env = ["ZHIZAO_CACHE_DIR": dir + "/cache"]
+        let cold = try ZhizaoBinary.run(["devices", "list", "--devices", devices, "--format", "json"], environment: env)
+        #expect(cold.code == 0, "\(cold.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/cache")
+        #expect(files.count == 1 && files[0].hasSuffix(".json"), "the cold run wrote the cache")
+        let path = dir + "/cache/" + files[0]
+        let written = try #require(try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? Int)
+        for format in ["json", "table"] {
+            let warm = try ZhizaoBinary.run(["devices", "list", "--devices", devices, "--format", format], environment: env)
+            // An empty cache of its own: parsed from the YAML.
+            let plain = try ZhizaoBinary.run(
+                ["devices", "list", "--devices", devices, "--format", format], environment: ["ZHIZAO_CACHE_DIR": dir + "/empty-\(format)"])
+            #expect(warm.code == 0 && warm.stdout == plain.stdout && warm.stderr == plain.stderr, "\(format)")
+            if format == "json" { #expect(warm.stdout == cold.stdout && !warm.stdout.isEmpty) }
+        }
+        // Replaced by a rename on every write: the same inode means the warm runs only read it.
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? Int == written)
+    }
+
     @Test func validateReportsFileLineAndFixAndFails() throws {
         let dir = try temporaryDirectory("registry")
         try FileManager.default.createDirectory(atPath: dir + "/gateways", withIntermediateDirectories: true)

@@ -454,6 +454,7 @@ struct PostgresAdminTests {
         command.executableURL = URL(fileURLWithPath: try ZhizaoBinary.path)
         command.arguments = arguments + ["--db", server.url, "--devices", ZhizaoBinary.shippedDevices]
         let dir = try temporaryDirectory("pg-lock")
+        command.environment = ProcessInfo.processInfo.environment.merging(["ZHIZAO_CACHE_DIR": dir + "/cache"]) { $1 }
         command.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(dir + "/err")))
         command.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(dir + "/out")))
         try command.run()

@@ -21,15 +21,17 @@ enum ZhizaoBinary {
     /// Runs a CLI command to completion and returns its exit code and output; `environment`
     /// adds to (or overrides) the test's own, e.g. `["TZ": "UTC"]`. The locale is pinned to
     /// `LANG=C.UTF-8` (English output) unless `environment` sets one, so a tester's Chinese
-    /// locale does not change what the tests read.
+    /// locale does not change what the tests read. The registry cache lives in the run's own
+    /// temporary folder unless `environment` names one, so tests never write into `$HOME`.
     static func run(_ args: [String], environment: [String: String] = [:]) throws -> (code: Int32, stdout: String, stderr: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try path)
         p.arguments = args
+        let dir = try temporaryDirectory("cli")
         var base = ProcessInfo.processInfo.environment.filter { $0.key != "LC_ALL" && $0.key != "LC_MESSAGES" }
         base["LANG"] = "C.UTF-8"
+        base["ZHIZAO_CACHE_DIR"] = dir + "/cache"
         p.environment = base.merging(environment) { $1 }
-        let dir = try temporaryDirectory("cli")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(dir + "/out")))
         let err = try FileHandle(forWritingTo: URL(fileURLWithPath: try createFile(dir + "/err")))
