@@ -78,7 +78,7 @@ public struct IndicatorTable {
         self.site = site
         self.reader = reader
         self.shifts = ShiftCalendar(site: site, calendar: plan.calendar)
-        self.balancedScopes = Set(MeteringTree(plant: plant).unmeteredScopes.values.joined())
+        self.balancedScopes = Set(plan.unmeteredScopes.values.joined())
         self.windows = try WindowTotals(reader: reader, plan: plan, plant: plant)
         self.index = ScopeIndex(plant: plant, plan: plan)
     }
@@ -164,23 +164,27 @@ public struct IndicatorTable {
         baseline baseWindow: (from: Int64, to: Int64)?
     ) throws -> [Row] {
         let balanced = balancedScopes
+        // What every scope needs read once for all of them, not once per scope.
+        let valueAddedFrom = min(fromMs, baseWindow?.from ?? fromMs) - 32 * WindowCalendar.dayMs
+        let recorded = try reader.valueAdded(scopes: scopes, from: valueAddedFrom, to: max(toMs, baseWindow?.to ?? toMs))
+        let periods = ClosedPeriods(try reader.closedPeriods())
+        let storedDays = try windows.storedDays(scopes, from: fromMs, to: toMs)
+        let siteProducts = plant.sites.map { products(of: $0) }
         var rows: [Row] = []
         for s in scopes {
             let site = site(of: s)
             if every == .shift && site.shifts.isEmpty { throw ReportingError.noShiftCalendar(site: site.id) }
             let calendar = calendar(of: s)
-            let valueAdded = try reader.valueAdded(
-                scope: s, from: min(fromMs, baseWindow?.from ?? fromMs) - 32 * WindowCalendar.dayMs,
-                to: max(toMs, baseWindow?.to ?? toMs))
+            let valueAdded = recorded[s] ?? [:]
             let keyProcess = index.keyProcessDevices[s] ?? []
             let rate = Indicators.staticControlRate(plant: plant, keyProcessDevices: keyProcess)
             let machines = index.machineCount[s] ?? 0
-            let closed = try closedView(scope: s, period: "hour", from: fromMs, to: toMs)
+            let closed = try closedView(scope: s, period: "hour", from: fromMs, to: toMs, periods: periods)
             let keyMachines = keyProcess.count
             /// The indicators of [start, end) from its totals, with value added over its whole months.
             func indicators(_ totals: WindowTotals.Totals, _ start: Int64, _ end: Int64) throws -> Indicators {
                 var i = Indicators.compute(
-                    totals: totals.values, site: site, scope: s, products: products(of: site), staticRate: rate,
+                    totals: totals.values, site: site, scope: s, products: siteProducts[siteIndex(of: s)], staticRate: rate,
                     keyProcessMs: Double(machines) * Double(end - start))
                 i.oee = oee(scope: s, totals: totals.values, from: start, to: end)
                 try applyValueAdded(&i, scope: s, site: site, totals: totals, from: start, to: end, recorded: valueAdded, rate: rate)
@@ -210,7 +214,7 @@ public struct IndicatorTable {
             if let (bf, bt) = baseWindow {
                 base = try indicators(windows.totals(s, from: bf, to: bt, calendar: calendar), bf, bt)
             }
-            let days = try windows.storedDays(s, from: fromMs, to: toMs)
+            let days = storedDays[s]
             for b in buckets(s, from: fromMs, to: toMs, every: every) {
                 let totals = try windows.totals(s, from: b.start, to: b.end, calendar: calendar, days: days)
                 guard !totals.values.isEmpty else { continue }
