@@ -242,7 +242,8 @@ extension StoreReader {
                 let cursor = try Row.fetchCursor(statement, arguments: [scope.key, period, from, to])
                 while try cursor.next() != nil {
                     let start = Int64(sqliteStatement: sqlite, index: 0)
-                    if rows.last?.start != start { rows.append((start, [:])) }
+                    // Room for a day's quantities up front: growing each start's dictionary cost more than the read.
+                    if rows.last?.start != start { rows.append((start, Dictionary(minimumCapacity: 8))) }
                     rows[rows.count - 1].totals[String(sqliteStatement: sqlite, index: 1)] = Double(sqliteStatement: sqlite, index: 2)
                 }
                 if !rows.isEmpty { out[scope] = rows }

@@ -122,11 +122,36 @@ public struct IndicatorTable {
     /// OEE of a line with a planned run time per item; other scopes have none. Its planned busy
     /// time is that of exactly `[from, to)` in the line's site's shift calendar.
     public func oee(scope: Scope, totals: [String: Double], from: Int64, to: Int64) -> OEE? {
+        oee(scope: scope, totals: totals, plannedBusyMs: { shifts(of: scope).plannedBusyMs(from: from, to: to) })
+    }
+
+    /// OEE with the planned busy time asked only when the line has a planned run time.
+    func oee(scope: Scope, totals: [String: Double], plannedBusyMs: () -> Double) -> OEE? {
         guard case .line(let id) = scope, let line = index.lines[id], let pri = line.plannedCycleSeconds else { return nil }
         return OEE.compute(
             producingMs: totals[AggregationPlan.producingMs] ?? 0, machines: index.machineCount[scope] ?? 0,
-            plannedBusyMs: shifts(of: scope).plannedBusyMs(from: from, to: to), priSeconds: pri,
+            plannedBusyMs: plannedBusyMs(), priSeconds: pri,
             good: totals[AggregationPlan.good] ?? 0, scrap: totals[AggregationPlan.scrap] ?? 0)
+    }
+
+    /// A site's planned busy time per window, worked out once for all the lines of a table that
+    /// share the window (160 lines × 30 days of shifts each, in the site's zone, were the table's
+    /// largest cost after its reads).
+    struct PlannedBusyTimes {
+        struct Key: Hashable {
+            var site: Int
+            var from: Int64
+            var to: Int64
+        }
+        var known: [Key: Double] = [:]
+
+        mutating func ms(_ table: IndicatorTable, _ scope: Scope, from: Int64, to: Int64) -> Double {
+            let key = Key(site: table.siteIndex(of: scope), from: from, to: to)
+            if let ms = known[key] { return ms }
+            let ms = table.shifts(of: scope).plannedBusyMs(from: from, to: to)
+            known[key] = ms
+            return ms
+        }
     }
 
     /// The windows a row each: `[start, end)` cut from `[from, to)` by `every` in the scope's
@@ -170,6 +195,7 @@ public struct IndicatorTable {
         let periods = ClosedPeriods(try reader.closedPeriods())
         let storedDays = try windows.storedDays(scopes, from: fromMs, to: toMs)
         let siteProducts = plant.sites.map { products(of: $0) }
+        var busy = PlannedBusyTimes()
         var rows: [Row] = []
         for s in scopes {
             let site = site(of: s)
@@ -186,7 +212,7 @@ public struct IndicatorTable {
                 var i = Indicators.compute(
                     totals: totals.values, site: site, scope: s, products: siteProducts[siteIndex(of: s)], staticRate: rate,
                     keyProcessMs: Double(machines) * Double(end - start))
-                i.oee = oee(scope: s, totals: totals.values, from: start, to: end)
+                i.oee = oee(scope: s, totals: totals.values, plannedBusyMs: { busy.ms(self, s, from: start, to: end) })
                 try applyValueAdded(&i, scope: s, site: site, totals: totals, from: start, to: end, recorded: valueAdded, rate: rate)
                 for edge in totals.roundedEdges {
                     let horizon = windows.minuteHorizon.map { TimeArgument.format($0, calendar: calendar) } ?? "?"
