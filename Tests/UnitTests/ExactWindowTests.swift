@@ -310,6 +310,11 @@ struct ExactWindowTests {
                     == text(
                         try t.reader.scopeTotals(scope: .site("cn-sz"), period: period, from: from, to: ms("2026-11-02T00:00:00+08:00"))))
         }
+        // And the figures themselves (the fixture's header): 2026-11-02 in Shenzhen is em-a's 24 h ×
+        // 60 kWh and em-b's 14 h from 10:00 × 30 kWh, 1,860 kWh.
+        let days = try t.reader.scopeTotals(scopes: scopes, period: "day", from: from, to: to)
+        let second = days[.site("cn-sz")]?.first { $0.start == ms("2026-11-02T00:00:00+08:00") }
+        close(second?.totals["consumption.electricity"], 1_860)
         #expect(try t.reader.scopeTotals(scopes: [], period: "day", from: from, to: to).isEmpty)
         let (months, monthsEnd) = (ms("2026-09-01T00:00:00+08:00"), ms("2026-12-01T00:00:00+08:00"))
         let added = try t.reader.valueAdded(scopes: scopes, from: months, to: monthsEnd)
