@@ -60,6 +60,9 @@ public struct AggregationPlan: Sendable {
     /// The state series of each device (index in the registry): a message from the device
     /// may change how long their states were known.
     public var deviceStateSeries: [[SeriesIndex]]
+    /// The scopes that have an unmetered figure, per quantity (`MeteringTree.unmeteredScopes`),
+    /// kept so a reader need not build the metering tree a second time.
+    public var unmeteredScopes: [String: [Scope]]
 
     /// Plant-level quantity names.
     public static func consumption(_ c: Carrier) -> String { "consumption.\(c.rawValue)" }
@@ -91,6 +94,7 @@ public struct AggregationPlan: Sendable {
         calendar = calendars.first ?? WindowCalendar(timeZone: TimeZone(identifier: site?.timeZone ?? "Asia/Shanghai") ?? .current)
         let siteIndex = Dictionary(plant.sites.enumerated().map { ($1.id, $0) }) { a, _ in a }
         let tree = MeteringTree(plant: plant)
+        unmeteredScopes = tree.unmeteredScopes
         func meterTargets(_ di: Int, _ c: Carrier) -> [(scope: Scope, quantity: String, weight: Double)] {
             (tree.targets[MeteringTree.MeterKey(device: di, carrier: c)] ?? []).map { ($0.scope, $0.quantity, $0.weight) }
         }

@@ -82,10 +82,13 @@ public struct BalanceCheck: Sendable, Equatable {
     /// one scope (`consumption.<carrier>` and `unmetered.consumption.<carrier>`).
     public static func violations(scope: Scope, hourly: [(Int64, [String: Double])], tolerance: Double) -> [BalanceCheck] {
         var out: [BalanceCheck] = []
+        // Each carrier's quantity names spelled once, not per hour (a month of a workshop is 720 hours).
+        let names = Carrier.allCases.map { c in
+            (c, AggregationPlan.consumption(c), AggregationPlan.unmetered(AggregationPlan.consumption(c)))
+        }
         for (hour, totals) in hourly {
-            for c in Carrier.allCases {
-                let q = AggregationPlan.consumption(c)
-                guard let unmetered = totals[AggregationPlan.unmetered(q)] else { continue }
+            for (c, q, unmeteredName) in names {
+                guard let unmetered = totals[unmeteredName] else { continue }
                 let whole = totals[q] ?? 0
                 let check = BalanceCheck(
                     scope: scope, carrier: c, hour: hour, whole: whole, below: whole - unmetered, tolerance: tolerance)

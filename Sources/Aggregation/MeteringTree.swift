@@ -41,16 +41,34 @@ public struct MeteringTree: Sendable {
     }
 
     public init(plant: Plant) {
-        for c in Carrier.allCases {
+        // The carriers something meters, asking each device only of the carriers its metrics
+        // name: a layout (a walk of the plant and its devices) is built only for those.
+        var metered: Set<Carrier> = []
+        for d in plant.devices {
+            for c in Set(d.metrics.compactMap(\.carrier)) where MeteringLayout.meters(d, c) { metered.insert(c) }
+        }
+        for c in Carrier.allCases where metered.contains(c) {
             let layout = MeteringLayout(plant: plant, carrier: c)
             guard !layout.meters.isEmpty else { continue }
+            // The layout scans every meter per question; most nodes have none, and each node's
+            // top whole-node meters are asked twice: answered once here.
+            let withMeters = Set(layout.meters.map(\.node))
+            var tops: [MeterNode: [Int]] = [:]
+            func topWhole(_ node: MeterNode) -> [Int] {
+                guard withMeters.contains(node) else { return [] }
+                if let known = tops[node] { return known }
+                let top = layout.topWhole(at: node)
+                tops[node] = top
+                return top
+            }
             var memo: [MeterNode: [Int]] = [:]
             func below(_ node: MeterNode) -> [Int] {
-                layout.outermost(layout.parts(at: node) + (layout.children[node] ?? []).flatMap(measuring))
+                let parts = withMeters.contains(node) ? layout.parts(at: node) : []
+                return layout.outermost(parts + (layout.children[node] ?? []).flatMap(measuring))
             }
             func measuring(_ node: MeterNode) -> [Int] {
                 if let known = memo[node] { return known }
-                let top = layout.topWhole(at: node)
+                let top = topWhole(node)
                 let out = top.isEmpty ? below(node) : top
                 memo[node] = out
                 return out
@@ -69,7 +87,7 @@ public struct MeteringTree: Sendable {
             for node in nodes {
                 guard let scope = node.scope else { continue }
                 for m in measuring(node) { add(m, scope, unmetered: false, 1) }
-                let top = layout.topWhole(at: node)
+                let top = topWhole(node)
                 let inside = top.isEmpty ? [] : below(node)
                 guard !inside.isEmpty else { continue }
                 for m in top { add(m, scope, unmetered: true, 1) }

@@ -13,7 +13,7 @@ extension StoreReader {
     public func scopeAdjustments(scope: Scope, period: String, from: Int64, to: Int64) throws
         -> [(start: Int64, totals: [String: Double])]
     {
-        try scopeRows(table: "scope_adjustment", scope: scope, period: period, from: from, to: to)
+        try scopeRows(table: "scope_adjustment", scopes: [scope], period: period, from: from, to: to)[scope] ?? []
     }
 }
 

@@ -34,8 +34,15 @@ public protocol TelemetryReader: AnyObject {
 
     /// A scope's stored totals per local hour or day in [from, to): `start` → quantity → value.
     func scopeTotals(scope: Scope, period: String, from: Int64, to: Int64) throws -> [(start: Int64, totals: [String: Double])]
+    /// Several scopes' totals read at once (a table of 160 lines reads their days in one go, not
+    /// in 160 reads): scope → what `scopeTotals(scope:…)` gives it; absent when it has none.
+    func scopeTotals(scopes: [Scope], period: String, from: Int64, to: Int64) throws
+        -> [Scope: [(start: Int64, totals: [String: Double])]]
     /// Value added recorded for a scope: local month start → yuan, for months in [from, to).
     func valueAdded(scope: Scope, from: Int64, to: Int64) throws -> [Int64: Double]
+    /// Several scopes' value added read at once: scope → what `valueAdded(scope:…)` gives it;
+    /// absent when none is recorded.
+    func valueAdded(scopes: [Scope], from: Int64, to: Int64) throws -> [Scope: [Int64: Double]]
     /// A series' rollups composed into `every` windows in site time for [from, to).
     func rollups(
         device: String, metric: String, from: Int64, to: Int64, every: WindowCalendar.Every, calendar: WindowCalendar

@@ -50,9 +50,10 @@ extension IndicatorTable {
     }
 
     /// What the rows of `scope` over [from, to) need to show closed figures: nil when no closed
-    /// period freezes the scope's figures in that window.
-    func closedView(scope: Scope, period: String, from: Int64, to: Int64) throws -> ClosedView? {
-        let periods = ClosedPeriods(try reader.closedPeriods()).overlapping(from: from, to: to, scopes: [scope])
+    /// period freezes the scope's figures in that window. `periods`: the closed periods, read
+    /// once for a table's scopes.
+    func closedView(scope: Scope, period: String, from: Int64, to: Int64, periods all: ClosedPeriods) throws -> ClosedView? {
+        let periods = all.overlapping(from: from, to: to, scopes: [scope])
         guard !periods.isEmpty else { return nil }
         return ClosedView(
             periods: periods, adjustments: try reader.scopeAdjustments(scope: scope, period: period, from: from, to: to))

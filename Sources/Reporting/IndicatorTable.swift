@@ -78,7 +78,7 @@ public struct IndicatorTable {
         self.site = site
         self.reader = reader
         self.shifts = ShiftCalendar(site: site, calendar: plan.calendar)
-        self.balancedScopes = Set(MeteringTree(plant: plant).unmeteredScopes.values.joined())
+        self.balancedScopes = Set(plan.unmeteredScopes.values.joined())
         self.windows = try WindowTotals(reader: reader, plan: plan, plant: plant)
         self.index = ScopeIndex(plant: plant, plan: plan)
     }
@@ -122,11 +122,36 @@ public struct IndicatorTable {
     /// OEE of a line with a planned run time per item; other scopes have none. Its planned busy
     /// time is that of exactly `[from, to)` in the line's site's shift calendar.
     public func oee(scope: Scope, totals: [String: Double], from: Int64, to: Int64) -> OEE? {
+        oee(scope: scope, totals: totals, plannedBusyMs: { shifts(of: scope).plannedBusyMs(from: from, to: to) })
+    }
+
+    /// OEE with the planned busy time asked only when the line has a planned run time.
+    func oee(scope: Scope, totals: [String: Double], plannedBusyMs: () -> Double) -> OEE? {
         guard case .line(let id) = scope, let line = index.lines[id], let pri = line.plannedCycleSeconds else { return nil }
         return OEE.compute(
             producingMs: totals[AggregationPlan.producingMs] ?? 0, machines: index.machineCount[scope] ?? 0,
-            plannedBusyMs: shifts(of: scope).plannedBusyMs(from: from, to: to), priSeconds: pri,
+            plannedBusyMs: plannedBusyMs(), priSeconds: pri,
             good: totals[AggregationPlan.good] ?? 0, scrap: totals[AggregationPlan.scrap] ?? 0)
+    }
+
+    /// A site's planned busy time per window, worked out once for all the lines of a table that
+    /// share the window (160 lines × 30 days of shifts each, in the site's zone, were the table's
+    /// largest cost after its reads).
+    struct PlannedBusyTimes {
+        struct Key: Hashable {
+            var site: Int
+            var from: Int64
+            var to: Int64
+        }
+        var known: [Key: Double] = [:]
+
+        mutating func ms(_ table: IndicatorTable, _ scope: Scope, from: Int64, to: Int64) -> Double {
+            let key = Key(site: table.siteIndex(of: scope), from: from, to: to)
+            if let ms = known[key] { return ms }
+            let ms = table.shifts(of: scope).plannedBusyMs(from: from, to: to)
+            known[key] = ms
+            return ms
+        }
     }
 
     /// The windows a row each: `[start, end)` cut from `[from, to)` by `every` in the scope's
@@ -164,25 +189,30 @@ public struct IndicatorTable {
         baseline baseWindow: (from: Int64, to: Int64)?
     ) throws -> [Row] {
         let balanced = balancedScopes
+        // What every scope needs read once for all of them, not once per scope.
+        let valueAddedFrom = min(fromMs, baseWindow?.from ?? fromMs) - 32 * WindowCalendar.dayMs
+        let recorded = try reader.valueAdded(scopes: scopes, from: valueAddedFrom, to: max(toMs, baseWindow?.to ?? toMs))
+        let periods = ClosedPeriods(try reader.closedPeriods())
+        let storedDays = try windows.storedDays(scopes, from: fromMs, to: toMs)
+        let siteProducts = plant.sites.map { products(of: $0) }
+        var busy = PlannedBusyTimes()
         var rows: [Row] = []
         for s in scopes {
             let site = site(of: s)
             if every == .shift && site.shifts.isEmpty { throw ReportingError.noShiftCalendar(site: site.id) }
             let calendar = calendar(of: s)
-            let valueAdded = try reader.valueAdded(
-                scope: s, from: min(fromMs, baseWindow?.from ?? fromMs) - 32 * WindowCalendar.dayMs,
-                to: max(toMs, baseWindow?.to ?? toMs))
+            let valueAdded = recorded[s] ?? [:]
             let keyProcess = index.keyProcessDevices[s] ?? []
             let rate = Indicators.staticControlRate(plant: plant, keyProcessDevices: keyProcess)
             let machines = index.machineCount[s] ?? 0
-            let closed = try closedView(scope: s, period: "hour", from: fromMs, to: toMs)
+            let closed = try closedView(scope: s, period: "hour", from: fromMs, to: toMs, periods: periods)
             let keyMachines = keyProcess.count
             /// The indicators of [start, end) from its totals, with value added over its whole months.
             func indicators(_ totals: WindowTotals.Totals, _ start: Int64, _ end: Int64) throws -> Indicators {
                 var i = Indicators.compute(
-                    totals: totals.values, site: site, scope: s, products: products(of: site), staticRate: rate,
+                    totals: totals.values, site: site, scope: s, products: siteProducts[siteIndex(of: s)], staticRate: rate,
                     keyProcessMs: Double(machines) * Double(end - start))
-                i.oee = oee(scope: s, totals: totals.values, from: start, to: end)
+                i.oee = oee(scope: s, totals: totals.values, plannedBusyMs: { busy.ms(self, s, from: start, to: end) })
                 try applyValueAdded(&i, scope: s, site: site, totals: totals, from: start, to: end, recorded: valueAdded, rate: rate)
                 for edge in totals.roundedEdges {
                     let horizon = windows.minuteHorizon.map { TimeArgument.format($0, calendar: calendar) } ?? "?"
@@ -210,7 +240,7 @@ public struct IndicatorTable {
             if let (bf, bt) = baseWindow {
                 base = try indicators(windows.totals(s, from: bf, to: bt, calendar: calendar), bf, bt)
             }
-            let days = try windows.storedDays(s, from: fromMs, to: toMs)
+            let days = storedDays[s]
             for b in buckets(s, from: fromMs, to: toMs, every: every) {
                 let totals = try windows.totals(s, from: b.start, to: b.end, calendar: calendar, days: days)
                 guard !totals.values.isEmpty else { continue }

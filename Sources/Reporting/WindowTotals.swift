@@ -51,6 +51,14 @@ public struct WindowTotals {
         StoredDays(scope: scope, from: from, to: to, rows: try reader.scopeTotals(scope: scope, period: "day", from: from, to: to))
     }
 
+    /// The stored day totals of each of `scopes` starting in `[from, to)`, read at once.
+    public func storedDays(_ scopes: [Scope], from: Int64, to: Int64) throws -> [Scope: StoredDays] {
+        let rows = try reader.scopeTotals(scopes: scopes, period: "day", from: from, to: to)
+        var out: [Scope: StoredDays] = [:]
+        for scope in scopes { out[scope] = StoredDays(scope: scope, from: from, to: to, rows: rows[scope] ?? []) }
+        return out
+    }
+
     /// The totals of `scope` over `[from, to)`, its hours and days in `calendar` (its site's);
     /// `days`, if it covers the window, saves reading them again.
     public func totals(_ scope: Scope, from: Int64, to: Int64, calendar: WindowCalendar, days: StoredDays? = nil) throws -> Totals {

@@ -10,7 +10,7 @@ extension StoreOptions {
     func reader(plant: Plant?) throws -> any TelemetryReader {
         do {
             return try openTelemetryReader(
-                db, passwordFile: ProcessInfo.processInfo.environment["ZHIZAO_DB_PASSWORD_FILE"], plant: plant)
+                db, passwordFile: getenv("ZHIZAO_DB_PASSWORD_FILE").map { String(cString: $0) }, plant: plant)
         } catch {
             throw fail("\(error)")
         }

@@ -70,6 +70,26 @@ struct ReadingBackendsTests {
             let differences = Self.differences(a, b, maskingTimes: c.masksTimes)
             #expect(differences.isEmpty, "\(c.args.joined(separator: " ")): SQLite vs PostgreSQL: \(differences.prefix(5))")
         }
+        // The batched reads of an indicator table give each scope what its own read gives, on both.
+        let plant = try Plant.load(directory: devices)
+        let scopes = plant.sites.flatMap(\.scopes) + [.line("no-such-line")]
+        let (t0, t1) = (Int64(1_793_491_200_000), Int64(1_793_664_000_000))  // 2026-11-01T00:00Z, 2026-11-03T00:00Z
+        func text(_ rows: [(start: Int64, totals: [String: Double])]) -> [String] {
+            rows.map { row in "\(row.start) " + row.totals.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            }
+        }
+        for backend in [sqlite, postgres] {
+            let reader = try openTelemetryReader(backend.database, plant: plant)
+            for period in ["hour", "day"] {
+                let batch = try reader.scopeTotals(scopes: scopes, period: period, from: t0, to: t1)
+                #expect(batch[.site("sz-baoan")] != nil && batch[.line("no-such-line")] == nil, "\(backend.database) \(period)")
+                for scope in scopes {
+                    let alone = try reader.scopeTotals(scope: scope, period: period, from: t0, to: t1)
+                    #expect(text(batch[scope] ?? []) == text(alone), "\(backend.database) \(period) \(scope)")
+                }
+            }
+        }
+
         // On SQLite (one site) --by site is the one row of the site.
         let bySite = try run(sqlite, ["indicators", "--by", "site", "--format", "json"] + window)
         let siteRows = try #require(try JSONSerialization.jsonObject(with: Data(bySite.utf8)) as? [[String: Any]])

@@ -282,6 +282,50 @@ struct ExactWindowTests {
             })
     }
 
+    /// The batched reads a table of many scopes makes (one read for all scopes' hours or days,
+    /// and for their value added) give each scope exactly what its own read gives, on the
+    /// fixture's SQLite file: two sites, their workshops and lines, and a scope with nothing stored.
+    @Test func scopeTotalsAndValueAddedReadForManyScopesAtOnceEqualEachScopesOwnRead() throws {
+        defer { removeDatabase() }
+        let t = try table(valueAdded: [(.site("cn-sz"), "2026-11", 2_000_000), (.workshop("ws-a"), "2026-10", 5_000)])
+        let scopes = t.knownScopes + [.line("no-such-line")]
+        let (from, to) = (ms("2026-10-20T00:00:00+08:00"), ms("2026-11-04T00:00:00+08:00"))
+        func text(_ rows: [(start: Int64, totals: [String: Double])]) -> [String] {
+            rows.map { row in "\(row.start) " + row.totals.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            }
+        }
+        for period in ["hour", "day"] {
+            let batch = try t.reader.scopeTotals(scopes: scopes, period: period, from: from, to: to)
+            // Both sites' scopes have rows (the readings reach Berlin and Shenzhen); the unknown line none.
+            #expect(batch.keys.contains(.site("cn-sz")) && batch.keys.contains(.site("de-be")), "\(period): \(batch.keys)")
+            #expect(batch[.line("no-such-line")] == nil)
+            for scope in scopes {
+                let alone = try t.reader.scopeTotals(scope: scope, period: period, from: from, to: to)
+                #expect(text(batch[scope] ?? []) == text(alone), "\(period) \(scope)")
+            }
+            // Only what starts in [from, to): a narrower window cuts the batch as it cuts each read.
+            let narrow = try t.reader.scopeTotals(scopes: scopes, period: period, from: from, to: ms("2026-11-02T00:00:00+08:00"))
+            #expect(
+                text(narrow[.site("cn-sz")] ?? [])
+                    == text(
+                        try t.reader.scopeTotals(scope: .site("cn-sz"), period: period, from: from, to: ms("2026-11-02T00:00:00+08:00"))))
+        }
+        // And the figures themselves (the fixture's header): 2026-11-02 in Shenzhen is em-a's 24 h ×
+        // 60 kWh and em-b's 14 h from 10:00 × 30 kWh, 1,860 kWh.
+        let days = try t.reader.scopeTotals(scopes: scopes, period: "day", from: from, to: to)
+        let second = days[.site("cn-sz")]?.first { $0.start == ms("2026-11-02T00:00:00+08:00") }
+        close(second?.totals["consumption.electricity"], 1_860)
+        #expect(try t.reader.scopeTotals(scopes: [], period: "day", from: from, to: to).isEmpty)
+        let (months, monthsEnd) = (ms("2026-09-01T00:00:00+08:00"), ms("2026-12-01T00:00:00+08:00"))
+        let added = try t.reader.valueAdded(scopes: scopes, from: months, to: monthsEnd)
+        #expect(added.count == 2)
+        for scope in scopes {
+            #expect(added[scope] ?? [:] == (try t.reader.valueAdded(scope: scope, from: months, to: monthsEnd)), "\(scope)")
+        }
+        #expect(try t.reader.valueAdded(scopes: scopes, from: ms("2026-10-20T00:00:00+08:00"), to: monthsEnd).count == 1)
+        #expect(added[.site("cn-sz")] == [ms("2026-11-01T00:00:00+08:00"): 2_000_000])
+    }
+
     @Test func anUnknownUnitOfAnEnergyMetricIsARegistryErrorListingTheAcceptedOnes() throws {
         let meters = try String(contentsOfFile: Self.registry + "/gateways/meters.yaml", encoding: .utf8)
         let dir = try Fixtures.registry([

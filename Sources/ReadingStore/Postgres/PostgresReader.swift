@@ -264,34 +264,58 @@ public final class PostgresReader: TelemetryReader {
     // MARK: - Rollups
 
     public func scopeTotals(scope: Scope, period: String, from: Int64, to: Int64) throws -> [(start: Int64, totals: [String: Double])] {
-        try scopeRows("scope_rollup", scope: scope, period: period, from: from, to: to)
+        try scopeRows("scope_rollup", scopes: [scope], period: period, from: from, to: to)[scope] ?? []
     }
 
-    /// A scope's rows of `scope_rollup` or `scope_adjustment` per start in [from, to).
-    private func scopeRows(_ table: String, scope: Scope, period: String, from: Int64, to: Int64) throws
-        -> [(start: Int64, totals: [String: Double])]
+    public func scopeTotals(scopes: [Scope], period: String, from: Int64, to: Int64) throws
+        -> [Scope: [(start: Int64, totals: [String: Double])]]
     {
-        var p: [PostgresValue] = [.text(scope.key), .text(period), .int(from), .int(to)]
+        try scopeRows("scope_rollup", scopes: scopes, period: period, from: from, to: to)
+    }
+
+    /// Scopes' rows of `scope_rollup` or `scope_adjustment` per start in [from, to), in one
+    /// query (a round trip per scope would cost more than the rows); the sites' rows of a
+    /// scope and start add up.
+    private func scopeRows(_ table: String, scopes: [Scope], period: String, from: Int64, to: Int64) throws
+        -> [Scope: [(start: Int64, totals: [String: Double])]]
+    {
+        let byKey = Dictionary(scopes.map { ($0.key, $0) }) { a, _ in a }
+        guard !byKey.isEmpty else { return [:] }
+        var p: [PostgresValue] = [PostgresArray.literal(byKey.keys.map { Optional($0) }), .text(period), .int(from), .int(to)]
         let rows = try query(
             """
-            SELECT start, quantity, value FROM \(table)
-            WHERE scope = $1 AND period = $2 AND start >= $3 AND start < $4 AND \(siteClause("site", &p)) ORDER BY start
+            SELECT scope, start, quantity, value FROM \(table)
+            WHERE scope = ANY($1::text[]) AND period = $2 AND start >= $3 AND start < $4 AND \(siteClause("site", &p))
+            ORDER BY scope, start
             """, p)
-        var out: [(start: Int64, totals: [String: Double])] = []
+        var out: [Scope: [(start: Int64, totals: [String: Double])]] = [:]
         for i in 0..<rows.count {
-            let start = rows.int(i, 0) ?? 0
-            if out.last?.start != start { out.append((start, [:])) }
-            out[out.count - 1].totals[rows.string(i, 1) ?? "", default: 0] += rows.double(i, 2) ?? 0
+            guard let scope = byKey[rows.string(i, 0) ?? ""] else { continue }
+            let start = rows.int(i, 1) ?? 0
+            if out[scope]?.last?.start != start { out[scope, default: []].append((start, [:])) }
+            out[scope]![out[scope]!.count - 1].totals[rows.string(i, 2) ?? "", default: 0] += rows.double(i, 3) ?? 0
         }
         return out
     }
 
     public func valueAdded(scope: Scope, from: Int64, to: Int64) throws -> [Int64: Double] {
-        var p: [PostgresValue] = [.text(scope.key), .int(from), .int(to)]
+        try valueAdded(scopes: [scope], from: from, to: to)[scope] ?? [:]
+    }
+
+    public func valueAdded(scopes: [Scope], from: Int64, to: Int64) throws -> [Scope: [Int64: Double]] {
+        let byKey = Dictionary(scopes.map { ($0.key, $0) }) { a, _ in a }
+        guard !byKey.isEmpty else { return [:] }
+        var p: [PostgresValue] = [PostgresArray.literal(byKey.keys.map { Optional($0) }), .int(from), .int(to)]
         let rows = try query(
-            "SELECT month, yuan FROM value_added WHERE scope = $1 AND month >= $2 AND month < $3 AND \(siteClause("site", &p))", p)
-        var out: [Int64: Double] = [:]
-        for i in 0..<rows.count { out[rows.int(i, 0) ?? 0] = rows.double(i, 1) }
+            """
+            SELECT scope, month, yuan FROM value_added
+            WHERE scope = ANY($1::text[]) AND month >= $2 AND month < $3 AND \(siteClause("site", &p))
+            """, p)
+        var out: [Scope: [Int64: Double]] = [:]
+        for i in 0..<rows.count {
+            guard let scope = byKey[rows.string(i, 0) ?? ""] else { continue }
+            out[scope, default: [:]][rows.int(i, 1) ?? 0] = rows.double(i, 2)
+        }
         return out
     }
 
@@ -513,7 +537,7 @@ public final class PostgresReader: TelemetryReader {
     /// A scope's late adjustments per local hour or day in [from, to): held beside its closed figures.
     public func scopeAdjustments(scope: Scope, period: String, from: Int64, to: Int64) throws -> [(start: Int64, totals: [String: Double])]
     {
-        try scopeRows("scope_adjustment", scope: scope, period: period, from: from, to: to)
+        try scopeRows("scope_adjustment", scopes: [scope], period: period, from: from, to: to)[scope] ?? []
     }
 
     /// What late readings added to a series' minutes inside closed periods (min, max and last
