@@ -17,7 +17,7 @@ public struct RegistryCache: Sendable {
 
     /// The layout of a cache file; bump it whenever anything `Plant` encodes changes, so a file
     /// written by another zhizao build is never misread (it sits under another name, too).
-    static let format = 1
+    static let format = 2
 
     /// How old (seconds) every registry file must be before its plant is cached; see `load`.
     static let settleSeconds: Int64 = 3

@@ -61,6 +61,22 @@ struct RegistryCacheTests {
         try expectCachedEqualsParsed(dir)
     }
 
+    /// The fixtures set what the example leaves at its defaults (reset and rollover fractions,
+    /// expected intervals, units converted to canonical ones, two sites): the cache omits a
+    /// metric's default fields and must restore every other one.
+    @Test(arguments: ["two-sites", "metering-tree"])
+    func aFixtureFromTheCacheIsThePlantFromTheYAML(_ name: String) throws {
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/\(name)").path
+        let dir = try Self.settledCopy(of: source)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let metrics = try Plant.load(directory: dir).devices.flatMap(\.metrics)
+        if name == "two-sites" {
+            #expect(metrics.contains { $0.resetBelow != 0.1 || $0.rolloverMargin != 0.1 || $0.expectedIntervalMs != 900_000 })
+        }
+        try expectCachedEqualsParsed(dir)
+    }
+
     @Test func aScaledPlantFromTheCacheIsThePlantFromTheYAML() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("zhizao-x3-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
