@@ -38,7 +38,8 @@ start_daemon() {
     "$ZHIZAO_BIN" run --broker "mqtt://127.0.0.1:$PORT" --db "$1" --devices "$DEVICES" --config "$2" \
         --client-id retention-bench > "$3" 2>&1 &
     DAEMON_PID=$!
-    for _ in $(seq 400); do grep -q "subscribed" "$3" && return; sleep 0.05; done
+    # The background job may not have created the log yet at the first look.
+    for _ in $(seq 400); do grep -qs "subscribed" "$3" && return; sleep 0.05; done
     die "the daemon did not subscribe: $(tail -5 "$3")"
 }
 stop_daemon() {
