@@ -144,9 +144,13 @@ public struct StorageReport: Codable, Sendable, Equatable {
             owner[row["name"]] = row["tbl_name"]
         }
         var out: [String: TableBytes] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT name, pgsize FROM dbstat WHERE aggregate = TRUE") {
+        // In aggregate mode `pageno` is the btree's page count; `pgsize` (its bytes) is a 32-bit
+        // sum in SQLite 3.40 and wraps negative past 2 GiB (a month of the 40x plant's readings:
+        // 733,337 pages, pgsize -1,291,218,944), so the bytes are pages times the page size.
+        let sql = "SELECT name, pageno * (SELECT page_size FROM pragma_page_size) AS bytes FROM dbstat WHERE aggregate = TRUE"
+        for row in try Row.fetchAll(db, sql: sql) {
             let name: String = row["name"]
-            let bytes: Int64 = row["pgsize"]
+            let bytes: Int64 = row["bytes"]
             let table = owner[name] ?? name
             var t = out[table] ?? TableBytes(bytes: 0, indexBytes: 0)
             if table == name { t.bytes += bytes } else { t.indexBytes += bytes }
