@@ -365,6 +365,45 @@ public struct Metric: Sendable, Equatable, Codable {
     }
 }
 
+extension Device {
+    /// Reads only the keys the cache file holds (a device's optional fields are mostly absent,
+    /// and each look-up of a missing key costs as much as reading one); id, site, gateway and
+    /// metrics are required.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: "", site: "", workshop: nil, line: nil, process: nil, keyProcess: false, ncCapable: false, meterRole: nil,
+            gateway: 0, neuron: nil, metrics: [])
+        var required: Set<CodingKeys> = [.id, .site, .gateway, .metrics]
+        for key in c.allKeys {
+            required.remove(key)
+            switch key {
+            case .id: id = try c.decode(String.self, forKey: key)
+            case .site: site = try c.decode(String.self, forKey: key)
+            case .workshop: workshop = try c.decode(String.self, forKey: key)
+            case .line: line = try c.decode(String.self, forKey: key)
+            case .process: process = try c.decode(String.self, forKey: key)
+            case .keyProcess: keyProcess = try c.decode(Bool.self, forKey: key)
+            case .ncCapable: ncCapable = try c.decode(Bool.self, forKey: key)
+            case .meterRole: meterRole = try c.decode(MeterRole.self, forKey: key)
+            case .meterScope: meterScope = try c.decode(MeterScope.self, forKey: key)
+            case .parentMeter: parentMeter = try c.decode(String.self, forKey: key)
+            case .origin: origin = try c.decode(MediumOrigin.self, forKey: key)
+            case .lineOutput: lineOutput = try c.decode(Bool.self, forKey: key)
+            case .gateway: gateway = try c.decode(Int.self, forKey: key)
+            case .neuron: neuron = try c.decode(NeuronGroup.self, forKey: key)
+            case .sparkplug: sparkplug = try c.decode(SparkplugAddress.self, forKey: key)
+            case .metrics: metrics = try c.decode([Metric].self, forKey: key)
+            case .staleAfterMs: staleAfterMs = try c.decode(Int64.self, forKey: key)
+            }
+        }
+        if let missing = required.first {
+            throw DecodingError.keyNotFound(
+                missing, .init(codingPath: c.codingPath, debugDescription: "a device needs \(missing.stringValue)"))
+        }
+    }
+}
+
 extension Metric {
     /// A metric with every field the YAML may leave out at its default: the cache omits a field
     /// that equals it. JSONDecoder's cost is per key, and at 40 plants the cache holds 2,720
@@ -375,17 +414,32 @@ extension Metric {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        func value<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T { try c.decodeIfPresent(T.self, forKey: key) ?? fallback }
-        let p = Self.plain
-        self.init(
-            name: try c.decode(String.self, forKey: .name), kind: try c.decode(MetricKind.self, forKey: .kind),
-            unit: try value(.unit, p.unit), measures: try value(.measures, p.measures), carrier: try value(.carrier, p.carrier),
-            source: try value(.source, p.source), scale: try value(.scale, p.scale), offset: try value(.offset, p.offset),
-            rollover: try value(.rollover, p.rollover), states: try value(.states, p.states), series: 0)
-        resetBelow = try value(.resetBelow, p.resetBelow)
-        rolloverMargin = try value(.rolloverMargin, p.rolloverMargin)
-        expectedIntervalMs = try value(.expectedIntervalMs, p.expectedIntervalMs)
-        toCanonical = try value(.toCanonical, p.toCanonical)
+        self = Self.plain
+        // Only the keys the file holds are read (most are absent): each look-up is a cost.
+        var required: Set<CodingKeys> = [.name, .kind]
+        for key in c.allKeys {
+            required.remove(key)
+            switch key {
+            case .name: name = try c.decode(String.self, forKey: key)
+            case .kind: kind = try c.decode(MetricKind.self, forKey: key)
+            case .unit: unit = try c.decode(String.self, forKey: key)
+            case .measures: measures = try c.decode(Measure.self, forKey: key)
+            case .carrier: carrier = try c.decode(Carrier.self, forKey: key)
+            case .source: source = try c.decode(String.self, forKey: key)
+            case .scale: scale = try c.decode(Double.self, forKey: key)
+            case .offset: offset = try c.decode(Double.self, forKey: key)
+            case .rollover: rollover = try c.decode(Double.self, forKey: key)
+            case .resetBelow: resetBelow = try c.decode(Double.self, forKey: key)
+            case .rolloverMargin: rolloverMargin = try c.decode(Double.self, forKey: key)
+            case .expectedIntervalMs: expectedIntervalMs = try c.decode(Int64.self, forKey: key)
+            case .toCanonical: toCanonical = try c.decode(Double.self, forKey: key)
+            case .states: states = try c.decode([String: String].self, forKey: key)
+            }
+        }
+        if let missing = required.first {
+            throw DecodingError.keyNotFound(
+                missing, .init(codingPath: c.codingPath, debugDescription: "a metric needs \(missing.stringValue)"))
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {
