@@ -46,12 +46,8 @@ public struct WindowTotals {
         public let rows: [(start: Int64, totals: [String: Double])]
     }
 
-    /// The stored day totals of `scope` starting in `[from, to)`, for `totals(…, days:)`.
-    public func storedDays(_ scope: Scope, from: Int64, to: Int64) throws -> StoredDays {
-        StoredDays(scope: scope, from: from, to: to, rows: try reader.scopeTotals(scope: scope, period: "day", from: from, to: to))
-    }
-
-    /// The stored day totals of each of `scopes` starting in `[from, to)`, read at once.
+    /// The stored day totals of each of `scopes` starting in `[from, to)`, read at once, for
+    /// `totals(…, days:)`.
     public func storedDays(_ scopes: [Scope], from: Int64, to: Int64) throws -> [Scope: StoredDays] {
         let rows = try reader.scopeTotals(scopes: scopes, period: "day", from: from, to: to)
         var out: [Scope: StoredDays] = [:]

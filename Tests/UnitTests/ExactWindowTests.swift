@@ -133,7 +133,8 @@ struct ExactWindowTests {
         let t = try table()
         let site = Scope.site("cn-sz")
         let calendar = t.calendar(of: site)
-        let days = try t.windows.storedDays(site, from: ms("2026-11-01T00:00:00+08:00"), to: ms("2026-11-04T00:00:00+08:00"))
+        let days = try #require(
+            try t.windows.storedDays([site], from: ms("2026-11-01T00:00:00+08:00"), to: ms("2026-11-04T00:00:00+08:00"))[site])
         // The readings run 2026-10-31 20:00 → 2026-11-03 14:00: days 11-01, 11-02 and 11-03 are stored.
         #expect(days.rows.map(\.start) == ["2026-11-01", "2026-11-02", "2026-11-03"].map { ms("\($0)T00:00:00+08:00") })
         let windows = [
